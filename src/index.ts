@@ -1,0 +1,54 @@
+// The public surface of smcp. Everything a user imports comes from here.
+
+export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
+export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
+export { MemoryJobStore, type MemoryJobStoreOptions } from "./jobs/memory.js";
+export { type JobQueue, LocalJobQueue } from "./jobs/queue.js";
+export { JobRunner, type ToolEnvironment } from "./jobs/runner.js";
+export type { JobListFilter, JobOutcome, JobRecord, JobState, JobStore, JobStoreOptions, NewJob } from "./jobs/store.js";
+export {
+  CanonicalValueError,
+  canonicalize,
+  type JsonObject,
+  JsonSyntaxError,
+  type JsonValue,
+  type ParsedJson,
+  type ParseLimits,
+  parseJson,
+  parseLossless,
+} from "./protocol/canonical.js";
+export { ERROR_CODES, type ErrorCode, httpStatusFor, isErrorCode, SmcpError, SmcpUsageError } from "./protocol/errors.js";
+export {
+  type Key,
+  Keyring,
+  type KeyringOptions,
+  MIN_SECRET_BYTES,
+  type SecretInput,
+  type SecretsInput,
+} from "./protocol/keyring.js";
+export {
+  type Envelope,
+  EnvelopeSchema,
+  PROTOCOL_VERSION,
+  type ResponseMessage,
+  ResponseSchema,
+  type ResponseStatus,
+} from "./protocol/messages.js";
+export { isSignatureFormat, signCanonical, signMessage, verifyCanonical } from "./protocol/sign.js";
+export { MemoryNonceStore } from "./replay/memory.js";
+export type { NonceStore } from "./replay/store.js";
+export { createServer, type ErrorContext, type HandleResult, type ServerOptions, SmcpServer } from "./server/core.js";
+export { batchSum, builtinTools, cancelJob, listTools, pollJob, serverIdentity, startLongTask } from "./tools/builtin.js";
+export {
+  defineTool,
+  describeTool,
+  type JobContext,
+  type JobToolDefinition,
+  type JobView,
+  type ServerInfo,
+  type SyncToolDefinition,
+  type Tool,
+  type ToolContext,
+  type ToolDescription,
+} from "./tools/define.js";
+export { ToolRegistry } from "./tools/registry.js";

@@ -1,0 +1,169 @@
+import type { JsonObject } from "../protocol/canonical.js";
+import { SmcpError } from "../protocol/errors.js";
+import { describeIssues, isJsonObject } from "../protocol/messages.js";
+import type { JobAccess, ServerInfo, ToolDescription } from "../tools/define.js";
+import type { ToolRegistry } from "../tools/registry.js";
+import { rejectOnAbort } from "../util/abort.js";
+import type { JobError, JobRecord, JobStore } from "./store.js";
+
+/** What job handlers see of the server, whichever process runs them. */
+export interface ToolEnvironment {
+  readonly server: ServerInfo;
+  readonly tools: () => ToolDescription[];
+  /** The jobs of one client. */
+  readonly jobsFor: (clientId: string) => JobAccess;
+}
+
+/** Options for {@link JobRunner}. */
+export interface JobRunnerOptions {
+  store: JobStore;
+  tools: ToolRegistry;
+  env: ToolEnvironment;
+  /** Names this process in job records. */
+  workerId: string;
+  /** Called with errors a handler threw that were not {@link SmcpError}s (they reach the wire only as `tool_failed`). */
+  onError?: ((error: unknown, context: { tool: string; jobId: string }) => void) | undefined;
+}
+
+/** Why a running job was aborted. */
+export type AbortReason = "cancelled" | "timeout" | "shutdown";
+
+class JobAbort extends Error {
+  constructor(readonly reason: AbortReason) {
+    super(reason);
+  }
+}
+
+/** Default attempts for a job whose worker died. */
+export const DEFAULT_MAX_ATTEMPTS = 3;
+
+/**
+ * Runs one stored job to its end: claim it (`queued` -> `running`), run the
+ * handler with an AbortSignal, a timeout and progress reporting, validate
+ * the output, and write the outcome with compare-and-set, so a cancel that
+ * lands first always wins. Used by every queue (in-process and BullMQ).
+ */
+export class JobRunner {
+  readonly #active = new Map<string, AbortController>();
+  readonly #options: JobRunnerOptions;
+
+  constructor(options: JobRunnerOptions) {
+    this.#options = options;
+  }
+
+  /** Jobs running in this process now. */
+  get activeCount(): number {
+    return this.#active.size;
+  }
+
+  /** Runs the job if it is still queued; resolves when it has ended. */
+  async run(jobId: string): Promise<void> {
+    const { store, workerId } = this.#options;
+    const job = await store.start(jobId, workerId);
+    if (!job) return; // cancelled, expired or taken by another worker
+    const controller = new AbortController();
+    this.#active.set(jobId, controller);
+    try {
+      await this.#execute(job, controller);
+    } finally {
+      this.#active.delete(jobId);
+    }
+  }
+
+  /** Aborts the job if it runs in this process. True when it did. */
+  abort(jobId: string, reason: AbortReason = "cancelled"): boolean {
+    const controller = this.#active.get(jobId);
+    if (!controller) return false;
+    controller.abort(new JobAbort(reason));
+    return true;
+  }
+
+  /** Aborts every job running here (shutdown): they go back to `queued` for another worker or the next start. */
+  abortAll(): void {
+    for (const controller of this.#active.values()) controller.abort(new JobAbort("shutdown"));
+  }
+
+  async #execute(job: JobRecord, controller: AbortController): Promise<void> {
+    const { store, tools, env } = this.#options;
+    const tool = tools.get(job.tool);
+    if (tool?.kind !== "job") {
+      await store.finish(job.id, { state: "error", error: { code: "unknown_tool", message: `no job tool '${job.tool}' here` } });
+      return;
+    }
+    const parsed = tool.input.safeParse(job.args);
+    if (!parsed.success) {
+      await store.finish(job.id, {
+        state: "error",
+        error: { code: "bad_args", message: "stored arguments no longer match the tool", details: describeIssues(parsed.error) },
+      });
+      return;
+    }
+    const signal = controller.signal;
+    const timer =
+      tool.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new JobAbort("timeout")), tool.timeoutMs);
+    try {
+      const ctx = {
+        clientId: job.clientId,
+        requestId: job.id,
+        server: env.server,
+        signal,
+        jobs: env.jobsFor(job.clientId),
+        tools: env.tools,
+        jobId: job.id,
+        attempt: job.attempts,
+        progress: async (progress: JsonObject) => {
+          if (!isJsonObject(progress)) throw new TypeError("progress must be a JSON object");
+          if (!signal.aborted) await store.progress(job.id, progress);
+        },
+      };
+      // A handler that ignores its signal still loses the race: its late result is discarded.
+      const output = await Promise.race([Promise.resolve(tool.handler(parsed.data, ctx)), rejectOnAbort(signal)]);
+      const checked = tool.output.safeParse(output);
+      if (!checked.success || !isJsonObject(checked.data)) {
+        await store.finish(job.id, {
+          state: "error",
+          error: {
+            code: "bad_output",
+            message: "the job's output does not match its output schema",
+            ...(checked.success ? {} : { details: describeIssues(checked.error) }),
+          },
+        });
+        return;
+      }
+      await store.finish(job.id, { state: "done", result: checked.data });
+    } catch (error) {
+      await this.#settleFailure(job, tool.timeoutMs, signal, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async #settleFailure(job: JobRecord, timeoutMs: number | undefined, signal: AbortSignal, error: unknown): Promise<void> {
+    const { store } = this.#options;
+    const reason: unknown = signal.aborted ? signal.reason : undefined;
+    if (reason instanceof JobAbort) {
+      if (reason.reason === "timeout") {
+        await store.finish(job.id, {
+          state: "error",
+          error: { code: "timeout", message: `the job exceeded its limit of ${timeoutMs} ms` },
+        });
+      } else if (reason.reason === "shutdown") {
+        const tool = this.#options.tools.get(job.tool);
+        await store.requeue(job.id, tool?.kind === "job" ? (tool.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) : 1);
+      }
+      // cancelled: the store already says so; nothing to write.
+      return;
+    }
+    await store.finish(job.id, { state: "error", error: this.#toJobError(job, error) });
+  }
+
+  #toJobError(job: JobRecord, error: unknown): JobError {
+    if (error instanceof SmcpError) {
+      return error.details === undefined
+        ? { code: error.code, message: error.message }
+        : { code: error.code, message: error.message, details: error.details };
+    }
+    this.#options.onError?.(error, { tool: job.tool, jobId: job.id });
+    return { code: "tool_failed", message: "the tool failed" };
+  }
+}

@@ -1,0 +1,515 @@
+/**
+ * Canonical JSON, byte-compatible with Python's
+ * `json.dumps(obj, separators=(",", ":"), sort_keys=True)` (ensure_ascii on),
+ * plus a lossless parser that computes the canonical form of a message from
+ * its own text, keeping every number's lexeme.
+ *
+ * This is the one piece of JSON machinery smcp owns: no library reproduces
+ * Python's float repr, code-point key order and ASCII escaping together.
+ */
+
+/** A JSON value as smcp hands it around. Integers beyond 2^53 are `bigint`. */
+export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | JsonObject;
+/** A JSON object. */
+export type JsonObject = { [key: string]: JsonValue };
+
+/** Limits a receiver enforces while parsing (SPEC §2). */
+export interface ParseLimits {
+  /** Deepest container nesting allowed; the top-level object is depth 1. Default 64. */
+  maxDepth?: number;
+  /** Longest number lexeme allowed. Default 64. */
+  maxNumberLength?: number;
+}
+
+/** Options for {@link parseLossless}. */
+export interface ParseOptions extends ParseLimits {
+  /** A top-level key left out of `canonical` (but kept in `value`), e.g. `"signature"`. */
+  omitTopLevelKey?: string;
+}
+
+/** What {@link parseLossless} returns. */
+export interface ParsedJson {
+  /** The document as JS values (objects are plain, `__proto__` is an own key). */
+  value: JsonValue;
+  /** Canonical text of the document, computed from the original lexemes. */
+  canonical: string;
+}
+
+/** Thrown for text that is not acceptable JSON under SPEC §2. Never carries the input. */
+export class JsonSyntaxError extends Error {
+  override readonly name = "JsonSyntaxError";
+}
+
+/** Thrown when a JS value cannot be written as canonical JSON. */
+export class CanonicalValueError extends TypeError {
+  override readonly name = "CanonicalValueError";
+}
+
+const DEFAULT_MAX_DEPTH = 64;
+const DEFAULT_MAX_NUMBER_LENGTH = 64;
+
+// ---------------------------------------------------------------------------
+// Writing
+
+const SAFE_ASCII = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const HEX = "0123456789abcdef";
+
+/** A string as Python writes it with ensure_ascii: `"é"` -> `"\u00e9"`. */
+export function quoteString(s: string): string {
+  if (SAFE_ASCII.test(s)) return `"${s}"`;
+  let out = '"';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x20 && c < 0x7f && c !== 0x22 && c !== 0x5c) continue;
+    if (i > start) out += s.slice(start, i);
+    start = i + 1;
+    switch (c) {
+      case 0x22:
+        out += '\\"';
+        break;
+      case 0x5c:
+        out += "\\\\";
+        break;
+      case 0x0a:
+        out += "\\n";
+        break;
+      case 0x0d:
+        out += "\\r";
+        break;
+      case 0x09:
+        out += "\\t";
+        break;
+      case 0x08:
+        out += "\\b";
+        break;
+      case 0x0c:
+        out += "\\f";
+        break;
+      default:
+        // UTF-16 code units map one to one onto Python's escapes: astral
+        // characters come out as surrogate pairs, lone surrogates as themselves.
+        out += `\\u${HEX[(c >> 12) & 15]}${HEX[(c >> 8) & 15]}${HEX[(c >> 4) & 15]}${HEX[c & 15]}`;
+    }
+  }
+  if (start < s.length) out += s.slice(start);
+  return `${out}"`;
+}
+
+/**
+ * Python's `repr(float)`: shortest round-trip digits, positional for decimal
+ * exponents -4..15 (always with a fraction), scientific otherwise.
+ */
+export function formatPythonFloat(n: number): string {
+  if (!Number.isFinite(n)) throw new CanonicalValueError("NaN and Infinity are not JSON");
+  if (n === 0) return Object.is(n, -0) ? "-0.0" : "0.0";
+  const abs = Math.abs(n);
+  if (abs >= 1e-4 && abs < 1e16) {
+    // JS and Python agree on shortest digits and on positional notation here.
+    const s = String(n);
+    return Number.isInteger(n) ? `${s}.0` : s;
+  }
+  // toExponential() without an argument yields the shortest round-trip digits.
+  const e = n.toExponential();
+  const at = e.indexOf("e");
+  const mantissa = e.slice(0, at);
+  const exp = Number(e.slice(at + 1));
+  const sign = exp < 0 ? "-" : "+";
+  const digits = Math.abs(exp);
+  return `${mantissa}e${sign}${digits < 10 ? "0" : ""}${digits}`;
+}
+
+/** Orders two strings by Unicode code point, as Python's `sort_keys` does. */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    // Below the surrogate range UTF-16 order is code-point order.
+    if ((ca < 0xd800 || ca > 0xdfff) && (cb < 0xd800 || cb > 0xdfff)) return ca - cb;
+    return compareByCodePoints(a, b);
+  }
+  return a.length - b.length;
+}
+
+function compareByCodePoints(a: string, b: string): number {
+  const pa = Array.from(a);
+  const pb = Array.from(b);
+  const n = Math.min(pa.length, pb.length);
+  for (let i = 0; i < n; i++) {
+    const ca = (pa[i] as string).codePointAt(0) as number;
+    const cb = (pb[i] as string).codePointAt(0) as number;
+    if (ca !== cb) return ca - cb;
+  }
+  return pa.length - pb.length;
+}
+
+function byKey(a: [string, string], b: [string, string]): number {
+  return a[0] === b[0] ? 0 : compareCodePoints(a[0], b[0]);
+}
+
+/** Joins `[key, canonicalValue]` pairs into a canonical object (sorts in place). */
+export function joinCanonicalObject(entries: [string, string][]): string {
+  entries.sort(byKey);
+  let out = "{";
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i] as [string, string];
+    if (i > 0) out += ",";
+    out += `${quoteString(entry[0])}:${entry[1]}`;
+  }
+  return `${out}}`;
+}
+
+/**
+ * Canonical text of a JS value (what a signer builds). A number that is an
+ * integer of magnitude below 1e21 is written as an integer, any other as a
+ * Python float; `bigint` as its digits. Object keys whose value is
+ * `undefined` are left out, as `JSON.stringify` does.
+ */
+export function canonicalize(value: unknown): string {
+  return write(value, 0);
+}
+
+function write(value: unknown, depth: number): string {
+  switch (typeof value) {
+    case "string":
+      return quoteString(value);
+    case "number":
+      if (Number.isInteger(value) && Math.abs(value) < 1e21) return value === 0 ? "0" : String(value);
+      return formatPythonFloat(value);
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return value.toString();
+    case "object": {
+      if (value === null) return "null";
+      if (depth >= 1000) throw new CanonicalValueError("value is nested too deeply");
+      if (Array.isArray(value)) {
+        let out = "[";
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i];
+          if (item === undefined) throw new CanonicalValueError("undefined in an array is not JSON");
+          if (i > 0) out += ",";
+          out += write(item, depth + 1);
+        }
+        return `${out}]`;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new CanonicalValueError("only plain objects, arrays and JSON primitives can be canonicalized");
+      }
+      const entries: [string, string][] = [];
+      for (const key of Object.keys(value)) {
+        const item: unknown = (value as Record<string, unknown>)[key];
+        if (item === undefined) continue;
+        entries.push([key, write(item, depth + 1)]);
+      }
+      return joinCanonicalObject(entries);
+    }
+    default:
+      throw new CanonicalValueError(`a ${typeof value} is not JSON`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Parsing
+
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Decodes UTF-8 strictly (invalid bytes are an error; a BOM is kept and then rejected). */
+export function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw new JsonSyntaxError("invalid UTF-8");
+  }
+}
+
+/**
+ * Parses JSON text (or UTF-8 bytes) without losing anything the signature
+ * covers, and returns both the JS value and the canonical text.
+ *
+ * Rejects duplicate keys, NaN/Infinity, float overflow, lone surrogates,
+ * invalid UTF-8, nesting beyond `maxDepth` and number lexemes longer than
+ * `maxNumberLength`.
+ */
+export function parseLossless(input: string | Uint8Array, options: ParseOptions = {}): ParsedJson {
+  const text = typeof input === "string" ? input : decodeUtf8(input);
+  const parser = new Parser(
+    text,
+    options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    options.maxNumberLength ?? DEFAULT_MAX_NUMBER_LENGTH,
+    options.omitTopLevelKey,
+  );
+  return parser.document();
+}
+
+/** Parses JSON text losslessly and returns only the value. */
+export function parseJson(input: string | Uint8Array, limits: ParseLimits = {}): JsonValue {
+  return parseLossless(input, limits).value;
+}
+
+interface Node {
+  value: JsonValue;
+  canonical: string;
+}
+
+class Parser {
+  private i = 0;
+
+  constructor(
+    private readonly s: string,
+    private readonly maxDepth: number,
+    private readonly maxNumberLength: number,
+    private readonly omitKey: string | undefined,
+  ) {}
+
+  document(): ParsedJson {
+    this.skipWs();
+    const node = this.node(0);
+    this.skipWs();
+    if (this.i !== this.s.length) this.fail("unexpected text after the document");
+    return node;
+  }
+
+  private fail(reason: string): never {
+    throw new JsonSyntaxError(`${reason} at offset ${this.i}`);
+  }
+
+  private skipWs(): void {
+    const s = this.s;
+    let i = this.i;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) i++;
+      else break;
+    }
+    this.i = i;
+  }
+
+  private node(depth: number): Node {
+    const c = this.s.charCodeAt(this.i);
+    switch (c) {
+      case 0x7b:
+        return this.object(depth + 1);
+      case 0x5b:
+        return this.array(depth + 1);
+      case 0x22: {
+        const str = this.string();
+        return { value: str, canonical: quoteString(str) };
+      }
+      case 0x74:
+        return this.literal("true", true);
+      case 0x66:
+        return this.literal("false", false);
+      case 0x6e:
+        return this.literal("null", null);
+      default:
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        return this.fail(Number.isNaN(c) ? "unexpected end of input" : "unexpected character");
+    }
+  }
+
+  private literal(word: string, value: JsonValue): Node {
+    if (!this.s.startsWith(word, this.i)) this.fail("invalid literal");
+    this.i += word.length;
+    return { value, canonical: word };
+  }
+
+  private object(depth: number): Node {
+    if (depth > this.maxDepth) this.fail("nesting too deep");
+    const s = this.s;
+    this.i++;
+    const value: JsonObject = {};
+    const entries: [string, string][] = [];
+    this.skipWs();
+    if (s.charCodeAt(this.i) === 0x7d) {
+      this.i++;
+      return { value, canonical: "{}" };
+    }
+    for (;;) {
+      if (s.charCodeAt(this.i) !== 0x22) this.fail("expected a key");
+      const key = this.string();
+      this.skipWs();
+      if (s.charCodeAt(this.i) !== 0x3a) this.fail("expected ':'");
+      this.i++;
+      this.skipWs();
+      const child = this.node(depth);
+      if (Object.hasOwn(value, key)) this.fail("duplicate key");
+      if (key === "__proto__") {
+        // Keep "__proto__" an ordinary own key instead of a prototype switch.
+        Object.defineProperty(value, key, { value: child.value, enumerable: true, writable: true, configurable: true });
+      } else {
+        value[key] = child.value;
+      }
+      if (!(depth === 1 && key === this.omitKey)) entries.push([key, child.canonical]);
+      this.skipWs();
+      const c = s.charCodeAt(this.i);
+      if (c === 0x2c) {
+        this.i++;
+        this.skipWs();
+        continue;
+      }
+      if (c === 0x7d) {
+        this.i++;
+        break;
+      }
+      this.fail("expected ',' or '}'");
+    }
+    return { value, canonical: joinCanonicalObject(entries) };
+  }
+
+  private array(depth: number): Node {
+    if (depth > this.maxDepth) this.fail("nesting too deep");
+    const s = this.s;
+    this.i++;
+    const value: JsonValue[] = [];
+    this.skipWs();
+    if (s.charCodeAt(this.i) === 0x5d) {
+      this.i++;
+      return { value, canonical: "[]" };
+    }
+    let canonical = "[";
+    for (;;) {
+      const child = this.node(depth);
+      value.push(child.value);
+      canonical += value.length > 1 ? `,${child.canonical}` : child.canonical;
+      this.skipWs();
+      const c = s.charCodeAt(this.i);
+      if (c === 0x2c) {
+        this.i++;
+        this.skipWs();
+        continue;
+      }
+      if (c === 0x5d) {
+        this.i++;
+        break;
+      }
+      this.fail("expected ',' or ']'");
+    }
+    return { value, canonical: `${canonical}]` };
+  }
+
+  private string(): string {
+    const s = this.s;
+    let i = this.i + 1;
+    let out = "";
+    let start = i;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        out += s.slice(start, i);
+        i = this.escape(i, (chunk) => {
+          out += chunk;
+        });
+        start = i;
+        continue;
+      }
+      if (c < 0x20) this.failAt(i, Number.isNaN(c) ? "unterminated string" : "control character in string");
+      i++;
+    }
+    out += s.slice(start, i);
+    this.i = i + 1;
+    // Lone surrogates (escaped, or present in a JS string input) are refused.
+    if (!out.isWellFormed()) this.fail("lone surrogate in string");
+    return out;
+  }
+
+  private escape(at: number, emit: (chunk: string) => void): number {
+    const s = this.s;
+    const e = s.charCodeAt(at + 1);
+    switch (e) {
+      case 0x22:
+        emit('"');
+        return at + 2;
+      case 0x5c:
+        emit("\\");
+        return at + 2;
+      case 0x2f:
+        emit("/");
+        return at + 2;
+      case 0x62:
+        emit("\b");
+        return at + 2;
+      case 0x66:
+        emit("\f");
+        return at + 2;
+      case 0x6e:
+        emit("\n");
+        return at + 2;
+      case 0x72:
+        emit("\r");
+        return at + 2;
+      case 0x74:
+        emit("\t");
+        return at + 2;
+      case 0x75: {
+        const hex = s.slice(at + 2, at + 6);
+        if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.failAt(at, "invalid \\u escape");
+        emit(String.fromCharCode(Number.parseInt(hex, 16)));
+        return at + 6;
+      }
+      default:
+        return this.failAt(at, "invalid escape");
+    }
+  }
+
+  private failAt(at: number, reason: string): never {
+    this.i = at;
+    return this.fail(reason);
+  }
+
+  private number(): Node {
+    const s = this.s;
+    const start = this.i;
+    let i = start;
+    let isFloat = false;
+    if (s.charCodeAt(i) === 0x2d) i++;
+    const first = s.charCodeAt(i);
+    if (first === 0x30) {
+      i++;
+    } else if (first >= 0x31 && first <= 0x39) {
+      while (isDigit(s.charCodeAt(i))) i++;
+    } else {
+      this.failAt(i, "invalid number");
+    }
+    if (s.charCodeAt(i) === 0x2e) {
+      isFloat = true;
+      i++;
+      if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
+      while (isDigit(s.charCodeAt(i))) i++;
+    }
+    const e = s.charCodeAt(i);
+    if (e === 0x65 || e === 0x45) {
+      isFloat = true;
+      i++;
+      const sign = s.charCodeAt(i);
+      if (sign === 0x2b || sign === 0x2d) i++;
+      if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
+      while (isDigit(s.charCodeAt(i))) i++;
+    }
+    if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
+    const lexeme = s.slice(start, i);
+    this.i = i;
+    if (isFloat) {
+      const n = Number(lexeme);
+      if (!Number.isFinite(n)) this.failAt(start, "number overflows");
+      return { value: n, canonical: formatPythonFloat(n) };
+    }
+    // Integers: exact at any size. Python prints `-0` as `0`.
+    const digits = lexeme.length - (lexeme.charCodeAt(0) === 0x2d ? 1 : 0);
+    if (digits <= 15) {
+      const n = Number(lexeme);
+      return { value: n === 0 ? 0 : n, canonical: n === 0 ? "0" : lexeme };
+    }
+    const big = BigInt(lexeme);
+    const value = big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
+    return { value, canonical: big.toString() };
+  }
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}

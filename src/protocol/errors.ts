@@ -1,0 +1,89 @@
+/**
+ * Every error code smcp puts on the wire (SPEC §5), with its HTTP status
+ * (SPEC §6) and a default human message. `cancelled` and `timeout` only ever
+ * appear as a job's final state inside a `poll_job` answer (HTTP 200).
+ */
+export const ERROR_CODES = {
+  bad_envelope: { http: 400, message: "the message is not a valid mcp/0.1 envelope" },
+  unknown_client: { http: 401, message: "unknown client_id" },
+  bad_signature: { http: 401, message: "signature does not verify" },
+  wrong_server: { http: 401, message: "envelope is addressed to another server" },
+  stale: { http: 401, message: "ts_ms is outside the freshness window" },
+  replay: { http: 401, message: "nonce already used" },
+  unknown_tool: { http: 404, message: "no such tool" },
+  bad_args: { http: 400, message: "arguments do not match the tool's input schema" },
+  unknown_job: { http: 404, message: "no such job" },
+  too_large: { http: 413, message: "message too large" },
+  rate_limited: { http: 429, message: "too many requests" },
+  tool_failed: { http: 500, message: "the tool failed" },
+  bad_output: { http: 500, message: "the tool's output does not match its output schema" },
+  unavailable: { http: 503, message: "a store the server needs is unavailable" },
+  internal: { http: 500, message: "internal error" },
+  cancelled: { http: 200, message: "cancelled" },
+  timeout: { http: 200, message: "the job exceeded its time limit" },
+} as const satisfies Record<string, { http: number; message: string }>;
+
+/** A wire error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** True when `code` is one of {@link ERROR_CODES} (safe for any string). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === "string" && Object.hasOwn(ERROR_CODES, code);
+}
+
+/** HTTP status for an error code (SPEC §6). */
+export function httpStatusFor(code: ErrorCode): number {
+  return ERROR_CODES[code].http;
+}
+
+/** Optional parts of an {@link SmcpError}. */
+export interface SmcpErrorOptions {
+  /** Machine-readable details, e.g. validation issues. Sent on the wire as `result.details`. */
+  details?: unknown;
+  /** The underlying cause; never sent on the wire. */
+  cause?: unknown;
+  /** What was received, when the client rejected an answer (body text or parsed value). */
+  received?: unknown;
+  /** Where the error was decided: by the peer in a verified response, or locally. */
+  origin?: "remote" | "local";
+}
+
+/**
+ * The one error type for the wire: a protocol error with its code. Tools may
+ * throw it to answer with a specific code; clients throw it for verified
+ * error responses (`origin: "remote"`) and for answers that fail
+ * verification (`origin: "local"`, with `received`).
+ */
+export class SmcpError extends Error {
+  override readonly name = "SmcpError";
+  readonly code: ErrorCode;
+  readonly details: unknown;
+  readonly received: unknown;
+  readonly origin: "remote" | "local";
+
+  constructor(code: ErrorCode, message?: string, options: SmcpErrorOptions = {}) {
+    super(message ?? ERROR_CODES[code].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options.details;
+    this.received = options.received;
+    this.origin = options.origin ?? "local";
+  }
+
+  /** HTTP status for this error's code. */
+  get httpStatus(): number {
+    return httpStatusFor(this.code);
+  }
+
+  /** The `error` string of a response: `"code: message"`. */
+  get wireMessage(): string {
+    return `${this.code}: ${this.message}`;
+  }
+}
+
+/**
+ * The one error type for local misuse: bad configuration or wrong API use.
+ * Never sent on the wire. Messages name the problem and the fix.
+ */
+export class SmcpUsageError extends Error {
+  override readonly name = "SmcpUsageError";
+}

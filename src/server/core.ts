@@ -1,0 +1,399 @@
+import { randomUUID } from "node:crypto";
+import { MemoryJobStore } from "../jobs/memory.js";
+import { type JobQueue, LocalJobQueue } from "../jobs/queue.js";
+import { JobRunner, type ToolEnvironment } from "../jobs/runner.js";
+import type { JobRecord, JobStore } from "../jobs/store.js";
+import { canonicalize, type JsonObject, type ParseLimits, parseLossless } from "../protocol/canonical.js";
+import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError } from "../protocol/errors.js";
+import { Keyring, type KeyringOptions } from "../protocol/keyring.js";
+import {
+  describeIssues,
+  type Envelope,
+  EnvelopeSchema,
+  isJsonObject,
+  PROTOCOL_VERSION,
+  type ResponseMessage,
+  type ResponseStatus,
+} from "../protocol/messages.js";
+import { signMessage, verifyCanonical } from "../protocol/sign.js";
+import { MemoryNonceStore } from "../replay/memory.js";
+import type { NonceStore } from "../replay/store.js";
+import { builtinTools } from "../tools/builtin.js";
+import { type JobAccess, type JobView, type ServerInfo, StatusReply, type Tool, type ToolContext } from "../tools/define.js";
+import { ToolRegistry } from "../tools/registry.js";
+
+/** Where an internal error happened, for the `onError` hook. */
+export interface ErrorContext {
+  phase: "handler" | "job" | "store" | "internal";
+  tool?: string;
+  jobId?: string;
+}
+
+/** Options for {@link createServer}. */
+export interface ServerOptions {
+  /** The server id, its secrets and its clients' secrets. */
+  keyring: Keyring | KeyringOptions;
+  /** Tools to offer. Default: the built-ins (`server_identity`, `batch_sum`, jobs, `list_tools`). */
+  tools?: Iterable<Tool>;
+  /** Replay cache. Default: in memory. */
+  nonceStore?: NonceStore;
+  /** Job store. Default: in memory. */
+  jobStore?: JobStore;
+  /** How jobs are executed. Default: in this process ({@link LocalJobQueue}). */
+  jobQueue?: (deps: { runner: JobRunner; store: JobStore }) => JobQueue;
+  /** Jobs run at once by the default in-process queue. Default 32. */
+  jobConcurrency?: number;
+  /** Accepted distance of `ts_ms` from the server clock, in ms. Default 300,000 (±5 min). */
+  freshnessMs?: number;
+  /** Largest message accepted, in bytes. Default 1 MiB. */
+  maxMessageBytes?: number;
+  /** Parser limits (nesting depth, number length). Defaults per SPEC §2. */
+  limits?: ParseLimits;
+  /** Extra capabilities reported by `server_identity`. */
+  capabilities?: JsonObject;
+  /** Names this process in job records. Default: a random id. */
+  workerId?: string;
+  /** Clock, for tests. */
+  now?: () => number;
+  /** Sees internal errors (handler exceptions, store failures). Never sent on the wire. */
+  onError?: (error: unknown, context: ErrorContext) => void;
+}
+
+/** What {@link SmcpServer.handle} returns: the signed response, its body and HTTP status. */
+export interface HandleResult {
+  /** HTTP status per SPEC §6. */
+  httpStatus: number;
+  /** The signed response as canonical JSON: send these bytes as they are. */
+  body: string;
+  response: ResponseMessage;
+}
+
+/** Default freshness window: ±300 s. */
+export const DEFAULT_FRESHNESS_MS = 300_000;
+/** Default largest message: 1 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+
+const NO_DETAILS = undefined;
+
+/**
+ * The transport-agnostic server: `handle(bytes)` runs SPEC §3 in order
+ * (shape → client → signature → server_id → freshness → nonce → tool →
+ * args → run → output → sign) and always resolves to a signed response.
+ */
+export class SmcpServer {
+  readonly keyring: Keyring;
+  readonly tools: ToolRegistry;
+  readonly info: ServerInfo;
+  readonly jobStore: JobStore;
+  readonly nonceStore: NonceStore;
+  readonly #queue: JobQueue;
+  readonly #runner: JobRunner;
+  readonly #env: ToolEnvironment;
+  readonly #freshnessMs: number;
+  readonly #maxBytes: number;
+  readonly #limits: ParseLimits;
+  readonly #now: () => number;
+  readonly #onError: ((error: unknown, context: ErrorContext) => void) | undefined;
+  readonly #shutdown = new AbortController();
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ServerOptions) {
+    this.keyring = options.keyring instanceof Keyring ? options.keyring : new Keyring(options.keyring);
+    this.tools = new ToolRegistry(options.tools ?? builtinTools);
+    this.#freshnessMs = positive(options.freshnessMs ?? DEFAULT_FRESHNESS_MS, "freshnessMs");
+    this.#maxBytes = positive(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
+    this.#limits = options.limits ?? {};
+    this.#now = options.now ?? Date.now;
+    this.#onError = options.onError;
+    this.info = Object.freeze({
+      id: this.keyring.serverId,
+      fingerprint: this.keyring.signingKey.kid,
+      capabilities: {
+        async: true,
+        stateless: true,
+        protocol: PROTOCOL_VERSION,
+        cancel: true,
+        progress: true,
+        idempotency: true,
+        ...options.capabilities,
+      },
+    });
+    this.nonceStore = options.nonceStore ?? new MemoryNonceStore({ now: this.#now });
+    this.jobStore = options.jobStore ?? new MemoryJobStore({ now: this.#now });
+    this.#env = {
+      server: this.info,
+      tools: () => this.tools.describe(),
+      jobsFor: (clientId) => this.#jobAccess(clientId),
+    };
+    this.#runner = new JobRunner({
+      store: this.jobStore,
+      tools: this.tools,
+      env: this.#env,
+      workerId: options.workerId ?? `smcp-${randomUUID().slice(0, 8)}`,
+      onError: (error, ctx) => this.#report(error, { phase: "job", ...ctx }),
+    });
+    this.#queue = options.jobQueue
+      ? options.jobQueue({ runner: this.#runner, store: this.jobStore })
+      : new LocalJobQueue({
+          runner: this.#runner,
+          concurrency: options.jobConcurrency ?? 32,
+          onError: (error) => this.#report(error, { phase: "job" }),
+        });
+  }
+
+  /** The environment job handlers see; for running this server's jobs in a separate worker. */
+  get environment(): ToolEnvironment {
+    return this.#env;
+  }
+
+  /** Handles one request message (text or UTF-8 bytes). Never throws; never rejects. */
+  async handle(input: string | Uint8Array): Promise<HandleResult> {
+    let requestId = "";
+    try {
+      if (byteLengthExceeds(input, this.#maxBytes)) {
+        return this.#fail(requestId, "too_large", `the message exceeds ${this.#maxBytes} bytes`);
+      }
+      // 1. Shape: lossless parse (canonical form from the message's own text), then the strict schema.
+      let parsed: ReturnType<typeof parseLossless>;
+      try {
+        parsed = parseLossless(input, { ...this.#limits, omitTopLevelKey: "signature" });
+      } catch (error) {
+        return this.#fail(requestId, "bad_envelope", `not acceptable JSON: ${(error as Error).message}`);
+      }
+      if (isJsonObject(parsed.value) && typeof parsed.value.request_id === "string") requestId = parsed.value.request_id;
+      const shape = EnvelopeSchema.safeParse(parsed.value);
+      if (!shape.success) {
+        return this.#fail(requestId, "bad_envelope", "the envelope does not match mcp/0.1", describeIssues(shape.error));
+      }
+      const env = shape.data;
+      // 2. Known client; 3. signature against each of its live keys.
+      const keys = this.keyring.clientKeys(env.client_id);
+      if (!keys) return this.#fail(requestId, "unknown_client", "unknown client_id");
+      if (!verifyCanonical(keys, parsed.canonical, env.signature)) {
+        return this.#fail(requestId, "bad_signature", "signature does not verify");
+      }
+      // 4. Addressed to us; 5. fresh.
+      if (env.server_id !== this.keyring.serverId) return this.#fail(requestId, "wrong_server", "envelope is for another server");
+      const now = this.#now();
+      const ts = Number(env.ts_ms);
+      if (!(Math.abs(now - ts) <= this.#freshnessMs)) {
+        return this.#fail(requestId, "stale", `ts_ms is more than ${this.#freshnessMs} ms from the server clock`);
+      }
+      // 6. Nonce, reserved only now that the envelope is authentic and fresh. Store down: fail closed.
+      let fresh: boolean;
+      try {
+        fresh = await this.nonceStore.reserve(env.client_id, env.nonce, ts + this.#freshnessMs + 1);
+      } catch (error) {
+        return this.#storeFailure(requestId, error);
+      }
+      if (!fresh) return this.#fail(requestId, "replay", "nonce already used");
+      return await this.#dispatch(env, requestId);
+    } catch (error) {
+      this.#report(error, { phase: "internal" });
+      return this.#fail(requestId, "internal", "internal error");
+    }
+  }
+
+  /** Stops the job queue and closes the stores. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      this.#shutdown.abort(new Error("server shutting down"));
+      await this.#queue.close();
+      await Promise.allSettled([this.jobStore.close(), this.nonceStore.close()]);
+    })();
+    return this.#closed;
+  }
+
+  async #dispatch(env: Envelope, requestId: string): Promise<HandleResult> {
+    // 7. Tool exists; 8. args valid.
+    const tool = this.tools.get(env.tool);
+    if (!tool) return this.#fail(requestId, "unknown_tool", `no tool '${env.tool}'`);
+    const args = tool.input.safeParse(env.args);
+    if (!args.success)
+      return this.#fail(requestId, "bad_args", `arguments do not match '${tool.name}'`, describeIssues(args.error));
+    const ctx: ToolContext = {
+      clientId: env.client_id,
+      requestId,
+      server: this.info,
+      signal: this.#shutdown.signal,
+      jobs: this.#jobAccess(env.client_id),
+      tools: this.#env.tools,
+    };
+    // 9. Run.
+    if (tool.kind === "job") return this.#startJob(tool, args.data, ctx);
+    let output: unknown;
+    try {
+      output = await runWithTimeout(tool, args.data, ctx);
+    } catch (error) {
+      return this.#toolFailure(requestId, tool.name, error);
+    }
+    if (output instanceof StatusReply) {
+      const code = output.error?.code ?? "internal";
+      return this.#reply(requestId, output.status, output.result, output.error ? `${code}: ${output.error.message}` : null, 200);
+    }
+    // 10. Output valid; 11. sign.
+    const checked = tool.output.safeParse(output);
+    if (!checked.success || !isJsonObject(checked.data)) {
+      this.#report(checked.success ? new Error("tool output is not a JSON object") : checked.error, {
+        phase: "handler",
+        tool: tool.name,
+      });
+      return this.#fail(requestId, "bad_output", `the output of '${tool.name}' does not match its schema`);
+    }
+    return this.#reply(requestId, "ok", checked.data, null, 200);
+  }
+
+  async #startJob(tool: Tool, args: unknown, ctx: ToolContext): Promise<HandleResult> {
+    const { requestId, clientId } = ctx;
+    if (!isJsonObject(args)) return this.#fail(requestId, "bad_args", "job arguments must be an object");
+    const idempotencyKey = typeof args.idempotency_key === "string" ? args.idempotency_key : undefined;
+    let job: JobRecord;
+    try {
+      const created = await this.jobStore.create({ id: randomUUID(), clientId, tool: tool.name, args, idempotencyKey });
+      job = created.job;
+      if (!created.created) {
+        if (canonicalize(job.args) !== canonicalize(args)) {
+          return this.#fail(requestId, "bad_args", "idempotency_key was already used with different arguments", {
+            reason: "idempotency_conflict",
+            job_id: job.id,
+          });
+        }
+        return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
+      }
+      await this.#queue.enqueue(job);
+    } catch (error) {
+      return this.#storeFailure(requestId, error);
+    }
+    return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
+  }
+
+  #jobAccess(clientId: string): JobAccess {
+    const own = async (jobId: string): Promise<JobRecord | undefined> => {
+      const job = await guardStore(() => this.jobStore.get(jobId));
+      return job && job.clientId === clientId ? job : undefined;
+    };
+    return {
+      get: async (jobId) => toView(await own(jobId)),
+      cancel: async (jobId) => {
+        const job = await own(jobId);
+        if (!job) return undefined;
+        const after = await guardStore(() => this.jobStore.cancel(jobId));
+        if (job.state === "running" && after?.state === "cancelled") await guardStore(() => this.#queue.abort(jobId));
+        return toView(after);
+      },
+    };
+  }
+
+  #toolFailure(requestId: string, tool: string, error: unknown): HandleResult {
+    if (error instanceof SmcpError) return this.#fail(requestId, error.code, error.message, error.details);
+    this.#report(error, { phase: "handler", tool });
+    return this.#fail(requestId, "tool_failed", `'${tool}' failed`);
+  }
+
+  #storeFailure(requestId: string, error: unknown): HandleResult {
+    if (error instanceof SmcpError) return this.#fail(requestId, error.code, error.message, error.details);
+    this.#report(error, { phase: "store" });
+    return this.#fail(requestId, "unavailable", "a store the server needs is unavailable; retry later");
+  }
+
+  #fail(requestId: string, code: ErrorCode, message: string, details: unknown = NO_DETAILS): HandleResult {
+    const result: JsonObject = details === undefined ? { code } : { code, details: toJsonDetails(details) };
+    return this.#reply(requestId, "error", result, `${code}: ${message}`, httpStatusFor(code));
+  }
+
+  #reply(
+    requestId: string,
+    status: ResponseStatus,
+    result: JsonObject | null,
+    error: string | null,
+    httpStatus: number,
+  ): HandleResult {
+    const fields = {
+      v: PROTOCOL_VERSION,
+      request_id: requestId,
+      ts_ms: this.#now(),
+      ok: status !== "error",
+      server_id: this.keyring.serverId,
+      status,
+      result,
+      error,
+    } as const;
+    let signed: ReturnType<typeof signMessage<typeof fields>>;
+    try {
+      signed = signMessage(fields, this.keyring.signingKey);
+    } catch (error) {
+      // The result held something that is not JSON (a Date, NaN...): that is the tool's bad output.
+      if (status === "error") throw error;
+      this.#report(error, { phase: "handler" });
+      return this.#fail(requestId, "bad_output", "the tool's output is not JSON");
+    }
+    return { httpStatus, body: signed.body, response: signed.message as ResponseMessage };
+  }
+
+  #report(error: unknown, context: ErrorContext): void {
+    try {
+      this.#onError?.(error, context);
+    } catch {
+      // A failing logger must not turn into a failed request.
+    }
+  }
+}
+
+/** Creates a transport-agnostic server. Wrap it with `createHttpHandler` / `serveHttp` for HTTP. */
+export function createServer(options: ServerOptions): SmcpServer {
+  return new SmcpServer(options);
+}
+
+async function runWithTimeout(tool: Tool & { kind: "sync" }, args: unknown, ctx: ToolContext): Promise<unknown> {
+  if (tool.timeoutMs === undefined) return tool.handler(args, ctx);
+  const controller = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, controller.signal]);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const error = new SmcpError("tool_failed", `'${tool.name}' timed out after ${tool.timeoutMs} ms`);
+      controller.abort(error);
+      reject(error);
+    }, tool.timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.resolve(tool.handler(args, { ...ctx, signal })), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function guardStore<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (error) {
+    if (error instanceof SmcpError) throw error;
+    throw new SmcpError("unavailable", "a store the server needs is unavailable; retry later", { cause: error });
+  }
+}
+
+function toView(job: JobRecord | undefined): JobView | undefined {
+  if (!job) return undefined;
+  const { id, tool, state, progress, result, error, attempts, createdAt, updatedAt } = job;
+  return { id, tool, state, progress, result, error, attempts, createdAt, updatedAt };
+}
+
+function toJsonDetails(details: unknown): JsonObject[keyof JsonObject] {
+  try {
+    canonicalize(details);
+    return details as JsonObject[keyof JsonObject];
+  } catch {
+    return null;
+  }
+}
+
+function byteLengthExceeds(input: string | Uint8Array, max: number): boolean {
+  if (typeof input !== "string") return input.byteLength > max;
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only count when it could matter.
+  return input.length > max || (input.length * 3 > max && Buffer.byteLength(input, "utf8") > max);
+}
+
+function positive(value: number, name: string): number {
+  if (!(Number.isFinite(value) && value > 0)) throw new SmcpUsageError(`${name} must be a positive number of ms/bytes`);
+  return value;
+}

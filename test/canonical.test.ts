@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { canonicalize, JsonSyntaxError, parseLossless } from "../src/index.js";
+import { compareCodePoints, formatPythonFloat } from "../src/protocol/canonical.js";
+import { python } from "./helpers.js";
+
+const canon = (text: string) => parseLossless(text).canonical;
+
+describe("canonical form: fixed vectors (SPEC §2)", () => {
+  it("writes floats as Python's repr", () => {
+    const cases: [string, string][] = [
+      ["6.0", "6.0"],
+      ["1e-05", "1e-05"],
+      ["0.00001", "1e-05"],
+      ["1e16", "1e+16"],
+      ["1.5e16", "1.5e+16"],
+      ["1E21", "1e+21"],
+      ["-0.0", "-0.0"],
+      ["0.0001", "0.0001"],
+      ["1e15", "1000000000000000.0"],
+      ["123.456", "123.456"],
+      ["1e-7", "1e-07"],
+      ["5e-324", "5e-324"],
+      ["1.7976931348623157e308", "1.7976931348623157e+308"],
+      ["1e-400", "0.0"],
+      ["0.1", "0.1"],
+      ["100e0", "100.0"],
+    ];
+    for (const [text, expected] of cases) assert.equal(canon(text), expected, text);
+  });
+
+  it("keeps integers exact at any size, -0 as 0", () => {
+    assert.equal(canon("9007199254740993"), "9007199254740993");
+    assert.equal(canon("-123456789012345678901234567890"), "-123456789012345678901234567890");
+    assert.equal(canon("-0"), "0");
+    assert.equal(parseLossless("9007199254740993").value, 9007199254740993n);
+    assert.equal(parseLossless("9007199254740991").value, 9007199254740991);
+  });
+
+  it("escapes like ensure_ascii and sorts keys by code point", () => {
+    assert.equal(
+      canon('"é\\u0000\\u001f\\u007f\\n\\t\\b\\f\\r\\"\\\\/"'),
+      '"\\u00e9\\u0000\\u001f\\u007f\\n\\t\\b\\f\\r\\"\\\\/"',
+    );
+    assert.equal(canon('"😀"'), '"\\ud83d\\ude00"');
+    // UTF-16 order would put the astral key first; code-point order puts U+FFFF first.
+    assert.equal(canon('{"😀":1,"\\uffff":2}'), '{"\\uffff":2,"\\ud83d\\ude00":1}');
+    assert.ok(compareCodePoints("\uffff", "😀") < 0);
+    assert.ok(compareCodePoints("a", "ab") < 0);
+    assert.equal(canon('{ "b" : [1, 2.50, {"z":null,"a":true}], "a": "x" }'), '{"a":"x","b":[1,2.5,{"a":true,"z":null}]}');
+  });
+
+  it("canonicalizes JS values the way a signer builds them", () => {
+    assert.equal(
+      canonicalize({ b: 6, a: 6.5, c: -0, d: 1e21, e: 2n ** 64n, f: [true, null, "é"] }),
+      '{"a":6.5,"b":6,"c":0,"d":1e+21,"e":18446744073709551616,"f":[true,null,"\\u00e9"]}',
+    );
+    assert.equal(canonicalize({ skip: undefined, keep: 1 }), '{"keep":1}');
+    assert.throws(() => canonicalize({ a: Number.NaN }));
+    assert.throws(() => canonicalize({ a: Number.POSITIVE_INFINITY }));
+    assert.throws(() => canonicalize({ a: new Date(0) }));
+    assert.throws(() => canonicalize([undefined]));
+    assert.equal(formatPythonFloat(1e16), "1e+16");
+  });
+
+  it("keeps __proto__ an own key and never touches Object.prototype", () => {
+    const { value, canonical } = parseLossless('{"__proto__":{"polluted":true},"constructor":1}');
+    assert.equal(canonical, '{"__proto__":{"polluted":true},"constructor":1}');
+    assert.equal(Object.getPrototypeOf(value), Object.prototype);
+    assert.deepEqual(Object.keys(value as object), ["__proto__", "constructor"]);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+  });
+
+  it("omits the signature key only at the top level", () => {
+    const { canonical } = parseLossless('{"signature":"x","a":{"signature":1}}', { omitTopLevelKey: "signature" });
+    assert.equal(canonical, '{"a":{"signature":1}}');
+  });
+});
+
+describe("canonical form: what a receiver refuses (SPEC §2)", () => {
+  const refused: [string, string | Uint8Array][] = [
+    ["duplicate keys", '{"a":1,"a":2}'],
+    ["duplicate __proto__", '{"__proto__":1,"__proto__":2}'],
+    ["NaN", '{"a":NaN}'],
+    ["Infinity", '{"a":Infinity}'],
+    ["-Infinity", '{"a":-Infinity}'],
+    ["float overflow", '{"a":1E400}'],
+    ["lone high surrogate escape", '"\\ud800"'],
+    ["lone low surrogate escape", '"\\udc00x"'],
+    ["lone surrogate in a JS string", '"\ud800"'],
+    ["reversed surrogates", '"\\ude00\\ud83d"'],
+    ["invalid UTF-8", new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
+    ["UTF-8 encoded surrogate (CESU)", new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22])],
+    ["BOM", "\ufeff{}"],
+    ["number lexeme over 64 characters", `{"a":${"1".repeat(65)}}`],
+    ["float lexeme over 64 characters", `{"a":0.${"1".repeat(63)}}`],
+    ["nesting over 64", `${"[".repeat(65)}${"]".repeat(65)}`],
+    ["leading zero", "01"],
+    ["trailing comma", '{"a":1,}'],
+    ["raw control character", '"a\u0001"'],
+    ["single quotes", "{'a':1}"],
+    ["trailing text", "{} x"],
+    ["empty", ""],
+    ["bad escape", '"\\x41"'],
+    ["short unicode escape", '"\\u12"'],
+    ["bare minus", "-"],
+    ["fraction without digits", "1."],
+  ];
+  for (const [name, input] of refused) {
+    it(`refuses ${name}`, () => assert.throws(() => parseLossless(input), JsonSyntaxError));
+  }
+
+  it("accepts exactly 64 levels and a 64-character number", () => {
+    assert.doesNotThrow(() => parseLossless(`${"[".repeat(64)}${"]".repeat(64)}`));
+    assert.doesNotThrow(() => parseLossless(`${"1".repeat(64)}`));
+  });
+
+  it("errors do not echo the input", () => {
+    try {
+      parseLossless('{"secret-looking-value": NaN}');
+      assert.fail("should throw");
+    } catch (error) {
+      assert.ok(!(error as Error).message.includes("secret-looking-value"));
+    }
+  });
+});
+
+describe("canonical form against python3 at test time", () => {
+  type Doc = { text: string; canonical: string; js_safe: boolean; js_text: string; js_canonical: string };
+  const seed = Number(process.env.CANONICAL_SEED ?? Date.now() % 100_000);
+  const docs = python<Doc[]>("random-docs", { n: 600, seed });
+
+  it(`parsed messages canonicalize byte for byte like Python (seed ${seed})`, () => {
+    for (const doc of docs) assert.equal(parseLossless(doc.text).canonical, doc.canonical, doc.text);
+  });
+
+  it(`JS values canonicalize like Python (seed ${seed})`, () => {
+    let checked = 0;
+    for (const doc of docs) {
+      if (!doc.js_safe) continue;
+      assert.equal(canonicalize(JSON.parse(doc.js_text)), doc.js_canonical, doc.js_text);
+      checked++;
+    }
+    assert.ok(checked > 100, `only ${checked} JS-safe documents`);
+  });
+
+  it("Python canonicalizes what we write to the same bytes", () => {
+    const ours = docs.slice(0, 200).map((d) => parseLossless(d.text).canonical);
+    const theirs = python<string[]>("canonical", { texts: ours });
+    assert.deepEqual(theirs, ours);
+  });
+});

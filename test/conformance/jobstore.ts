@@ -1,0 +1,162 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import type { JobStore } from "../../src/index.js";
+
+/** A store under test, with a settable clock. */
+export interface StoreFixture {
+  store: JobStore;
+  /** Moves the store's clock forward. */
+  advance(ms: number): void;
+}
+
+/** Makes a fresh store with the given retention. */
+export type StoreFactory = (options: { retentionMs: number }) => Promise<StoreFixture>;
+
+const job = (clientId = "c1", extra: Record<string, unknown> = {}) => ({
+  id: randomUUID(),
+  clientId,
+  tool: "start_long_task",
+  args: { seconds: 1, payload: { a: 1 } },
+  ...extra,
+});
+
+/** The job-store contract (issue 2 and 4): the same on every store. */
+export function jobStoreConformance(name: string, make: StoreFactory): void {
+  describe(`JobStore conformance: ${name}`, () => {
+    const stores: JobStore[] = [];
+    const fresh = async (retentionMs = 60_000) => {
+      const fixture = await make({ retentionMs });
+      stores.push(fixture.store);
+      return fixture;
+    };
+    after(async () => {
+      for (const s of stores) await s.close();
+    });
+
+    it("create -> start -> progress -> finish, with compare-and-set at every step", async () => {
+      const { store } = await fresh();
+      const input = job();
+      const { job: created, created: isNew } = await store.create(input);
+      assert.equal(isNew, true);
+      assert.equal(created.state, "queued");
+      assert.equal(created.attempts, 0);
+      assert.deepEqual(created.args, input.args);
+      assert.equal(await store.progress(input.id, { done: 1 }), false, "no progress while queued");
+      const running = await store.start(input.id, "w1");
+      assert.equal(running?.state, "running");
+      assert.equal(running?.attempts, 1);
+      assert.equal(running?.workerId, "w1");
+      assert.equal(await store.start(input.id, "w2"), undefined, "a second worker cannot claim it");
+      assert.equal(await store.progress(input.id, { done: 1, total: 2 }), true);
+      assert.deepEqual((await store.get(input.id))?.progress, { done: 1, total: 2 });
+      assert.equal(await store.finish(input.id, { state: "done", result: { ok: "yes", n: 1.5 } }), true);
+      const done = await store.get(input.id);
+      assert.equal(done?.state, "done");
+      assert.deepEqual(done?.result, { ok: "yes", n: 1.5 });
+      assert.ok(done?.expiresAt !== null && (done?.expiresAt ?? 0) > Date.now() - 1);
+      assert.equal(await store.finish(input.id, { state: "error", error: { code: "tool_failed", message: "late" } }), false);
+      assert.equal((await store.cancel(input.id))?.state, "done", "cancel does not touch a finished job");
+      assert.equal(await store.progress(input.id, { done: 2 }), false);
+    });
+
+    it("a queued job that is cancelled never starts", async () => {
+      const { store } = await fresh();
+      const input = job();
+      await store.create(input);
+      const cancelled = await store.cancel(input.id);
+      assert.equal(cancelled?.state, "cancelled");
+      assert.deepEqual(cancelled?.error, { code: "cancelled", message: "cancelled" });
+      assert.equal(await store.start(input.id, "w1"), undefined);
+    });
+
+    it("a late finish never overwrites cancelled", async () => {
+      const { store } = await fresh();
+      const input = job();
+      await store.create(input);
+      await store.start(input.id, "w1");
+      assert.equal((await store.cancel(input.id))?.state, "cancelled");
+      assert.equal(await store.finish(input.id, { state: "done", result: { late: true } }), false);
+      const after = await store.get(input.id);
+      assert.equal(after?.state, "cancelled");
+      assert.equal(after?.result, null);
+    });
+
+    it("errors are stored with code, message and details", async () => {
+      const { store } = await fresh();
+      const input = job();
+      await store.create(input);
+      await store.start(input.id, "w1");
+      await store.finish(input.id, { state: "error", error: { code: "bad_output", message: "m", details: [{ path: ["x"] }] } });
+      assert.deepEqual((await store.get(input.id))?.error, { code: "bad_output", message: "m", details: [{ path: ["x"] }] });
+    });
+
+    it("requeue after a dead worker, then error once attempts run out", async () => {
+      const { store } = await fresh();
+      const input = job();
+      await store.create(input);
+      await store.start(input.id, "w1");
+      assert.equal(await store.requeue(input.id, 2), "queued");
+      assert.equal((await store.start(input.id, "w2"))?.attempts, 2);
+      assert.equal(await store.requeue(input.id, 2), "error");
+      const failed = await store.get(input.id);
+      assert.equal(failed?.state, "error");
+      assert.equal(failed?.error?.code, "tool_failed");
+      assert.equal(await store.requeue(input.id, 2), undefined, "only running jobs are requeued");
+    });
+
+    it("idempotency keys return the same job per client and tool", async () => {
+      const { store } = await fresh();
+      const first = await store.create(job("c1", { idempotencyKey: "k1" }));
+      const again = await store.create(job("c1", { idempotencyKey: "k1" }));
+      assert.equal(again.created, false);
+      assert.equal(again.job.id, first.job.id);
+      const otherClient = await store.create(job("c2", { idempotencyKey: "k1" }));
+      assert.equal(otherClient.created, true);
+      assert.notEqual(otherClient.job.id, first.job.id);
+    });
+
+    it("finished jobs expire after the retention time; unfinished ones do not", async () => {
+      const { store, advance } = await fresh(1000);
+      const finished = job("c1", { idempotencyKey: "expiring" });
+      const open = job();
+      await store.create(finished);
+      await store.create(open);
+      await store.start(finished.id, "w1");
+      await store.finish(finished.id, { state: "done", result: {} });
+      advance(1001);
+      assert.equal(await store.get(finished.id), undefined);
+      assert.equal((await store.get(open.id))?.state, "queued");
+      await store.sweep();
+      // The idempotency key is free again once its job expired.
+      assert.equal((await store.create(job("c1", { idempotencyKey: "expiring" }))).created, true);
+    });
+
+    it("lists a client's jobs, newest first", async () => {
+      const { store, advance } = await fresh();
+      const a = job("lister");
+      const b = job("lister");
+      await store.create(a);
+      advance(5);
+      await store.create(b);
+      await store.create(job("someone-else"));
+      const listed = await store.list({ clientId: "lister" });
+      assert.deepEqual(
+        listed.map((j) => j.id),
+        [b.id, a.id],
+      );
+      assert.equal((await store.list({ clientId: "lister", limit: 1 })).length, 1);
+      assert.equal((await store.list({ clientId: "lister", state: "running" })).length, 0);
+    });
+
+    it("unknown ids are undefined, never a crash", async () => {
+      const { store } = await fresh();
+      for (const id of ["nope", "__proto__", "constructor"]) {
+        assert.equal(await store.get(id), undefined);
+        assert.equal(await store.cancel(id), undefined);
+        assert.equal(await store.start(id, "w"), undefined);
+        assert.equal(await store.finish(id, { state: "done", result: {} }), false);
+      }
+    });
+  });
+}

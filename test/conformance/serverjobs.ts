@@ -1,0 +1,214 @@
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import { z } from "zod";
+import { builtinTools, defineTool, type ServerOptions, SmcpError } from "../../src/index.js";
+import { rejectOnAbort } from "../../src/util/abort.js";
+import { pair, until } from "../helpers.js";
+
+/** Controls for jobs that wait on the test instead of on time. */
+class Gates {
+  readonly #open = new Map<string, () => void>();
+  readonly #waiting = new Map<string, Promise<void>>();
+  readonly started = new Set<string>();
+  readonly aborted = new Set<string>();
+
+  wait(name: string): Promise<void> {
+    let promise = this.#waiting.get(name);
+    if (!promise) {
+      promise = new Promise<void>((resolve) => this.#open.set(name, resolve));
+      this.#waiting.set(name, promise);
+    }
+    return promise;
+  }
+
+  open(name: string): void {
+    void this.wait(name);
+    this.#open.get(name)?.();
+  }
+}
+
+function gatedTools(gates: Gates) {
+  const gated = defineTool({
+    kind: "job",
+    name: "gated",
+    description: "waits for the test to open its gate",
+    input: z.strictObject({ gate: z.string(), ignore_abort: z.boolean().default(false), idempotency_key: z.string().optional() }),
+    output: z.strictObject({ gate: z.string() }),
+    handler: async ({ gate, ignore_abort }, ctx) => {
+      gates.started.add(gate);
+      ctx.signal.addEventListener("abort", () => gates.aborted.add(gate));
+      await ctx.progress({ stage: "started", gate });
+      if (ignore_abort) await gates.wait(gate);
+      else await Promise.race([gates.wait(gate), rejectOnAbort(ctx.signal)]);
+      return { gate };
+    },
+  });
+  const slow = defineTool({
+    kind: "job",
+    name: "slow",
+    description: "never finishes by itself; times out",
+    timeoutMs: 50,
+    input: z.strictObject({ gate: z.string() }),
+    output: z.strictObject({}),
+    handler: async ({ gate }, ctx) => {
+      await Promise.race([gates.wait(gate), rejectOnAbort(ctx.signal)]);
+      return {};
+    },
+  });
+  const crashing = defineTool({
+    kind: "job",
+    name: "crashing",
+    description: "throws",
+    input: z.strictObject({}),
+    output: z.strictObject({}),
+    handler: async () => {
+      throw new Error("internal detail that must not leak");
+    },
+  });
+  const badOutput = defineTool({
+    kind: "job",
+    name: "bad_output_job",
+    description: "returns the wrong shape",
+    input: z.strictObject({}),
+    output: z.strictObject({ n: z.number() }),
+    handler: async () => ({ n: "x" }) as unknown as { n: number },
+  });
+  return [...builtinTools, gated, slow, crashing, badOutput];
+}
+
+/** Server-level job behaviour (SPEC §4, issue 2/4), run against any store setup. */
+export function serverJobConformance(name: string, options: () => Promise<Partial<ServerOptions>>): void {
+  describe(`server jobs: ${name}`, () => {
+    const gates = new Gates();
+    const closers: (() => Promise<void>)[] = [];
+    after(async () => {
+      for (const close of closers) await close();
+    });
+    const setup = async (extra: Partial<ServerOptions> = {}) => {
+      const made = pair({ tools: gatedTools(gates), ...(await options()), ...extra });
+      closers.push(() => made.server.close());
+      return made;
+    };
+
+    it("progress is visible while running; done carries the result", async () => {
+      const { client } = await setup();
+      const { job_id } = (await client.call("gated", { gate: "p1" })) as { job_id: string };
+      await until(async () => {
+        const r = await client.poll(job_id);
+        return r.status === "running" && (r.result?.progress as { stage?: string } | null)?.stage === "started";
+      });
+      const running = await client.poll(job_id);
+      assert.equal(running.ok, true);
+      assert.equal(running.result?.job_id, job_id);
+      assert.equal(running.result?.state, "running");
+      gates.open("p1");
+      await until(async () => (await client.poll(job_id)).status === "done");
+      const done = await client.poll(job_id);
+      assert.deepEqual(done.result, { gate: "p1" });
+    });
+
+    it("cancel fires the running handler's AbortSignal; the job reads error/cancelled", async () => {
+      const { client } = await setup();
+      const { job_id } = (await client.call("gated", { gate: "c1" })) as { job_id: string };
+      await until(() => gates.started.has("c1"));
+      const cancelled = await client.cancel(job_id);
+      assert.deepEqual(cancelled, { job_id, state: "cancelled", cancelled: true });
+      await until(() => gates.aborted.has("c1"), 10_000, "the handler's abort signal");
+      const polled = await client.poll(job_id);
+      assert.equal(polled.status, "error");
+      assert.equal(polled.ok, false);
+      assert.equal(polled.error, "cancelled: cancelled");
+      assert.equal(polled.result?.code, "cancelled");
+    });
+
+    it("a handler that ignores the abort and finishes late does not overwrite cancelled", async () => {
+      const { client, server } = await setup();
+      const { job_id } = (await client.call("gated", { gate: "late", ignore_abort: true })) as { job_id: string };
+      await until(() => gates.started.has("late"));
+      await client.cancel(job_id);
+      gates.open("late");
+      await until(async () => (await server.jobStore.get(job_id))?.state === "cancelled");
+      // Give the late result every chance to be written, by waiting for the runner to let go of it.
+      await until(async () => (await server.jobStore.get(job_id))?.workerId === null);
+      assert.equal((await client.poll(job_id)).result?.code, "cancelled");
+    });
+
+    it("a queued job that is cancelled never runs", async () => {
+      const { client } = await setup({ jobConcurrency: 1 });
+      const first = (await client.call("gated", { gate: "q-first" })) as { job_id: string };
+      await until(() => gates.started.has("q-first"));
+      const second = (await client.call("gated", { gate: "q-second" })) as { job_id: string };
+      assert.equal((await client.poll(second.job_id)).result?.state, "queued");
+      assert.equal((await client.cancel(second.job_id)).state, "cancelled");
+      gates.open("q-first");
+      gates.open("q-second");
+      await until(async () => (await client.poll(first.job_id)).status === "done");
+      const third = (await client.call("gated", { gate: "q-third" })) as { job_id: string };
+      gates.open("q-third");
+      await until(async () => (await client.poll(third.job_id)).status === "done");
+      assert.equal(gates.started.has("q-second"), false);
+    });
+
+    it("a handler past its timeout is aborted and the job ends in error/timeout", async () => {
+      const { client } = await setup();
+      const { job_id } = (await client.call("slow", { gate: "never" })) as { job_id: string };
+      await until(async () => (await client.poll(job_id)).status === "error");
+      const polled = await client.poll(job_id);
+      assert.equal(polled.result?.code, "timeout");
+      assert.match(polled.error ?? "", /^timeout: /);
+    });
+
+    it("a throwing handler ends in tool_failed without its message; a wrong shape in bad_output", async () => {
+      const { client } = await setup();
+      const crash = (await client.call("crashing", {})) as { job_id: string };
+      const bad = (await client.call("bad_output_job", {})) as { job_id: string };
+      await until(async () => (await client.poll(crash.job_id)).status === "error");
+      const crashed = await client.poll(crash.job_id);
+      assert.equal(crashed.result?.code, "tool_failed");
+      assert.ok(!JSON.stringify(crashed).includes("internal detail"));
+      await until(async () => (await client.poll(bad.job_id)).status === "error");
+      assert.equal((await client.poll(bad.job_id)).result?.code, "bad_output");
+    });
+
+    it("idempotency_key: same args -> same job; different args -> bad_args conflict", async () => {
+      const { client } = await setup();
+      const a = (await client.call("gated", { gate: "i1", idempotency_key: "order-42" })) as { job_id: string };
+      const b = (await client.call("gated", { gate: "i1", idempotency_key: "order-42" })) as { job_id: string };
+      assert.equal(b.job_id, a.job_id);
+      await assert.rejects(
+        client.call("gated", { gate: "i2", idempotency_key: "order-42" }),
+        (e: unknown) =>
+          e instanceof SmcpError && e.code === "bad_args" && (e.details as { reason?: string }).reason === "idempotency_conflict",
+      );
+      gates.open("i1");
+    });
+
+    it("callAndWait returns the result and reports progress; its timeout cancels the job", async () => {
+      const { client, server } = await setup();
+      const seen: unknown[] = [];
+      const waiting = client.callAndWait("gated", { gate: "w1" }, { pollIntervalMs: 10, onProgress: (p) => seen.push(p) });
+      await until(() => seen.some((p) => (p as { stage?: string } | null)?.stage === "started"));
+      gates.open("w1");
+      assert.deepEqual(await waiting, { gate: "w1" });
+
+      let jobId = "";
+      await assert.rejects(
+        client.callAndWait(
+          "gated",
+          { gate: "never-opened" },
+          { timeoutMs: 300, pollIntervalMs: 10, onAccepted: (id) => (jobId = id) },
+        ),
+        (e: unknown) => e instanceof SmcpError && e.code === "timeout",
+      );
+      await until(async () => (await server.jobStore.get(jobId))?.state === "cancelled");
+    });
+
+    it("callAndWait throws the job's own error code", async () => {
+      const { client } = await setup();
+      await assert.rejects(
+        client.callAndWait("crashing", {}, { pollIntervalMs: 10 }),
+        (e: unknown) => e instanceof SmcpError && e.code === "tool_failed" && e.origin === "remote",
+      );
+    });
+  });
+}

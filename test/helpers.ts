@@ -1,0 +1,62 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import {
+  createClient,
+  createServer,
+  inProcessTransport,
+  type ServerOptions,
+  type SmcpClient,
+  type SmcpServer,
+} from "../src/index.js";
+
+export const SERVER_ID = "mcp-server-001";
+export const SERVER_SECRET = "server_secret_key_123";
+export const CLIENT_ID = "client-001";
+export const CLIENT_SECRET = "client_secret_key_456";
+export const OTHER_CLIENT_ID = "client-002";
+export const OTHER_CLIENT_SECRET = "client_secret_key_789";
+
+export const PEER = fileURLToPath(new URL("./interop/peer.py", import.meta.url));
+
+/** Runs one op of the Python peer (the seed's code) and returns its JSON answer. */
+export function python<T>(op: string, request: unknown): T {
+  const out = execFileSync("python3", [PEER, op], { input: JSON.stringify(request), encoding: "utf8", maxBuffer: 64 << 20 });
+  return JSON.parse(out) as T;
+}
+
+/** A server with two clients, and a client for the first, wired in process. */
+export function pair(options: Partial<ServerOptions> = {}): { server: SmcpServer; client: SmcpClient; other: SmcpClient } {
+  const server = createServer({
+    keyring: {
+      serverId: SERVER_ID,
+      serverSecrets: SERVER_SECRET,
+      clients: { [CLIENT_ID]: CLIENT_SECRET, [OTHER_CLIENT_ID]: OTHER_CLIENT_SECRET },
+    },
+    ...options,
+  });
+  const transport = inProcessTransport(server);
+  const client = createClient({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    serverId: SERVER_ID,
+    serverSecret: SERVER_SECRET,
+    transport,
+  });
+  const other = createClient({
+    clientId: OTHER_CLIENT_ID,
+    clientSecret: OTHER_CLIENT_SECRET,
+    serverId: SERVER_ID,
+    serverSecret: SERVER_SECRET,
+    transport,
+  });
+  return { server, client, other };
+}
+
+/** Resolves when `check` returns true, polling on the event loop; rejects after `timeoutMs`. */
+export async function until(check: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

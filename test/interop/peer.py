@@ -1,0 +1,186 @@
+"""Test driver around the seed's Python code (seed.py): signs, verifies,
+canonicalizes, generates random documents, and serves the seed's MCPServer
+over a tiny stdlib HTTP shell. Reads one JSON request on stdin, writes one
+JSON answer on stdout (except `serve`, which prints its port and runs).
+
+usage: python3 peer.py OP < request.json
+"""
+import asyncio, json, random, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import seed
+
+
+def signed_envelope(secret, client_id, server_id, tool, args, **overrides):
+    # The seed's client flow, minus its bug: sign the envelope that is sent.
+    env = seed.MCPEnvelope(client_id=client_id, server_id=server_id, tool=tool, args=args or {}, signature="", **overrides)
+    payload = env.model_dump()
+    payload.pop("signature")
+    payload["signature"] = seed._hmac_hex(secret, payload)
+    return payload
+
+
+def verify(secret, body):
+    msg = json.loads(body)
+    sig = msg.pop("signature", None)
+    return isinstance(sig, str) and seed._hmac_hex(secret, msg) == sig
+
+
+def op_sign(req):
+    out = []
+    for item in req["items"]:
+        args = json.loads(item["args_json"]) if "args_json" in item else item.get("args")
+        env = signed_envelope(item["secret"].encode(), item["client_id"], item["server_id"], item["tool"], args)
+        # json.dumps with its default separators: not the canonical text on purpose.
+        out.append(json.dumps(env))
+    return out
+
+
+def op_verify(req):
+    results = []
+    for item in req["items"]:
+        ok = verify(item["secret"].encode(), item["body"])
+        shape = None
+        if item.get("kind") == "response":
+            try:
+                seed.MCPResponse(**json.loads(item["body"]))
+                shape = True
+            except Exception:
+                shape = False
+        results.append({"verified": ok, "shape_ok": shape})
+    return results
+
+
+def op_canonical(req):
+    return [seed._canonical_json(json.loads(t)).decode() for t in req["texts"]]
+
+
+def op_seed_handle(req):
+    """Feeds request bodies to the seed's own MCPServer.handle, in one event loop."""
+    server = seed.MCPServer(req["server_id"], req["server_secret"].encode())
+
+    async def run():
+        out = []
+        for body in req["bodies"]:
+            out.append(json.dumps(await server.handle(json.loads(body), req["client_secret"].encode())))
+        return out
+
+    return asyncio.run(run())
+
+
+# ---------------------------------------------------------------- random docs
+CHARS = ["a", "b", "Z", "0", " ", "/", '"', "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f", "\x7f",
+         "\x80", "é", "ü", "中", "\u2028", "\ue000", "\uffff", "\U0001f600", "\U0001d11e", "\U0010ffff"]
+KEYS = ["a", "b", "ab", "A", "", "é", "\uffff", "\ue000", "\U0001f600", "\U0001d11e", "z\U0001f600", "z\uffff", "key"]
+FLOATS = [6.0, 1e-05, 1e16, 1.5e16, -0.0, 0.0, 1e21, 1e22, 0.0001, 0.00011, 1e15, 123456789012345678.0, 5e-324,
+          1.7976931348623157e308, 0.1, 1 / 3, -2.5, 1e-7, 100.0, 9007199254740993.0]
+INTS = [0, 1, -1, 2**53, 2**53 + 1, -(2**63), 10**30, 123456789]
+
+
+def rand_float(r):
+    k = r.random()
+    if k < 0.3:
+        return r.choice(FLOATS)
+    if k < 0.7:
+        return r.uniform(-1, 1) * 10 ** r.randint(-30, 30)
+    while True:  # random bit patterns: any finite double
+        import struct
+        f = struct.unpack("<d", r.getrandbits(64).to_bytes(8, "little"))[0]
+        if f == f and abs(f) != float("inf"):
+            return f
+
+
+def rand_value(r, depth):
+    k = r.random()
+    if depth < 4 and k < 0.25:
+        return {r.choice(KEYS) + r.choice(["", "x", "\U0001f600"]): rand_value(r, depth + 1) for _ in range(r.randint(0, 5))}
+    if depth < 4 and k < 0.4:
+        return [rand_value(r, depth + 1) for _ in range(r.randint(0, 4))]
+    if k < 0.55:
+        return "".join(r.choice(CHARS) for _ in range(r.randint(0, 8)))
+    if k < 0.75:
+        return rand_float(r)
+    if k < 0.88:
+        return r.choice(INTS) if r.random() < 0.5 else r.randint(-10**6, 10**6)
+    return r.choice([True, False, None])
+
+
+def js_form(v):
+    """What a JS signer holds after JSON.parse: integral floats below 1e21 become ints."""
+    if isinstance(v, float):
+        return int(v) if v.is_integer() and abs(v) < 1e21 else v
+    if isinstance(v, dict):
+        return {k: js_form(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [js_form(x) for x in v]
+    return v
+
+
+def js_safe(v):
+    if isinstance(v, bool) or v is None or isinstance(v, (float, str)):
+        return True
+    if isinstance(v, int):
+        return abs(v) <= 2**53 - 1
+    if isinstance(v, dict):
+        return all(js_safe(x) for x in v.values())
+    return all(js_safe(x) for x in v)
+
+
+def op_random_docs(req):
+    r = random.Random(req["seed"])
+    docs = []
+    for _ in range(req["n"]):
+        doc = {r.choice(KEYS): rand_value(r, 1) for _ in range(r.randint(1, 6))}
+        text = json.dumps(doc, ensure_ascii=r.random() < 0.5, indent=r.choice([None, 1]))
+        js = js_form(doc)
+        docs.append({
+            "text": text,
+            "canonical": seed._canonical_json(doc).decode(),
+            "js_safe": js_safe(js),
+            "js_text": json.dumps(js),
+            "js_canonical": seed._canonical_json(js).decode(),
+        })
+    return docs
+
+
+# ---------------------------------------------------------------- HTTP shell
+def op_serve(req):
+    server = seed.MCPServer(req["server_id"], req["server_secret"].encode())
+    client_secret = req["client_secret"].encode()
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=loop.run_forever, daemon=True).start()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            try:
+                result = asyncio.run_coroutine_threadsafe(server.handle(json.loads(body), client_secret), loop).result()
+                out, status = json.dumps(result).encode(), 200
+            except Exception as e:  # the seed crashes on bad args or unknown jobs
+                out, status = f"seed server error: {type(e).__name__}".encode(), 500
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(json.dumps({"port": httpd.server_address[1]}), flush=True)
+    # Stops by itself when the test closes stdin (or after an hour at most).
+    threading.Thread(target=lambda: (sys.stdin.read(), httpd.shutdown()), daemon=True).start()
+    threading.Timer(3600, httpd.shutdown).start()
+    httpd.serve_forever()
+    return None
+
+
+OPS = {"sign": op_sign, "verify": op_verify, "canonical": op_canonical, "random-docs": op_random_docs, "seed-handle": op_seed_handle}
+
+if __name__ == "__main__":
+    op = sys.argv[1]
+    if op == "serve":
+        op_serve(json.loads(sys.argv[2]))
+        sys.exit(0)
+    print(json.dumps(OPS[op](json.loads(sys.stdin.read()))))
