@@ -250,6 +250,18 @@ export function parseJson(input: string | Uint8Array, limits: ParseLimits = {}):
   return parseLossless(input, limits).value;
 }
 
+// JSON's two-character escapes, by the character after the backslash.
+const SHORT_ESCAPES = new Map<number, string>([
+  [0x22, '"'],
+  [0x5c, "\\"],
+  [0x2f, "/"],
+  [0x62, "\b"],
+  [0x66, "\f"],
+  [0x6e, "\n"],
+  [0x72, "\r"],
+  [0x74, "\t"],
+]);
+
 interface Node {
   value: JsonValue;
   canonical: string;
@@ -401,9 +413,19 @@ class Parser {
       if (c === 0x22) break;
       if (c === 0x5c) {
         out += s.slice(start, i);
-        i = this.escape(i, (chunk) => {
-          out += chunk;
-        });
+        const e = s.charCodeAt(i + 1);
+        const short = SHORT_ESCAPES.get(e);
+        if (short !== undefined) {
+          out += short;
+          i += 2;
+        } else if (e === 0x75) {
+          const hex = s.slice(i + 2, i + 6);
+          if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.failAt(i, "invalid \\u escape");
+          out += String.fromCharCode(Number.parseInt(hex, 16));
+          i += 6;
+        } else {
+          this.failAt(i, "invalid escape");
+        }
         start = i;
         continue;
       }
@@ -415,45 +437,6 @@ class Parser {
     // Lone surrogates (escaped, or present in a JS string input) are refused.
     if (!out.isWellFormed()) this.fail("lone surrogate in string");
     return out;
-  }
-
-  private escape(at: number, emit: (chunk: string) => void): number {
-    const s = this.s;
-    const e = s.charCodeAt(at + 1);
-    switch (e) {
-      case 0x22:
-        emit('"');
-        return at + 2;
-      case 0x5c:
-        emit("\\");
-        return at + 2;
-      case 0x2f:
-        emit("/");
-        return at + 2;
-      case 0x62:
-        emit("\b");
-        return at + 2;
-      case 0x66:
-        emit("\f");
-        return at + 2;
-      case 0x6e:
-        emit("\n");
-        return at + 2;
-      case 0x72:
-        emit("\r");
-        return at + 2;
-      case 0x74:
-        emit("\t");
-        return at + 2;
-      case 0x75: {
-        const hex = s.slice(at + 2, at + 6);
-        if (!/^[0-9a-fA-F]{4}$/.test(hex)) this.failAt(at, "invalid \\u escape");
-        emit(String.fromCharCode(Number.parseInt(hex, 16)));
-        return at + 6;
-      }
-      default:
-        return this.failAt(at, "invalid escape");
-    }
   }
 
   private failAt(at: number, reason: string): never {

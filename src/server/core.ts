@@ -194,6 +194,11 @@ export class SmcpServer {
     }
   }
 
+  /** A signed error response for a request refused before `handle` (used by transports: wrong method, too large...). */
+  reject(code: ErrorCode, message: string): HandleResult {
+    return this.#fail("", code, message);
+  }
+
   /** Stops the job queue and closes the stores. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= (async () => {

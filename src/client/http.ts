@@ -1,0 +1,79 @@
+import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
+import type { Transport } from "./transport.js";
+
+/** Options for {@link httpTransport}. */
+export interface HttpTransportOptions {
+  /** Give up on an answer after this many ms. Default 30,000. */
+  timeoutMs?: number;
+  /** Largest answer read, in bytes. Default 8 MiB. */
+  maxResponseBytes?: number;
+  /** Extra headers (e.g. for a proxy). The protocol itself needs none. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * POSTs envelopes to an smcp HTTP endpoint. Connections are pooled and kept
+ * alive by Node's built-in fetch. The body comes back as raw bytes, so
+ * invalid UTF-8 is caught by verification instead of being silently
+ * replaced. A URL with no path gets `/mcp`.
+ */
+export function httpTransport(url: string, options: HttpTransportOptions = {}): Transport {
+  const endpoint = endpointUrl(url);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const maxBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
+  const headers = { ...options.headers, "content-type": "application/json" };
+  return {
+    async send(body, sendOptions = {}) {
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = sendOptions.signal ? AbortSignal.any([sendOptions.signal, timeout]) : timeout;
+      try {
+        const response = await fetch(endpoint, { method: "POST", headers, body, signal });
+        return { body: await readAll(response, maxBytes), status: response.status };
+      } catch (error) {
+        if (error instanceof SmcpError) throw error;
+        if (sendOptions.signal?.aborted) throw sendOptions.signal.reason;
+        const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
+        throw new SmcpError("unavailable", `could not reach ${endpoint}: ${reason}`, { cause: error, origin: "local" });
+      }
+    },
+  };
+}
+
+/** Normalises a server URL: `http://host:port` becomes `http://host:port/mcp`. */
+export function endpointUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new SmcpUsageError(`'${url}' is not a URL; use e.g. http://127.0.0.1:8787/mcp`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new SmcpUsageError(`'${url}' is not an http(s) URL; use e.g. http://127.0.0.1:8787/mcp`);
+  }
+  if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = "/mcp";
+  return parsed.toString();
+}
+
+async function readAll(response: Response, maxBytes: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (!response.body) return new Uint8Array(0);
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel();
+      throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+function describeNetworkError(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+  if (typeof cause?.code === "string") return cause.code;
+  return error instanceof Error ? error.message : String(error);
+}
