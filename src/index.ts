@@ -1,7 +1,9 @@
 // The public surface of smcp. Everything a user imports comes from here.
 
 export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
+export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
+export { freshDemoKeys, runDemo } from "./demo.js";
 export { MemoryJobStore, type MemoryJobStoreOptions } from "./jobs/memory.js";
 export { type JobQueue, LocalJobQueue } from "./jobs/queue.js";
 export { JobRunner, type ToolEnvironment } from "./jobs/runner.js";
@@ -38,6 +40,15 @@ export { isSignatureFormat, signCanonical, signMessage, verifyCanonical } from "
 export { MemoryNonceStore } from "./replay/memory.js";
 export type { NonceStore } from "./replay/store.js";
 export { createServer, type ErrorContext, type HandleResult, type ServerOptions, SmcpServer } from "./server/core.js";
+export {
+  createFetchHandler,
+  createHttpHandler,
+  type HttpOptions,
+  type RunningServer,
+  type ServeOptions,
+  serveHttp,
+} from "./server/http.js";
+export { type OpenedStores, type OpenStoresOptions, openStores, redactUrl } from "./server/stores.js";
 export { batchSum, builtinTools, cancelJob, listTools, pollJob, serverIdentity, startLongTask } from "./tools/builtin.js";
 export {
   defineTool,

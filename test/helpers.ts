@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import {
   createClient,
@@ -22,6 +22,17 @@ export const PEER = fileURLToPath(new URL("./interop/peer.py", import.meta.url))
 export function python<T>(op: string, request: unknown): T {
   const out = execFileSync("python3", [PEER, op], { input: JSON.stringify(request), encoding: "utf8", maxBuffer: 64 << 20 });
   return JSON.parse(out) as T;
+}
+
+/** Like {@link python}, without blocking the event loop (for a peer that calls back into this process). */
+export function pythonAsync<T>(op: string, request: unknown): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const child = execFile("python3", [PEER, op], { encoding: "utf8", maxBuffer: 64 << 20, timeout: 60_000 }, (error, stdout) => {
+      if (error) reject(error);
+      else resolve(JSON.parse(stdout) as T);
+    });
+    child.stdin?.end(JSON.stringify(request));
+  });
 }
 
 /** A server with two clients, and a client for the first, wired in process. */

@@ -1,40 +1,15 @@
 #!/usr/bin/env node
-import { createClient } from "../client/client.js";
-import { inProcessTransport } from "../client/transport.js";
-import { freshDemoKeys, runDemo } from "../demo.js";
-import { createServer } from "../server/core.js";
+import { processIO } from "./io.js";
+import { runCli } from "./run.js";
 
-async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  if (command === "demo") {
-    const keys = freshDemoKeys();
-    const server = createServer({
-      keyring: { serverId: keys.serverId, serverSecrets: keys.serverSecret, clients: { [keys.clientId]: keys.clientSecret } },
-    });
-    const client = createClient({
-      clientId: keys.clientId,
-      clientSecret: keys.clientSecret,
-      serverId: keys.serverId,
-      serverSecret: keys.serverSecret,
-      transport: inProcessTransport(server),
-    });
-    try {
-      await runDemo(client);
-    } finally {
-      await server.close();
-    }
-    return 0;
-  }
-  process.stderr.write("usage: smcp demo\n");
-  return 2;
+// A closed pipe (`smcp tools | head`) ends the output quietly instead of with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`smcp: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 2;
-  },
-);
+runCli(process.argv.slice(2), processIO()).then((code) => {
+  process.exitCode = code;
+});

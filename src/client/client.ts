@@ -23,6 +23,8 @@ export interface ClientOptions {
   freshnessMs?: number;
   /** Clock, for tests. */
   now?: () => number;
+  /** Sees every verified response with the body it came in (tracing, or printing it as received). */
+  onResponse?: (response: ResponseMessage, body: string | Uint8Array) => void;
 }
 
 /** Per-call options. */
@@ -70,6 +72,7 @@ export class SmcpClient {
   readonly #transport: Transport;
   readonly #freshnessMs: number;
   readonly #now: () => number;
+  readonly #onResponse: ClientOptions["onResponse"];
 
   constructor(options: ClientOptions) {
     if (!options.clientId) throw new SmcpUsageError("clientId is required (for example `--client-id my-agent`)");
@@ -81,6 +84,7 @@ export class SmcpClient {
     this.#transport = options.transport;
     this.#freshnessMs = options.freshnessMs ?? 300_000;
     this.#now = options.now ?? Date.now;
+    this.#onResponse = options.onResponse;
   }
 
   /** Builds and signs an envelope without sending it. */
@@ -103,7 +107,9 @@ export class SmcpClient {
   async request(tool: string, args: JsonObject = {}, options: CallOptions = {}): Promise<ResponseMessage> {
     const { envelope, body } = this.buildEnvelope(tool, args);
     const answer = await this.#transport.send(body, options.signal ? { signal: options.signal } : {});
-    return this.verifyResponse(answer.body, envelope.request_id);
+    const response = this.verifyResponse(answer.body, envelope.request_id);
+    this.#onResponse?.(response, answer.body);
+    return response;
   }
 
   /**
@@ -139,33 +145,36 @@ export class SmcpClient {
     const signal = waitSignal(options);
     const started = await this.request(typeof tool === "string" ? tool : tool.name, args as JsonObject, { signal });
     if (started.status === "ok") return resultOf(started); // a sync tool answered at once
-    const accepted = resultOf(started) as JsonObject;
-    const jobId = accepted.job_id;
-    if (started.status !== "accepted" || typeof jobId !== "string") {
-      throw new SmcpError("bad_envelope", `expected an accepted job, got status '${started.status}'`, { received: started });
-    }
+    const jobId = started.result?.job_id;
+    if (started.status !== "accepted" || typeof jobId !== "string") return resultOf(started);
     options.onAccepted?.(jobId);
+    const { timeoutMs: _whole, ...rest } = options;
+    return resultOf(await this.waitForJob(jobId, { ...rest, signal }));
+  }
+
+  /**
+   * Polls a job with backoff until it ends; returns the final verified
+   * response (`done` or `error`). On abort or timeout the job is cancelled on
+   * the server (unless `cancelOnAbort: false`) and {@link SmcpError} `timeout` is thrown.
+   */
+  async waitForJob(jobId: string, options: WaitOptions = {}): Promise<ResponseMessage> {
+    const signal = waitSignal(options);
     let pause = options.pollIntervalMs ?? 200;
     const maxPause = options.maxPollIntervalMs ?? 2000;
     try {
       for (;;) {
         await sleep(pause, signal);
         const polled = await this.poll(jobId, { signal });
-        if (polled.status === "done") return polled.result ?? {};
-        if (polled.status === "error") return resultOf(polled);
+        if (polled.status === "done" || polled.status === "error") return polled;
         const result = polled.result ?? {};
         const state = result.state === "queued" ? "queued" : "running";
         options.onProgress?.(isObject(result.progress) ? result.progress : null, state);
         pause = Math.min(Math.ceil(pause * 1.5), maxPause);
       }
     } catch (error) {
-      if (signal.aborted && options.cancelOnAbort !== false) {
-        await this.cancel(jobId).catch(() => undefined);
-      }
-      if (signal.aborted && !(error instanceof SmcpError)) {
-        throw new SmcpError("timeout", `stopped waiting for job ${jobId}`, { cause: signal.reason });
-      }
-      throw error;
+      if (!signal.aborted) throw error;
+      if (options.cancelOnAbort !== false) await this.cancel(jobId).catch(() => undefined);
+      throw new SmcpError("timeout", `stopped waiting for job ${jobId}`, { cause: signal.reason });
     }
   }
 

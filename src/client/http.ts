@@ -73,7 +73,9 @@ async function readAll(response: Response, maxBytes: number): Promise<Uint8Array
 }
 
 function describeNetworkError(error: unknown): string {
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
-  if (typeof cause?.code === "string") return cause.code;
+  // fetch wraps the socket error (or an AggregateError of one per address) in `cause`.
+  const cause = (error as { cause?: { code?: unknown; message?: unknown; errors?: { code?: unknown }[] } }).cause;
+  const code = cause?.code ?? cause?.errors?.find((e) => typeof e.code === "string")?.code ?? cause?.message;
+  if (typeof code === "string") return code;
   return error instanceof Error ? error.message : String(error);
 }

@@ -68,6 +68,50 @@ def op_seed_handle(req):
     return asyncio.run(run())
 
 
+def op_http_client(req):
+    """The seed's client flow against an HTTP server: every call signed with the
+    seed's code, every answer verified with it (signature + MCPResponse shape)."""
+    import time, urllib.request, urllib.error
+
+    def post(body):
+        r = urllib.request.Request(req["url"], data=body.encode(), headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(r, timeout=10) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def call(tool, args):
+        env = signed_envelope(req["client_secret"].encode(), req["client_id"], req["server_id"], tool, args)
+        status, body = post(json.dumps(env))
+        msg = json.loads(body)
+        try:
+            seed.MCPResponse(**msg)
+            shape_ok = True
+        except Exception:
+            shape_ok = False
+        return {
+            "tool": tool,
+            "http": status,
+            "verified": verify(req["server_secret"].encode(), body),
+            "shape_ok": shape_ok,
+            "request_id_ok": msg.get("request_id") == env["request_id"],
+            "status": msg.get("status"),
+            "result": msg.get("result"),
+        }
+
+    out = [call(c["tool"], c.get("args")) for c in req["calls"]]
+    job = call("start_long_task", {"seconds": 1, "payload": {"from": "python", "f": 6.0}})
+    out.append(job)
+    for _ in range(100):  # the seed's own polling loop, bounded
+        polled = call("poll_job", {"job_id": job["result"]["job_id"]})
+        out.append(polled)
+        if polled["status"] != "running":
+            break
+        time.sleep(0.2)
+    return out
+
+
 # ---------------------------------------------------------------- random docs
 CHARS = ["a", "b", "Z", "0", " ", "/", '"', "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f", "\x7f",
          "\x80", "é", "ü", "中", "\u2028", "\ue000", "\uffff", "\U0001f600", "\U0001d11e", "\U0010ffff"]
@@ -171,12 +215,14 @@ def op_serve(req):
     print(json.dumps({"port": httpd.server_address[1]}), flush=True)
     # Stops by itself when the test closes stdin (or after an hour at most).
     threading.Thread(target=lambda: (sys.stdin.read(), httpd.shutdown()), daemon=True).start()
-    threading.Timer(3600, httpd.shutdown).start()
+    timer = threading.Timer(3600, httpd.shutdown)
+    timer.daemon = True
+    timer.start()
     httpd.serve_forever()
     return None
 
 
-OPS = {"sign": op_sign, "verify": op_verify, "canonical": op_canonical, "random-docs": op_random_docs, "seed-handle": op_seed_handle}
+OPS = {"sign": op_sign, "verify": op_verify, "canonical": op_canonical, "random-docs": op_random_docs, "seed-handle": op_seed_handle, "http-client": op_http_client}
 
 if __name__ == "__main__":
     op = sys.argv[1]

@@ -1,0 +1,135 @@
+import { SmcpUsageError } from "../protocol/errors.js";
+import { createServer } from "../server/core.js";
+import { serveHttp } from "../server/http.js";
+import { openStores, redactUrl } from "../server/stores.js";
+import { parseFlags } from "./args.js";
+import { createKeyringFile, keyringPath, parseClientList, parseInteger, readKeyringFile } from "./config.js";
+import type { CliIO } from "./io.js";
+
+/** `smcp serve --help`. */
+export const SERVE_HELP = `usage: smcp serve [options]
+
+Runs an mcp/0.1 server over HTTP (POST /mcp, GET /healthz) until SIGTERM or
+SIGINT, then shuts down gracefully. With no secrets given anywhere, creates
+.smcp/keyring.json (mode 0600) with a random server secret and a client
+'local', which \`smcp call\` then reads.
+
+options (flags win over environment, environment over the keyring file):
+  --host HOST            listen address            SMCP_HOST       default 127.0.0.1
+  --port N               port (0: any free one)    SMCP_PORT       default 8787
+  --server-id ID         this server's id          SMCP_SERVER_ID  default smcp-local
+  --server-secret S      signing secret (>= 16 B)  SMCP_SERVER_SECRET
+  --client ID=SECRET     a client (repeatable)     SMCP_CLIENTS=id=secret,id2=secret2
+  --store URL            memory                    SMCP_STORE      default memory
+  --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default 300000
+  --config PATH          keyring file              SMCP_CONFIG     default .smcp/keyring.json`;
+
+/** Resolves the server's settings, creating the local keyring file when nothing is configured. */
+export function resolveServeSettings(argv: string[], io: CliIO) {
+  const flags = parseFlags("serve", argv, {
+    host: { type: "string" },
+    port: { type: "string" },
+    "server-id": { type: "string" },
+    "server-secret": { type: "string" },
+    client: { type: "string", multiple: true },
+    store: { type: "string" },
+    "window-ms": { type: "string" },
+    config: { type: "string" },
+  });
+  if (flags.boolean("help")) return undefined;
+  if (flags.positionals.length > 0)
+    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp serve --help\`)`);
+  const env = io.env;
+  const path = keyringPath(flags.string("config"), env);
+  let file = readKeyringFile(path);
+  const host = flags.string("host") ?? env.SMCP_HOST ?? "127.0.0.1";
+  const port = parseInteger(flags.string("port") ?? env.SMCP_PORT ?? "8787", "--port", 0, 65535);
+  let serverSecret = flags.string("server-secret") ?? env.SMCP_SERVER_SECRET;
+  let kid = "default";
+  if (serverSecret === undefined && file) {
+    serverSecret = file.server_secret;
+    kid = file.server_kid ?? kid;
+  }
+  const clientFlags = flags.list("client");
+  let clients =
+    clientFlags.length > 0
+      ? parseClientList(clientFlags, "--client")
+      : env.SMCP_CLIENTS
+        ? parseClientList(env.SMCP_CLIENTS.split(","), "SMCP_CLIENTS")
+        : file?.clients;
+  const serverIdGiven = flags.string("server-id") ?? env.SMCP_SERVER_ID;
+  let created = false;
+  if (serverSecret === undefined && clients === undefined) {
+    file = createKeyringFile(path, { host, port, ...(serverIdGiven === undefined ? {} : { serverId: serverIdGiven }) });
+    created = true;
+    serverSecret = file.server_secret;
+    kid = file.server_kid ?? kid;
+    clients = file.clients;
+  }
+  if (serverSecret === undefined) {
+    throw new SmcpUsageError("no server secret: pass --server-secret S or set SMCP_SERVER_SECRET (`smcp keygen` makes one)");
+  }
+  if (!clients || clients.size === 0) {
+    throw new SmcpUsageError("no clients: pass --client ID=SECRET or set SMCP_CLIENTS=id=secret,id2=secret2");
+  }
+  return {
+    path,
+    created,
+    host,
+    port,
+    serverId: serverIdGiven ?? file?.server_id ?? "smcp-local",
+    serverSecret,
+    kid,
+    clients,
+    store: flags.string("store") ?? env.SMCP_STORE ?? file?.store ?? "memory",
+    windowMs: parseInteger(flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? "300000", "--window-ms", 1000, 86_400_000),
+  };
+}
+
+/** `smcp serve`: runs until SIGTERM/SIGINT. */
+export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
+  const settings = resolveServeSettings(argv, io);
+  if (!settings) {
+    io.out(SERVE_HELP);
+    return 0;
+  }
+  const stores = await openStores(settings.store);
+  const server = createServer({
+    keyring: {
+      serverId: settings.serverId,
+      serverSecrets: { secret: settings.serverSecret, kid: settings.kid },
+      clients: settings.clients,
+    },
+    freshnessMs: settings.windowMs,
+    jobStore: stores.jobStore,
+    nonceStore: stores.nonceStore,
+    ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}),
+    onError: (error, ctx) => {
+      const where = ctx.tool ? ` in '${ctx.tool}'` : "";
+      io.err(`smcp: ${ctx.phase} error${where}: ${error instanceof Error ? error.message : String(error)}`);
+    },
+  });
+  let running: Awaited<ReturnType<typeof serveHttp>>;
+  try {
+    running = await serveHttp(server, { host: settings.host, port: settings.port });
+  } catch (error) {
+    await server.close();
+    const code = (error as { code?: string }).code;
+    if (code === "EADDRINUSE") throw new SmcpUsageError(`port ${settings.port} is in use; pick another with --port N`);
+    throw error;
+  }
+  if (settings.created) {
+    io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local'`);
+    io.err("  call it from this folder:  npx smcp call server_identity");
+  }
+  io.err(`server '${settings.serverId}', store ${redactUrl(settings.store)}, ${settings.clients.size} client(s)`);
+  io.out(`listening on ${running.origin}`);
+  const signal = await new Promise<string>((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+  io.err(`${signal}: finishing in-flight requests`);
+  await running.close();
+  io.err("stopped");
+  return 0;
+}
