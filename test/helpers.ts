@@ -1,4 +1,5 @@
 import { execFile, execFileSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import {
   createClient,
@@ -8,6 +9,8 @@ import {
   type SmcpClient,
   type SmcpServer,
 } from "../src/index.js";
+import { type Key, toKeys } from "../src/protocol/keyring.js";
+import { signMessage } from "../src/protocol/sign.js";
 
 export const SERVER_ID = "mcp-server-001";
 export const SERVER_SECRET = "server_secret_key_123";
@@ -15,6 +18,23 @@ export const CLIENT_ID = "client-001";
 export const CLIENT_SECRET = "client_secret_key_456";
 export const OTHER_CLIENT_ID = "client-002";
 export const OTHER_CLIENT_SECRET = "client_secret_key_789";
+
+/** An envelope body signed with the test client's key; `overrides` replace or add fields. */
+export function signedEnvelope(overrides: Record<string, unknown> = {}, secret = CLIENT_SECRET): string {
+  const key = toKeys(secret, "test client")[0] as Key;
+  const fields = {
+    v: "mcp/0.1",
+    request_id: randomUUID(),
+    ts_ms: Date.now(),
+    client_id: CLIENT_ID,
+    server_id: SERVER_ID,
+    tool: "batch_sum",
+    args: { numbers: [1, 2] },
+    nonce: randomUUID(),
+    ...overrides,
+  };
+  return signMessage(fields, key).body;
+}
 
 export const PEER = fileURLToPath(new URL("./interop/peer.py", import.meta.url));
 

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import http from "node:http";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -16,15 +15,13 @@ import {
   type SmcpClient,
   type SmcpServer,
   serveHttp,
-  signMessage,
   type Tool,
   verifyCanonical,
 } from "../src/index.js";
 import { toKeys } from "../src/protocol/keyring.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, signedEnvelope, until } from "./helpers.js";
 
 const serverKeys = toKeys(SERVER_SECRET, "server");
-const clientKey = toKeys(CLIENT_SECRET, "client")[0] as ReturnType<typeof toKeys>[number];
 
 /** A sync tool that waits for the test to release it (graceful shutdown). */
 function gateTool() {
@@ -83,21 +80,7 @@ function expectSignedError(raw: Raw, status: number, code: string): void {
   assert.ok(verifyCanonical(serverKeys, parsed.canonical, message.signature), "signed by the server");
 }
 
-const signedBody = (overrides: Record<string, unknown> = {}) =>
-  signMessage(
-    {
-      v: "mcp/0.1",
-      request_id: randomUUID(),
-      ts_ms: Date.now(),
-      client_id: CLIENT_ID,
-      server_id: SERVER_ID,
-      tool: "batch_sum",
-      args: { numbers: [1, 2] },
-      nonce: randomUUID(),
-      ...overrides,
-    },
-    clientKey,
-  ).body;
+const signedBody = (overrides: Record<string, unknown> = {}) => signedEnvelope(overrides);
 
 describe("HTTP binding (SPEC §6)", () => {
   let server: SmcpServer;

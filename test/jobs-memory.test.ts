@@ -1,5 +1,6 @@
-import { MemoryJobStore } from "../src/index.js";
+import { MemoryJobStore, MemoryNonceStore } from "../src/index.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
+import { nonceStoreConformance } from "./conformance/noncestore.js";
 import { serverJobConformance } from "./conformance/serverjobs.js";
 
 jobStoreConformance("memory", async ({ retentionMs }) => {
@@ -9,3 +10,5 @@ jobStoreConformance("memory", async ({ retentionMs }) => {
 });
 
 serverJobConformance("memory", async () => ({ jobStore: new MemoryJobStore() }));
+
+nonceStoreConformance("memory", async () => ({ store: new MemoryNonceStore() }), { durable: false });

@@ -5,6 +5,7 @@ import type { CliIO } from "./io.js";
 import { keygenCommand } from "./keygen.js";
 import { serveCommand } from "./serve.js";
 import { toolsCommand } from "./tools.js";
+import { workerCommand } from "./worker.js";
 
 const USAGE = `usage: smcp COMMAND [options]
 
@@ -14,6 +15,7 @@ commands:
   tools     list the server's tools and their JSON Schemas
   keygen    print a new random secret
   demo      the seed's flow end to end over HTTP, with fresh keys
+  worker    execute jobs from a shared store (redis://), beside API replicas
 
 \`smcp COMMAND --help\` tells more.`;
 
@@ -23,6 +25,7 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   ["tools", toolsCommand],
   ["keygen", keygenCommand],
   ["demo", demoCommand],
+  ["worker", workerCommand],
 ]);
 
 /** Runs the CLI; resolves to the exit status. Never throws: errors become one line on stderr. */

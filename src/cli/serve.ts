@@ -1,8 +1,9 @@
+import { dirname, join } from "node:path";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { createServer } from "../server/core.js";
 import { serveHttp } from "../server/http.js";
 import { openStores, redactUrl } from "../server/stores.js";
-import { parseFlags } from "./args.js";
+import { type Flags, parseFlags } from "./args.js";
 import { createKeyringFile, keyringPath, parseClientList, parseInteger, readKeyringFile } from "./config.js";
 import type { CliIO } from "./io.js";
 
@@ -20,9 +21,27 @@ options (flags win over environment, environment over the keyring file):
   --server-id ID         this server's id          SMCP_SERVER_ID  default smcp-local
   --server-secret S      signing secret (>= 16 B)  SMCP_SERVER_SECRET
   --client ID=SECRET     a client (repeatable)     SMCP_CLIENTS=id=secret,id2=secret2
-  --store URL            memory                    SMCP_STORE      default memory
+  --store URL            memory | sqlite:PATH | redis://HOST:PORT[/DB][?prefix=P]
+                                                   SMCP_STORE      default sqlite:.smcp/smcp.db
+  --no-worker            redis: enqueue only; \`smcp worker\` processes run the jobs
+  --concurrency N        jobs run at once here     SMCP_CONCURRENCY default 32
+  --lease-ms N           a running job whose worker stops renewing its lease this long is requeued
+                                                   SMCP_LEASE_MS   default 30000
   --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default 300000
   --config PATH          keyring file              SMCP_CONFIG     default .smcp/keyring.json`;
+
+/** The default store: a SQLite file beside the keyring file. */
+function defaultStore(keyringFile: string): string {
+  return `sqlite:${join(dirname(keyringFile), "smcp.db")}`;
+}
+
+/** `--concurrency` and `--lease-ms`, shared by serve and worker. */
+export function jobSettings(flags: Flags, env: NodeJS.ProcessEnv): { concurrency: number; leaseMs: number } {
+  return {
+    concurrency: parseInteger(flags.string("concurrency") ?? env.SMCP_CONCURRENCY ?? "32", "--concurrency", 1, 10_000),
+    leaseMs: parseInteger(flags.string("lease-ms") ?? env.SMCP_LEASE_MS ?? "30000", "--lease-ms", 100, 86_400_000),
+  };
+}
 
 /** Resolves the server's settings, creating the local keyring file when nothing is configured. */
 export function resolveServeSettings(argv: string[], io: CliIO) {
@@ -35,6 +54,9 @@ export function resolveServeSettings(argv: string[], io: CliIO) {
     store: { type: "string" },
     "window-ms": { type: "string" },
     config: { type: "string" },
+    "no-worker": { type: "boolean" },
+    concurrency: { type: "string" },
+    "lease-ms": { type: "string" },
   });
   if (flags.boolean("help")) return undefined;
   if (flags.positionals.length > 0)
@@ -81,7 +103,9 @@ export function resolveServeSettings(argv: string[], io: CliIO) {
     serverSecret,
     kid,
     clients,
-    store: flags.string("store") ?? env.SMCP_STORE ?? file?.store ?? "memory",
+    store: flags.string("store") ?? env.SMCP_STORE ?? file?.store ?? defaultStore(path),
+    worker: !flags.boolean("no-worker"),
+    ...jobSettings(flags, env),
     windowMs: parseInteger(flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? "300000", "--window-ms", 1000, 86_400_000),
   };
 }
@@ -93,7 +117,10 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.out(SERVE_HELP);
     return 0;
   }
-  const stores = await openStores(settings.store);
+  const stores = await openStores(settings.store, {
+    worker: settings.worker,
+    onError: (e) => io.err(`smcp: store: ${describe(e)}`),
+  });
   const server = createServer({
     keyring: {
       serverId: settings.serverId,
@@ -101,12 +128,14 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
       clients: settings.clients,
     },
     freshnessMs: settings.windowMs,
+    jobConcurrency: settings.concurrency,
+    jobLeaseMs: settings.leaseMs,
     jobStore: stores.jobStore,
     nonceStore: stores.nonceStore,
     ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}),
     onError: (error, ctx) => {
       const where = ctx.tool ? ` in '${ctx.tool}'` : "";
-      io.err(`smcp: ${ctx.phase} error${where}: ${error instanceof Error ? error.message : String(error)}`);
+      io.err(`smcp: ${ctx.phase} error${where}: ${describe(error)}`);
     },
   });
   let running: Awaited<ReturnType<typeof serveHttp>>;
@@ -122,7 +151,8 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local'`);
     io.err("  call it from this folder:  npx smcp call server_identity");
   }
-  io.err(`server '${settings.serverId}', store ${redactUrl(settings.store)}, ${settings.clients.size} client(s)`);
+  const worker = settings.store.startsWith("redis") ? (settings.worker ? ", with a worker" : ", API only (--no-worker)") : "";
+  io.err(`server '${settings.serverId}', store ${redactUrl(settings.store)}${worker}, ${settings.clients.size} client(s)`);
   io.out(`listening on ${running.origin}`);
   const signal = await new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
@@ -132,4 +162,9 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   await running.close();
   io.err("stopped");
   return 0;
+}
+
+/** An error's message, with any URL password removed. */
+export function describe(error: unknown): string {
+  return redactUrl(error instanceof Error ? error.message : String(error));
 }

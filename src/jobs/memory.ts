@@ -60,6 +60,7 @@ export class MemoryJobStore implements JobStore {
       updatedAt: now,
       expiresAt: null,
       workerId: null,
+      leaseUntil: null,
     };
     this.#jobs.set(job.id, job);
     if (idemKey !== undefined) this.#byIdempotencyKey.set(idemKey, job.id);
@@ -71,14 +72,41 @@ export class MemoryJobStore implements JobStore {
     return job && { ...job };
   }
 
-  async start(id: string, workerId: string): Promise<JobRecord | undefined> {
+  async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
     const job = this.#live(id);
     if (job?.state !== "queued") return undefined;
     job.state = "running";
     job.attempts += 1;
     job.workerId = workerId;
+    job.leaseUntil = leaseUntil;
     job.updatedAt = this.#now();
     return { ...job };
+  }
+
+  async claim(workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
+    for (const job of this.#jobs.values()) {
+      if (job.state === "queued" && !this.#expired(job)) return this.start(job.id, workerId, leaseUntil);
+    }
+    return undefined;
+  }
+
+  async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
+    const lost: string[] = [];
+    for (const id of ids) {
+      const job = this.#live(id);
+      if (job?.state === "running" && job.workerId === workerId) job.leaseUntil = leaseUntil;
+      else lost.push(id);
+    }
+    return lost;
+  }
+
+  async stale(now: number, limit = 100): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    for (const job of this.#jobs.values()) {
+      if (out.length >= limit) break;
+      if (job.state === "running" && job.leaseUntil !== null && job.leaseUntil < now) out.push({ ...job });
+    }
+    return out;
   }
 
   async progress(id: string, progress: JsonObject): Promise<boolean> {
@@ -108,15 +136,17 @@ export class MemoryJobStore implements JobStore {
     return { ...job };
   }
 
-  async requeue(id: string, maxAttempts: number): Promise<JobState | undefined> {
+  async requeue(id: string, maxAttempts: number, staleBefore?: number): Promise<JobState | undefined> {
     const job = this.#live(id);
     if (job?.state !== "running") return undefined;
+    if (staleBefore !== undefined && !(job.leaseUntil !== null && job.leaseUntil < staleBefore)) return undefined;
     if (job.attempts >= maxAttempts) {
       job.error = { code: "tool_failed", message: `the worker stopped during each of ${job.attempts} attempts` };
       this.#end(job, "error");
     } else {
       job.state = "queued";
       job.workerId = null;
+      job.leaseUntil = null;
       job.updatedAt = this.#now();
     }
     return job.state;
@@ -158,6 +188,7 @@ export class MemoryJobStore implements JobStore {
     const now = this.#now();
     job.state = state;
     job.workerId = null;
+    job.leaseUntil = null;
     job.updatedAt = now;
     job.expiresAt = now + this.#retentionMs;
   }

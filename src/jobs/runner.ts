@@ -23,6 +23,13 @@ export interface JobRunnerOptions {
   workerId: string;
   /** Called with errors a handler threw that were not {@link SmcpError}s (they reach the wire only as `tool_failed`). */
   onError?: ((error: unknown, context: { tool: string; jobId: string }) => void) | undefined;
+  /**
+   * How long a running job's lease lasts without a heartbeat, in ms. A job
+   * whose worker stops renewing it (crash, kill -9) is requeued by any other
+   * worker after this long. Renewed every third of it. Default 30,000.
+   */
+  leaseMs?: number | undefined;
+  now?: (() => number) | undefined;
 }
 
 /** Why a running job was aborted. */
@@ -36,6 +43,36 @@ class JobAbort extends Error {
 
 /** Default attempts for a job whose worker died. */
 export const DEFAULT_MAX_ATTEMPTS = 3;
+/** Default lease of a running job: 30 s. */
+export const DEFAULT_LEASE_MS = 30_000;
+
+/** Attempts allowed for a tool's jobs. */
+export function maxAttemptsOf(tools: ToolRegistry, name: string): number {
+  const tool = tools.get(name);
+  return tool?.kind === "job" ? (tool.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) : 1;
+}
+
+/**
+ * Requeues running jobs whose lease lapsed (their worker died) — or fails
+ * them once their attempts are spent — and hands each requeued job to
+ * `requeued` so it is dispatched again. Safe to run from every worker at
+ * once: each transition is a compare-and-set. Returns how many were requeued.
+ */
+export async function recoverStaleJobs(
+  store: JobStore,
+  tools: ToolRegistry,
+  now: number,
+  requeued: (job: JobRecord) => Promise<void>,
+): Promise<number> {
+  let count = 0;
+  for (const job of await store.stale(now)) {
+    const state = await store.requeue(job.id, maxAttemptsOf(tools, job.tool), now);
+    if (state !== "queued") continue;
+    count++;
+    await requeued({ ...job, state: "queued", workerId: null, leaseUntil: null });
+  }
+  return count;
+}
 
 /**
  * Runs one stored job to its end: claim it (`queued` -> `running`), run the
@@ -46,9 +83,24 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 export class JobRunner {
   readonly #active = new Map<string, AbortController>();
   readonly #options: JobRunnerOptions;
+  readonly #leaseMs: number;
+  readonly #now: () => number;
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: JobRunnerOptions) {
     this.#options = options;
+    this.#leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** This worker's id, as job records show it. */
+  get workerId(): string {
+    return this.#options.workerId;
+  }
+
+  /** The lease end a job claimed now gets. */
+  leaseFromNow(): number {
+    return this.#now() + this.#leaseMs;
   }
 
   /** Jobs running in this process now. */
@@ -58,15 +110,38 @@ export class JobRunner {
 
   /** Runs the job if it is still queued; resolves when it has ended. */
   async run(jobId: string): Promise<void> {
-    const { store, workerId } = this.#options;
-    const job = await store.start(jobId, workerId);
+    const job = await this.#options.store.start(jobId, this.#options.workerId, this.leaseFromNow());
     if (!job) return; // cancelled, expired or taken by another worker
+    await this.runClaimed(job);
+  }
+
+  /** Runs a job this worker has already started (claimed) in the store. */
+  async runClaimed(job: JobRecord): Promise<void> {
     const controller = new AbortController();
-    this.#active.set(jobId, controller);
+    this.#active.set(job.id, controller);
+    this.#heartbeat ??= setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
     try {
       await this.#execute(job, controller);
     } finally {
-      this.#active.delete(jobId);
+      this.#active.delete(job.id);
+      if (this.#active.size === 0) {
+        clearInterval(this.#heartbeat);
+        this.#heartbeat = undefined;
+      }
+    }
+  }
+
+  // Renews the leases of the jobs running here; a job cancelled from another
+  // process shows up as lost, and is aborted here.
+  async #renew(): Promise<void> {
+    const ids = [...this.#active.keys()];
+    if (ids.length === 0) return;
+    try {
+      const lost = await this.#options.store.heartbeat(this.#options.workerId, ids, this.leaseFromNow());
+      for (const id of lost) this.abort(id, "cancelled");
+    } catch (error) {
+      // Store unreachable: keep working; if the lease lapses the job may run again elsewhere (at-least-once).
+      this.#options.onError?.(error, { tool: "", jobId: "" });
     }
   }
 
@@ -148,8 +223,7 @@ export class JobRunner {
           error: { code: "timeout", message: `the job exceeded its limit of ${timeoutMs} ms` },
         });
       } else if (reason.reason === "shutdown") {
-        const tool = this.#options.tools.get(job.tool);
-        await store.requeue(job.id, tool?.kind === "job" ? (tool.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) : 1);
+        await store.requeue(job.id, maxAttemptsOf(this.#options.tools, job.tool));
       }
       // cancelled: the store already says so; nothing to write.
       return;

@@ -21,6 +21,8 @@ export interface JobRecord extends JobView {
   readonly expiresAt: number | null;
   /** Which worker runs it now, while running. */
   readonly workerId: string | null;
+  /** While running: the worker's lease (ms); past it, the worker is presumed dead and the job is requeued. */
+  readonly leaseUntil: number | null;
 }
 
 /** What creating a job needs. */
@@ -57,8 +59,17 @@ export interface JobStore {
   create(job: NewJob): Promise<{ job: JobRecord; created: boolean }>;
   /** The job with this id, or undefined (also once it expired). */
   get(id: string): Promise<JobRecord | undefined>;
-  /** `queued` -> `running` (attempts + 1). Undefined when the job is not queued. */
-  start(id: string, workerId: string): Promise<JobRecord | undefined>;
+  /** `queued` -> `running` (attempts + 1) under a lease. Undefined when the job is not queued. */
+  start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined>;
+  /** Starts the oldest `queued` job, as {@link start} does; undefined when none is queued. */
+  claim(workerId: string, leaseUntil: number): Promise<JobRecord | undefined>;
+  /**
+   * Extends the lease of the given jobs this worker runs. Returns the ids it
+   * no longer holds (cancelled, finished or requeued elsewhere): the worker aborts them.
+   */
+  heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]>;
+  /** Running jobs whose lease ended before `now` (their worker is presumed dead). */
+  stale(now: number, limit?: number): Promise<JobRecord[]>;
   /** Sets progress while `running`; false otherwise. */
   progress(id: string, progress: JsonObject): Promise<boolean>;
   /** `queued`/`running` -> `done`/`error`; false when already final (e.g. cancelled). */
@@ -66,10 +77,11 @@ export interface JobStore {
   /** `queued`/`running` -> `cancelled`; returns the job as it is after, or undefined if unknown. */
   cancel(id: string): Promise<JobRecord | undefined>;
   /**
-   * `running` -> `queued` again for a job whose worker died, or -> `error`
-   * once `maxAttempts` runs were made. Returns the new state, or undefined when the job was not running.
+   * `running` -> `queued` again for a job whose worker died or shut down, or
+   * -> `error` once `maxAttempts` runs were made. With `staleBefore`, only if
+   * the lease ended before it. Returns the new state, or undefined when nothing changed.
    */
-  requeue(id: string, maxAttempts: number): Promise<JobState | undefined>;
+  requeue(id: string, maxAttempts: number, staleBefore?: number): Promise<JobState | undefined>;
   /** Jobs matching the filter, newest first. */
   list(filter?: JobListFilter): Promise<JobRecord[]>;
   /** Deletes finished jobs whose retention has passed; returns how many. */

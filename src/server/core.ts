@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { jobAccessFor } from "../jobs/access.js";
 import { MemoryJobStore } from "../jobs/memory.js";
 import { type JobQueue, LocalJobQueue } from "../jobs/queue.js";
 import { JobRunner, type ToolEnvironment } from "../jobs/runner.js";
@@ -19,8 +20,18 @@ import { signMessage, verifyCanonical } from "../protocol/sign.js";
 import { MemoryNonceStore } from "../replay/memory.js";
 import type { NonceStore } from "../replay/store.js";
 import { builtinTools } from "../tools/builtin.js";
-import { type JobAccess, type JobView, type ServerInfo, StatusReply, type Tool, type ToolContext } from "../tools/define.js";
+import { type JobAccess, type ServerInfo, StatusReply, type Tool, type ToolContext } from "../tools/define.js";
 import { ToolRegistry } from "../tools/registry.js";
+
+/** What a job queue factory is given. */
+export interface JobQueueDeps {
+  runner: JobRunner;
+  store: JobStore;
+  tools: ToolRegistry;
+  /** Jobs to run at once in this process (`jobConcurrency`). */
+  concurrency: number;
+  onError: (error: unknown) => void;
+}
 
 /** Where an internal error happened, for the `onError` hook. */
 export interface ErrorContext {
@@ -40,7 +51,9 @@ export interface ServerOptions {
   /** Job store. Default: in memory. */
   jobStore?: JobStore;
   /** How jobs are executed. Default: in this process ({@link LocalJobQueue}). */
-  jobQueue?: (deps: { runner: JobRunner; store: JobStore }) => JobQueue;
+  jobQueue?: (deps: JobQueueDeps) => JobQueue;
+  /** Lease of a running job, ms: a job whose worker stops renewing it is requeued after this long. Default 30,000. */
+  jobLeaseMs?: number;
   /** Jobs run at once by the default in-process queue. Default 32. */
   jobConcurrency?: number;
   /** Accepted distance of `ts_ms` from the server clock, in ms. Default 300,000 (±5 min). */
@@ -131,9 +144,17 @@ export class SmcpServer {
       env: this.#env,
       workerId: options.workerId ?? `smcp-${randomUUID().slice(0, 8)}`,
       onError: (error, ctx) => this.#report(error, { phase: "job", ...ctx }),
+      leaseMs: options.jobLeaseMs,
+      now: this.#now,
     });
     this.#queue = options.jobQueue
-      ? options.jobQueue({ runner: this.#runner, store: this.jobStore })
+      ? options.jobQueue({
+          runner: this.#runner,
+          store: this.jobStore,
+          tools: this.tools,
+          concurrency: options.jobConcurrency ?? 32,
+          onError: (error) => this.#report(error, { phase: "job" }),
+        })
       : new LocalJobQueue({
           runner: this.#runner,
           concurrency: options.jobConcurrency ?? 32,
@@ -273,20 +294,7 @@ export class SmcpServer {
   }
 
   #jobAccess(clientId: string): JobAccess {
-    const own = async (jobId: string): Promise<JobRecord | undefined> => {
-      const job = await guardStore(() => this.jobStore.get(jobId));
-      return job && job.clientId === clientId ? job : undefined;
-    };
-    return {
-      get: async (jobId) => toView(await own(jobId)),
-      cancel: async (jobId) => {
-        const job = await own(jobId);
-        if (!job) return undefined;
-        const after = await guardStore(() => this.jobStore.cancel(jobId));
-        if (job.state === "running" && after?.state === "cancelled") await guardStore(() => this.#queue.abort(jobId));
-        return toView(after);
-      },
-    };
+    return jobAccessFor(this.jobStore, this.#queue, clientId);
   }
 
   #toolFailure(requestId: string, tool: string, error: unknown): HandleResult {
@@ -366,21 +374,6 @@ async function runWithTimeout(tool: Tool & { kind: "sync" }, args: unknown, ctx:
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function guardStore<T>(op: () => Promise<T>): Promise<T> {
-  try {
-    return await op();
-  } catch (error) {
-    if (error instanceof SmcpError) throw error;
-    throw new SmcpError("unavailable", "a store the server needs is unavailable; retry later", { cause: error });
-  }
-}
-
-function toView(job: JobRecord | undefined): JobView | undefined {
-  if (!job) return undefined;
-  const { id, tool, state, progress, result, error, attempts, createdAt, updatedAt } = job;
-  return { id, tool, state, progress, result, error, attempts, createdAt, updatedAt };
 }
 
 function toJsonDetails(details: unknown): JsonObject[keyof JsonObject] {

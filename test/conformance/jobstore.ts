@@ -13,6 +13,9 @@ export interface StoreFixture {
 /** Makes a fresh store with the given retention. */
 export type StoreFactory = (options: { retentionMs: number }) => Promise<StoreFixture>;
 
+// A lease far in the future: tests that need an expired one pass their own.
+const LEASE = Date.now() + 3_600_000;
+
 const job = (clientId = "c1", extra: Record<string, unknown> = {}) => ({
   id: randomUUID(),
   clientId,
@@ -43,11 +46,11 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       assert.equal(created.attempts, 0);
       assert.deepEqual(created.args, input.args);
       assert.equal(await store.progress(input.id, { done: 1 }), false, "no progress while queued");
-      const running = await store.start(input.id, "w1");
+      const running = await store.start(input.id, "w1", LEASE);
       assert.equal(running?.state, "running");
       assert.equal(running?.attempts, 1);
       assert.equal(running?.workerId, "w1");
-      assert.equal(await store.start(input.id, "w2"), undefined, "a second worker cannot claim it");
+      assert.equal(await store.start(input.id, "w2", LEASE), undefined, "a second worker cannot claim it");
       assert.equal(await store.progress(input.id, { done: 1, total: 2 }), true);
       assert.deepEqual((await store.get(input.id))?.progress, { done: 1, total: 2 });
       assert.equal(await store.finish(input.id, { state: "done", result: { ok: "yes", n: 1.5 } }), true);
@@ -67,14 +70,14 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       const cancelled = await store.cancel(input.id);
       assert.equal(cancelled?.state, "cancelled");
       assert.deepEqual(cancelled?.error, { code: "cancelled", message: "cancelled" });
-      assert.equal(await store.start(input.id, "w1"), undefined);
+      assert.equal(await store.start(input.id, "w1", LEASE), undefined);
     });
 
     it("a late finish never overwrites cancelled", async () => {
       const { store } = await fresh();
       const input = job();
       await store.create(input);
-      await store.start(input.id, "w1");
+      await store.start(input.id, "w1", LEASE);
       assert.equal((await store.cancel(input.id))?.state, "cancelled");
       assert.equal(await store.finish(input.id, { state: "done", result: { late: true } }), false);
       const after = await store.get(input.id);
@@ -86,7 +89,7 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       const { store } = await fresh();
       const input = job();
       await store.create(input);
-      await store.start(input.id, "w1");
+      await store.start(input.id, "w1", LEASE);
       await store.finish(input.id, { state: "error", error: { code: "bad_output", message: "m", details: [{ path: ["x"] }] } });
       assert.deepEqual((await store.get(input.id))?.error, { code: "bad_output", message: "m", details: [{ path: ["x"] }] });
     });
@@ -95,9 +98,9 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       const { store } = await fresh();
       const input = job();
       await store.create(input);
-      await store.start(input.id, "w1");
+      await store.start(input.id, "w1", LEASE);
       assert.equal(await store.requeue(input.id, 2), "queued");
-      assert.equal((await store.start(input.id, "w2"))?.attempts, 2);
+      assert.equal((await store.start(input.id, "w2", LEASE))?.attempts, 2);
       assert.equal(await store.requeue(input.id, 2), "error");
       const failed = await store.get(input.id);
       assert.equal(failed?.state, "error");
@@ -122,7 +125,7 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       const open = job();
       await store.create(finished);
       await store.create(open);
-      await store.start(finished.id, "w1");
+      await store.start(finished.id, "w1", LEASE);
       await store.finish(finished.id, { state: "done", result: {} });
       advance(1001);
       assert.equal(await store.get(finished.id), undefined);
@@ -149,12 +152,64 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       assert.equal((await store.list({ clientId: "lister", state: "running" })).length, 0);
     });
 
+    it("claim starts the oldest queued job, once", async () => {
+      const { store, advance } = await fresh();
+      const first = job("claimer");
+      const second = job("claimer");
+      await store.create(first);
+      advance(5);
+      await store.create(second);
+      const claimed = await store.claim("w1", LEASE);
+      assert.equal(claimed?.id, first.id);
+      assert.equal(claimed?.state, "running");
+      assert.equal(claimed?.leaseUntil, LEASE);
+      assert.equal((await store.claim("w2", LEASE))?.id, second.id);
+      assert.equal(await store.claim("w3", LEASE), undefined);
+    });
+
+    it("heartbeat renews leases and reports jobs the worker no longer holds", async () => {
+      const { store } = await fresh();
+      const a = job();
+      const b = job();
+      await store.create(a);
+      await store.create(b);
+      await store.start(a.id, "w1", 1000);
+      await store.start(b.id, "w1", 1000);
+      await store.cancel(b.id); // cancelled from another process
+      const lost = await store.heartbeat("w1", [a.id, b.id, "gone"], 5000);
+      assert.deepEqual(lost.sort(), [b.id, "gone"].sort());
+      assert.equal((await store.get(a.id))?.leaseUntil, 5000);
+      assert.deepEqual(await store.heartbeat("w2", [a.id], 9000), [a.id], "another worker cannot renew it");
+    });
+
+    it("stale lists running jobs whose lease lapsed; requeue with staleBefore spares live ones", async () => {
+      const { store } = await fresh();
+      const dead = job();
+      const alive = job();
+      await store.create(dead);
+      await store.create(alive);
+      await store.start(dead.id, "w-dead", 1000);
+      await store.start(alive.id, "w-alive", 10_000);
+      const stale = await store.stale(5000);
+      assert.deepEqual(
+        stale.map((j) => j.id),
+        [dead.id],
+      );
+      assert.equal(await store.requeue(alive.id, 3, 5000), undefined, "a live lease is not taken");
+      assert.equal(await store.requeue(dead.id, 3, 5000), "queued");
+      const requeued = await store.get(dead.id);
+      assert.equal(requeued?.workerId, null);
+      assert.equal(requeued?.leaseUntil, null);
+      assert.equal((await store.claim("w2", LEASE))?.id, dead.id);
+    });
+
     it("unknown ids are undefined, never a crash", async () => {
       const { store } = await fresh();
       for (const id of ["nope", "__proto__", "constructor"]) {
         assert.equal(await store.get(id), undefined);
         assert.equal(await store.cancel(id), undefined);
-        assert.equal(await store.start(id, "w"), undefined);
+        assert.equal(await store.start(id, "w", LEASE), undefined);
+        assert.equal(await store.requeue(id, 3), undefined);
         assert.equal(await store.finish(id, { state: "done", result: {} }), false);
       }
     });

@@ -1,0 +1,209 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, beforeEach, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import {
+  createClient,
+  httpTransport,
+  parseLossless,
+  RedisJobStore,
+  type SmcpClient,
+  SmcpError,
+  SqliteJobStore,
+} from "../src/index.js";
+import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, signedEnvelope, until } from "./helpers.js";
+import { type Child, freePort, start, startCli } from "./process-helpers.js";
+import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
+
+const KEYS = ["--server-id", SERVER_ID, "--server-secret", SERVER_SECRET, "--client", `${CLIENT_ID}=${CLIENT_SECRET}`];
+const children: Child[] = [];
+after(async () => {
+  for (const child of children) await child.stop("SIGKILL");
+});
+
+async function serve(store: string, ...extra: string[]): Promise<{ child: Child; url: string; client: SmcpClient }> {
+  const child = await startCli(["serve", "--port", "0", "--store", store, ...KEYS, ...extra], {
+    SMCP_CONFIG: "/nonexistent/keyring.json",
+  });
+  children.push(child);
+  const url = `${child.line.replace(/^listening on /, "")}/mcp`;
+  const client = createClient({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    serverId: SERVER_ID,
+    serverSecret: SERVER_SECRET,
+    transport: httpTransport(url),
+  });
+  return { child, url, client };
+}
+
+async function worker(store: string, ...extra: string[]): Promise<Child> {
+  const child = await startCli(["worker", "--store", store, ...extra], { SMCP_CONFIG: "/nonexistent/keyring.json" });
+  children.push(child);
+  return child;
+}
+
+const envelope = (tool: string, args: Record<string, unknown>) => signedEnvelope({ tool, args });
+
+async function post(
+  url: string,
+  body: string,
+): Promise<{ status: number; code: string | undefined; result: Record<string, unknown> | null }> {
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+  const message = parseLossless(await response.text()).value as { result: Record<string, unknown> | null };
+  return { status: response.status, code: message.result?.code as string | undefined, result: message.result };
+}
+
+async function waitForState(client: SmcpClient, jobId: string, state: string, timeoutMs = 20_000): Promise<void> {
+  await until(
+    async () => (await client.poll(jobId)).result?.state === state || (await client.poll(jobId)).status === state,
+    timeoutMs,
+    `job ${state}`,
+  );
+}
+
+describe("replicas and workers on Redis (separate processes)", () => {
+  // Each test gets its own prefix: workers left from one test must not take another's jobs.
+  const run = `smcp-test-${randomUUID().slice(0, 8)}:`;
+  let prefix = "";
+  let store = "";
+  beforeEach(() => {
+    prefix = `${run}${randomUUID().slice(0, 8)}:`;
+    store = `${REDIS_URL}?prefix=${prefix}`;
+  });
+  after(() => deleteKeys(run));
+
+  it("a job started on replica A is polled to done on replica B; a replay is refused by the other replica; copies run once", async () => {
+    const [a, b] = await Promise.all([serve(store, "--no-worker"), serve(store, "--no-worker")]);
+    await worker(store);
+    const { job_id } = (await a.client.call("start_long_task", { seconds: 1, payload: { from: "A" } })) as { job_id: string };
+    await until(async () => (await b.client.poll(job_id)).status === "done", 20_000, "done on B");
+    assert.deepEqual((await b.client.poll(job_id)).result, { from: "A" });
+
+    const once = envelope("batch_sum", { numbers: [1, 2] });
+    assert.equal((await post(a.url, once)).status, 200);
+    const replayed = await post(b.url, once);
+    assert.equal(replayed.status, 401);
+    assert.equal(replayed.code, "replay");
+
+    const copies = envelope("start_long_task", { seconds: 1, payload: { copy: true } });
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => post(i % 2 ? a.url : b.url, copies)));
+    const accepted = answers.filter((r) => r.status === 200);
+    assert.equal(accepted.length, 1, JSON.stringify(answers.map((r) => r.code)));
+    assert.ok(answers.filter((r) => r.status !== 200).every((r) => r.code === "replay"));
+    const redis = new Redis(REDIS_URL);
+    const jobs = await new RedisJobStore(redis, { prefix }).list({ clientId: CLIENT_ID });
+    redis.disconnect();
+    assert.equal(jobs.filter((j) => (j.args.payload as { copy?: boolean } | undefined)?.copy).length, 1, "one job for 40 copies");
+  });
+
+  it("a cancel on one replica aborts the job on the worker process", async () => {
+    const [a, b] = await Promise.all([serve(store, "--no-worker"), serve(store, "--no-worker")]);
+    await worker(store);
+    const { job_id } = (await a.client.call("start_long_task", { seconds: 20, payload: {} })) as { job_id: string };
+    await waitForState(a.client, job_id, "running");
+    assert.equal((await b.client.cancel(job_id)).state, "cancelled");
+    const redis = new Redis(REDIS_URL);
+    const jobs = new RedisJobStore(redis, { prefix });
+    // The worker lets go of it (its abort signal fired) well before the 20 s job would end.
+    await until(async () => (await jobs.get(job_id))?.workerId === null, 5000, "the worker to drop the job");
+    redis.disconnect();
+    assert.equal((await a.client.poll(job_id)).result?.code, "cancelled");
+  });
+
+  it("kill -9 the worker mid-job: another worker finishes it (at-least-once)", async () => {
+    const a = await serve(store, "--no-worker");
+    const first = await worker(store, "--lease-ms", "1000");
+    const { job_id } = (await a.client.call("start_long_task", { seconds: 2, payload: { survived: true } })) as {
+      job_id: string;
+    };
+    await until(
+      async () => ((await a.client.poll(job_id)).result?.progress as { done?: number } | null)?.done === 1,
+      20_000,
+      "progress",
+    );
+    await first.stop("SIGKILL");
+    await worker(store, "--lease-ms", "1000");
+    await until(async () => (await a.client.poll(job_id)).status === "done", 30_000, "done after the crash");
+    assert.deepEqual((await a.client.poll(job_id)).result, { survived: true });
+    const redis = new Redis(REDIS_URL);
+    const job = await new RedisJobStore(redis, { prefix }).get(job_id);
+    redis.disconnect();
+    assert.equal(job?.attempts, 2);
+  });
+});
+
+describe("SQLite: restart mid-job", () => {
+  it("a job running when the server died is run again at the next start, never left running", async () => {
+    const db = join(mkdtempSync(join(tmpdir(), "smcp-restart-")), "smcp.db");
+    const first = await serve(`sqlite:${db}`, "--lease-ms", "1000");
+    const { job_id } = (await first.client.call("start_long_task", { seconds: 2, payload: { restarted: true } })) as {
+      job_id: string;
+    };
+    await until(
+      async () => ((await first.client.poll(job_id)).result?.progress as { done?: number } | null)?.done === 1,
+      20_000,
+      "progress",
+    );
+    await first.child.stop("SIGKILL");
+    const store = new SqliteJobStore(db);
+    assert.equal((await store.get(job_id))?.state, "running", "left running by the dead process");
+    const second = await serve(`sqlite:${db}`, "--lease-ms", "1000");
+    await until(async () => (await second.client.poll(job_id)).status === "done", 30_000, "done after the restart");
+    assert.deepEqual((await second.client.poll(job_id)).result, { restarted: true });
+    assert.equal((await store.get(job_id))?.attempts, 2);
+    await store.close();
+  });
+});
+
+describe("Redis down: fail closed, recover without a restart", () => {
+  it("answers 503 unavailable while Redis is down, executes nothing, accepts no replay, and resumes by itself", async () => {
+    const port = await freePort();
+    const redisArgs = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+    // Our own Redis, so stopping it does not disturb anything else; it prints its banner on stdout.
+    let redis = await start("redis-server", redisArgs);
+    children.push(redis);
+    const a = await serve(`redis://127.0.0.1:${port}/0`);
+    assert.deepEqual(await a.client.call("batch_sum", { numbers: [1] }), { count: 1, total: 1 });
+    const seen = envelope("batch_sum", { numbers: [2] });
+    assert.equal((await post(a.url, seen)).status, 200);
+
+    await redis.stop("SIGTERM");
+    for (const body of [
+      envelope("batch_sum", { numbers: [3] }),
+      envelope("start_long_task", { seconds: 1, payload: {} }),
+      seen,
+    ]) {
+      const answer = await post(a.url, body);
+      assert.equal(answer.status, 503);
+      assert.equal(answer.code, "unavailable");
+    }
+    await assert.rejects(
+      a.client.call("batch_sum", { numbers: [1] }),
+      (e: unknown) => e instanceof SmcpError && e.code === "unavailable",
+    );
+
+    redis = await start("redis-server", redisArgs);
+    children.push(redis);
+    await until(
+      async () => {
+        try {
+          return (await a.client.call("batch_sum", { numbers: [4] })).total === 4;
+        } catch {
+          return false;
+        }
+      },
+      15_000,
+      "service to resume",
+    );
+    const { job_id } = (await a.client.call("start_long_task", { seconds: 1, payload: { after: "outage" } })) as {
+      job_id: string;
+    };
+    await until(async () => (await a.client.poll(job_id)).status === "done", 20_000, "a job after the outage");
+    assert.match(a.child.stderr(), /store error: /, "the outage was logged");
+    assert.doesNotMatch(a.child.stderr(), new RegExp(SERVER_SECRET));
+  });
+});
