@@ -273,7 +273,7 @@ export class SmcpServer {
     const { requestId, clientId } = ctx;
     if (!isJsonObject(args)) return this.#fail(requestId, "bad_args", "job arguments must be an object");
     const idempotencyKey = typeof args.idempotency_key === "string" ? args.idempotency_key : undefined;
-    let job: JobRecord;
+    let job: JobRecord | undefined;
     try {
       const created = await this.jobStore.create({ id: randomUUID(), clientId, tool: tool.name, args, idempotencyKey });
       job = created.job;
@@ -287,10 +287,16 @@ export class SmcpServer {
         return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
       }
       await this.#queue.enqueue(job);
+      return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
     } catch (error) {
+      // Stored but not dispatched: end it, so it does not sit queued forever (best effort; the store may be down too).
+      if (job !== undefined) {
+        await this.jobStore
+          .finish(job.id, { state: "error", error: { code: "unavailable", message: "the job could not be queued" } })
+          .catch(() => undefined);
+      }
       return this.#storeFailure(requestId, error);
     }
-    return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
   }
 
   #jobAccess(clientId: string): JobAccess {
