@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { canonicalize, JsonSyntaxError, parseLossless } from "../src/index.js";
 import { compareCodePoints, formatPythonFloat } from "../src/protocol/canonical.js";
+import { type Key, toKeys } from "../src/protocol/keyring.js";
+import { signMessage, signResponse } from "../src/protocol/sign.js";
 import { python } from "./helpers.js";
 
 const canon = (text: string) => parseLossless(text).canonical;
@@ -92,6 +94,8 @@ describe("canonical form: what a receiver refuses (SPEC §2)", () => {
     ["invalid UTF-8", new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d])],
     ["UTF-8 encoded surrogate (CESU)", new Uint8Array([0x22, 0xed, 0xa0, 0x80, 0x22])],
     ["BOM", "\ufeff{}"],
+    ["BOM in bytes", new Uint8Array([0xef, 0xbb, 0xbf, 0x7b, 0x7d])],
+    ["overlong UTF-8", new Uint8Array([0x22, 0xc0, 0xaf, 0x22])],
     ["number lexeme over 64 characters", `{"a":${"1".repeat(65)}}`],
     ["float lexeme over 64 characters", `{"a":0.${"1".repeat(63)}}`],
     ["nesting over 64", `${"[".repeat(65)}${"]".repeat(65)}`],
@@ -148,5 +152,39 @@ describe("canonical form against python3 at test time", () => {
     const ours = docs.slice(0, 200).map((d) => parseLossless(d.text).canonical);
     const theirs = python<string[]>("canonical", { texts: ours });
     assert.deepEqual(theirs, ours);
+  });
+});
+
+describe("signResponse writes what the generic signer writes", () => {
+  it("same bytes and signature for varied responses", () => {
+    const key = toKeys("a-secret-of-at-least-16-bytes", "test")[0] as Key;
+    const cases = [
+      {
+        request_id: "r-1",
+        ts_ms: 1795270000000,
+        ok: true,
+        server_id: "srv",
+        status: "ok",
+        result: { count: 3, total: 6.5 },
+        error: null,
+      },
+      {
+        request_id: "",
+        ts_ms: 1,
+        ok: false,
+        server_id: "é😀",
+        status: "error",
+        result: { code: "bad_args", details: [{ path: ["x"] }] },
+        error: 'bad_args: "x"\n',
+      },
+      { request_id: "\u0000", ts_ms: 0, ok: true, server_id: "s", status: "running", result: null, error: null },
+      { request_id: "r", ts_ms: 2, ok: true, server_id: "s", status: "done", result: { big: 2n ** 70n, f: 1e-7 }, error: null },
+    ];
+    for (const fields of cases) {
+      const fast = signResponse(fields, key);
+      const generic = signMessage({ v: "mcp/0.1", ...fields }, key);
+      assert.equal(fast.body, generic.body);
+      assert.equal(fast.message.signature, generic.message.signature);
+    }
   });
 });

@@ -8,6 +8,8 @@
  * Python's float repr, code-point key order and ASCII escaping together.
  */
 
+import { isUtf8 } from "node:buffer";
+
 /** A JSON value as smcp hands it around. Integers beyond 2^53 are `bigint`. */
 export type JsonValue = null | boolean | number | bigint | string | JsonValue[] | JsonObject;
 /** A JSON object. */
@@ -215,15 +217,11 @@ function write(value: unknown, depth: number): string {
 // ---------------------------------------------------------------------------
 // Parsing
 
-const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-
 /** Decodes UTF-8 strictly (invalid bytes are an error; a BOM is kept and then rejected). */
 export function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return utf8.decode(bytes);
-  } catch {
-    throw new JsonSyntaxError("invalid UTF-8");
-  }
+  // isUtf8 is a native check (surrogate code points and overlongs are invalid), then a plain decode.
+  if (!isUtf8(bytes)) throw new JsonSyntaxError("invalid UTF-8");
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
 }
 
 /**
@@ -262,13 +260,18 @@ const SHORT_ESCAPES = new Map<number, string>([
   [0x74, "\t"],
 ]);
 
-interface Node {
-  value: JsonValue;
-  canonical: string;
-}
+// Characters a string may hold that canonical form writes as they are: printable ASCII but `"` and `\`.
+const VERBATIM = new Uint8Array(128);
+for (let c = 0x20; c < 0x7f; c++) VERBATIM[c] = c === 0x22 || c === 0x5c ? 0 : 1;
 
+/**
+ * Recursive descent over the text. Each method returns the value it parsed
+ * and leaves that value's canonical text in `this.canonical`, so no node
+ * object is allocated; strings of plain ASCII reuse their own text.
+ */
 class Parser {
   private i = 0;
+  private canonical = "";
 
   constructor(
     private readonly s: string,
@@ -279,14 +282,19 @@ class Parser {
 
   document(): ParsedJson {
     this.skipWs();
-    const node = this.node(0);
+    const value = this.value(0);
     this.skipWs();
     if (this.i !== this.s.length) this.fail("unexpected text after the document");
-    return node;
+    return { value, canonical: this.canonical };
   }
 
   private fail(reason: string): never {
     throw new JsonSyntaxError(`${reason} at offset ${this.i}`);
+  }
+
+  private failAt(at: number, reason: string): never {
+    this.i = at;
+    return this.fail(reason);
   }
 
   private skipWs(): void {
@@ -300,17 +308,15 @@ class Parser {
     this.i = i;
   }
 
-  private node(depth: number): Node {
+  private value(depth: number): JsonValue {
     const c = this.s.charCodeAt(this.i);
     switch (c) {
       case 0x7b:
         return this.object(depth + 1);
       case 0x5b:
         return this.array(depth + 1);
-      case 0x22: {
-        const str = this.string();
-        return { value: str, canonical: quoteString(str) };
-      }
+      case 0x22:
+        return this.string();
       case 0x74:
         return this.literal("true", true);
       case 0x66:
@@ -323,39 +329,55 @@ class Parser {
     }
   }
 
-  private literal(word: string, value: JsonValue): Node {
+  private literal(word: string, value: JsonValue): JsonValue {
     if (!this.s.startsWith(word, this.i)) this.fail("invalid literal");
     this.i += word.length;
-    return { value, canonical: word };
+    this.canonical = word;
+    return value;
   }
 
-  private object(depth: number): Node {
+  private object(depth: number): JsonObject {
     if (depth > this.maxDepth) this.fail("nesting too deep");
     const s = this.s;
     this.i++;
     const value: JsonObject = {};
-    const entries: [string, string][] = [];
     this.skipWs();
     if (s.charCodeAt(this.i) === 0x7d) {
       this.i++;
-      return { value, canonical: "{}" };
+      this.canonical = "{}";
+      return value;
     }
+    // Text from a canonical signer arrives sorted: members are appended as they come, and
+    // the parallel lists are only sorted when a key arrives out of order.
+    let out = "{";
+    let sorted = true;
+    const keys: string[] = [];
+    const members: string[] = [];
     for (;;) {
       if (s.charCodeAt(this.i) !== 0x22) this.fail("expected a key");
       const key = this.string();
+      const quotedKey = this.canonical;
       this.skipWs();
       if (s.charCodeAt(this.i) !== 0x3a) this.fail("expected ':'");
       this.i++;
       this.skipWs();
-      const child = this.node(depth);
-      if (Object.hasOwn(value, key)) this.fail("duplicate key");
+      const child = this.value(depth);
+      // JSON values are never undefined, so only an inherited name needs the own-property check.
+      if (value[key] !== undefined && Object.hasOwn(value, key)) this.fail("duplicate key");
       if (key === "__proto__") {
         // Keep "__proto__" an ordinary own key instead of a prototype switch.
-        Object.defineProperty(value, key, { value: child.value, enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(value, key, { value: child, enumerable: true, writable: true, configurable: true });
       } else {
-        value[key] = child.value;
+        value[key] = child;
       }
-      if (!(depth === 1 && key === this.omitKey)) entries.push([key, child.canonical]);
+      if (!(depth === 1 && key === this.omitKey)) {
+        const member = `${quotedKey}:${this.canonical}`;
+        const previous = keys[keys.length - 1];
+        if (sorted && previous !== undefined && compareCodePoints(previous, key) > 0) sorted = false;
+        if (sorted) out += previous === undefined ? member : `,${member}`;
+        keys.push(key);
+        members.push(member);
+      }
       this.skipWs();
       const c = s.charCodeAt(this.i);
       if (c === 0x2c) {
@@ -369,10 +391,17 @@ class Parser {
       }
       this.fail("expected ',' or '}'");
     }
-    return { value, canonical: joinCanonicalObject(entries) };
+    if (sorted) {
+      this.canonical = `${out}}`;
+      return value;
+    }
+    const order = keys.map((_, index) => index);
+    order.sort((a, b) => compareCodePoints(keys[a] as string, keys[b] as string));
+    this.canonical = `{${order.map((index) => members[index]).join(",")}}`;
+    return value;
   }
 
-  private array(depth: number): Node {
+  private array(depth: number): JsonValue[] {
     if (depth > this.maxDepth) this.fail("nesting too deep");
     const s = this.s;
     this.i++;
@@ -380,13 +409,13 @@ class Parser {
     this.skipWs();
     if (s.charCodeAt(this.i) === 0x5d) {
       this.i++;
-      return { value, canonical: "[]" };
+      this.canonical = "[]";
+      return value;
     }
-    let canonical = "[";
+    let out = "[";
     for (;;) {
-      const child = this.node(depth);
-      value.push(child.value);
-      canonical += value.length > 1 ? `,${child.canonical}` : child.canonical;
+      value.push(this.value(depth));
+      out += value.length > 1 ? `,${this.canonical}` : this.canonical;
       this.skipWs();
       const c = s.charCodeAt(this.i);
       if (c === 0x2c) {
@@ -400,13 +429,36 @@ class Parser {
       }
       this.fail("expected ',' or ']'");
     }
-    return { value, canonical: `${canonical}]` };
+    this.canonical = `${out}]`;
+    return value;
   }
 
   private string(): string {
     const s = this.s;
-    let i = this.i + 1;
-    let out = "";
+    const open = this.i;
+    let i = open + 1;
+    // Fast path: plain printable ASCII up to the closing quote is its own canonical text.
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (c < 128 && VERBATIM[c] === 1) {
+        i++;
+        continue;
+      }
+      if (c === 0x22) {
+        this.i = i + 1;
+        this.canonical = s.slice(open, i + 1);
+        return s.slice(open + 1, i);
+      }
+      break;
+    }
+    return this.escapedString(open, i);
+  }
+
+  // The slow path: escapes, control characters, non-ASCII text.
+  private escapedString(open: number, from: number): string {
+    const s = this.s;
+    let out = s.slice(open + 1, from);
+    let i = from;
     let start = i;
     for (;;) {
       const c = s.charCodeAt(i);
@@ -436,15 +488,11 @@ class Parser {
     this.i = i + 1;
     // Lone surrogates (escaped, or present in a JS string input) are refused.
     if (!out.isWellFormed()) this.fail("lone surrogate in string");
+    this.canonical = quoteString(out);
     return out;
   }
 
-  private failAt(at: number, reason: string): never {
-    this.i = at;
-    return this.fail(reason);
-  }
-
-  private number(): Node {
+  private number(): JsonValue {
     const s = this.s;
     const start = this.i;
     let i = start;
@@ -479,17 +527,19 @@ class Parser {
     if (isFloat) {
       const n = Number(lexeme);
       if (!Number.isFinite(n)) this.failAt(start, "number overflows");
-      return { value: n, canonical: formatPythonFloat(n) };
+      this.canonical = formatPythonFloat(n);
+      return n;
     }
     // Integers: exact at any size. Python prints `-0` as `0`.
     const digits = lexeme.length - (lexeme.charCodeAt(0) === 0x2d ? 1 : 0);
     if (digits <= 15) {
       const n = Number(lexeme);
-      return { value: n === 0 ? 0 : n, canonical: n === 0 ? "0" : lexeme };
+      this.canonical = n === 0 ? "0" : lexeme;
+      return n === 0 ? 0 : n;
     }
     const big = BigInt(lexeme);
-    const value = big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
-    return { value, canonical: big.toString() };
+    this.canonical = big.toString();
+    return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
   }
 }
 

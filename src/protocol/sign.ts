@@ -55,3 +55,29 @@ export function signMessage<T extends Record<string, unknown>>(fields: T, key: K
   entries.push(["signature", quoteString(signature)]);
   return { message: { ...fields, signature }, body: joinCanonicalObject(entries) };
 }
+
+/** The fields of a response, before signing. */
+export interface ResponseFields {
+  request_id: string;
+  ts_ms: number;
+  ok: boolean;
+  server_id: string;
+  status: string;
+  result: unknown;
+  error: string | null;
+}
+
+/**
+ * Signs a response. Its nine keys are fixed, so their canonical order is
+ * too (error, ok, request_id, result, server_id, signature, status, ts_ms,
+ * v): the text is written in one pass and the signature spliced in, with
+ * no sorting. Gives the same bytes as {@link signMessage} (tested).
+ */
+export function signResponse(fields: ResponseFields, key: Key): SignedMessage<ResponseFields & { v: string }> {
+  const head = `{"error":${fields.error === null ? "null" : quoteString(fields.error)},"ok":${fields.ok},"request_id":${quoteString(
+    fields.request_id,
+  )},"result":${canonicalize(fields.result ?? null)},"server_id":${quoteString(fields.server_id)}`;
+  const tail = `"status":${quoteString(fields.status)},"ts_ms":${canonicalize(fields.ts_ms)},"v":"mcp/0.1"}`;
+  const signature = signCanonical(key, `${head},${tail}`);
+  return { message: { v: "mcp/0.1", ...fields, signature }, body: `${head},"signature":"${signature}",${tail}` };
+}

@@ -16,7 +16,7 @@ import {
   type ResponseMessage,
   type ResponseStatus,
 } from "../protocol/messages.js";
-import { signMessage, verifyCanonical } from "../protocol/sign.js";
+import { signResponse, verifyCanonical } from "../protocol/sign.js";
 import { MemoryNonceStore } from "../replay/memory.js";
 import type { NonceStore } from "../replay/store.js";
 import { builtinTools } from "../tools/builtin.js";
@@ -182,11 +182,15 @@ export class SmcpServer {
         return this.#fail(requestId, "bad_envelope", `not acceptable JSON: ${(error as Error).message}`);
       }
       if (isJsonObject(parsed.value) && typeof parsed.value.request_id === "string") requestId = parsed.value.request_id;
-      const shape = EnvelopeSchema.safeParse(parsed.value);
-      if (!shape.success) {
-        return this.#fail(requestId, "bad_envelope", "the envelope does not match mcp/0.1", describeIssues(shape.error));
+      // A strict fast path for the common case; the zod schema decides (and explains) everything else.
+      let env = plainEnvelope(parsed.value);
+      if (!env) {
+        const shape = EnvelopeSchema.safeParse(parsed.value);
+        if (!shape.success) {
+          return this.#fail(requestId, "bad_envelope", "the envelope does not match mcp/0.1", describeIssues(shape.error));
+        }
+        env = shape.data;
       }
-      const env = shape.data;
       // 2. Known client; 3. signature against each of its live keys.
       const keys = this.keyring.clientKeys(env.client_id);
       if (!keys) return this.#fail(requestId, "unknown_client", "unknown client_id");
@@ -328,7 +332,6 @@ export class SmcpServer {
     httpStatus: number,
   ): HandleResult {
     const fields = {
-      v: PROTOCOL_VERSION,
       request_id: requestId,
       ts_ms: this.#now(),
       ok: status !== "error",
@@ -336,10 +339,10 @@ export class SmcpServer {
       status,
       result,
       error,
-    } as const;
-    let signed: ReturnType<typeof signMessage<typeof fields>>;
+    };
+    let signed: ReturnType<typeof signResponse>;
     try {
-      signed = signMessage(fields, this.keyring.signingKey);
+      signed = signResponse(fields, this.keyring.signingKey);
     } catch (error) {
       // The result held something that is not JSON (a Date, NaN...): that is the tool's bad output.
       if (status === "error") throw error;
@@ -389,6 +392,27 @@ function toJsonDetails(details: unknown): JsonObject[keyof JsonObject] {
   } catch {
     return null;
   }
+}
+
+const ENVELOPE_KEYS = 9;
+const shortId = (v: unknown): v is string => typeof v === "string" && v.length <= 256;
+
+/**
+ * The envelope if it is plainly valid: exactly the nine fields, each of the
+ * simplest accepted type (a narrower test than {@link EnvelopeSchema}, so
+ * whatever it accepts the schema accepts too). Undefined means "ask the schema".
+ */
+function plainEnvelope(value: unknown): Envelope | undefined {
+  if (!isJsonObject(value)) return undefined;
+  let keys = 0;
+  for (const _ in value) keys++;
+  if (keys !== ENVELOPE_KEYS) return undefined;
+  const { v, request_id, ts_ms, client_id, server_id, tool, args, nonce, signature } = value;
+  if (v !== PROTOCOL_VERSION || typeof signature !== "string" || !isJsonObject(args)) return undefined;
+  if (!(shortId(request_id) && shortId(client_id) && shortId(server_id) && shortId(tool) && shortId(nonce) && nonce !== ""))
+    return undefined;
+  if (typeof ts_ms !== "number" || !Number.isInteger(ts_ms)) return undefined;
+  return value as Envelope;
 }
 
 function byteLengthExceeds(input: string | Uint8Array, max: number): boolean {
