@@ -58,6 +58,7 @@ export class BullJobQueue implements JobQueue {
     this.#channel = `${options.prefix}cancel`;
     this.#queue = new Queue(QUEUE, { connection: options.connections.queue, prefix: bullPrefix });
     this.#queue.on("error", (error) => options.onError?.(error));
+    this.#queue.setMaxListeners(0); // each concurrent add waits on "closing"
     const { runner } = options;
     if (runner && options.connections.worker) {
       this.#worker = new Worker(

@@ -33,7 +33,7 @@ if ARGV[6] ~= '' then
   if existing then
     local expires = redis.call('HGET', p .. 'job:' .. existing, 'expires_at')
     if redis.call('EXISTS', p .. 'job:' .. existing) == 1 and not (expires and tonumber(expires) <= tonumber(now)) then
-      return existing
+      return {0, redis.call('HGETALL', p .. 'job:' .. existing)}
     end
   end
 end
@@ -46,16 +46,16 @@ for _, set in ipairs({p .. 'client:' .. ARGV[3], p .. 'all'}) do
   redis.call('ZADD', set, now, id)
   redis.call('ZREMRANGEBYSCORE', set, '-inf', '(' .. horizon)
 end
-return id`,
+return {1, redis.call('HGETALL', p .. 'job:' .. id)}`,
   start: `
 local p, id = ARGV[1], ARGV[2]
 local key = p .. 'job:' .. id
-if redis.call('HGET', key, 'state') ~= 'queued' then return 0 end
+if redis.call('HGET', key, 'state') ~= 'queued' then return false end
 redis.call('HSET', key, 'state', 'running', 'worker_id', ARGV[3], 'lease_until', ARGV[4], 'updated_at', ARGV[5])
 redis.call('HINCRBY', key, 'attempts', 1)
 redis.call('ZREM', p .. 'queued', id)
 redis.call('ZADD', p .. 'running', ARGV[4], id)
-return 1`,
+return redis.call('HGETALL', key)`,
   claim: `
 local p = ARGV[1]
 for _ = 1, 100 do
@@ -68,7 +68,7 @@ for _ = 1, 100 do
     redis.call('HSET', key, 'state', 'running', 'worker_id', ARGV[2], 'lease_until', ARGV[3], 'updated_at', ARGV[4])
     redis.call('HINCRBY', key, 'attempts', 1)
     redis.call('ZADD', p .. 'running', ARGV[3], id)
-    return id
+    return redis.call('HGETALL', key)
   end
 end
 return false`,
@@ -165,7 +165,7 @@ export class RedisJobStore implements JobStore {
         ? ""
         : `${this.#prefix}idem:${lengthPrefixed(input.clientId, input.tool, input.idempotencyKey)}`;
     const day = 24 * 60 * 60 * 1000;
-    const id = (await this.#run(
+    const [created, flat] = (await this.#run(
       "create",
       input.id,
       input.clientId,
@@ -175,10 +175,10 @@ export class RedisJobStore implements JobStore {
       this.#now(),
       this.#retentionMs + day,
       input.idempotencyKey ?? "",
-    )) as string;
-    const job = await this.get(id);
-    if (!job) throw new Error("job vanished right after creation");
-    return { job, created: id === input.id };
+    )) as [number, string[]];
+    const job = toRecord(fromFlat(flat));
+    if (!job) throw new Error("the job store returned no job");
+    return { job, created: created === 1 };
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -187,13 +187,13 @@ export class RedisJobStore implements JobStore {
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    const started = await this.#run("start", id, workerId, leaseUntil, this.#now());
-    return started === 1 ? this.get(id) : undefined;
+    const flat = (await this.#run("start", id, workerId, leaseUntil, this.#now())) as string[] | null;
+    return flat ? toRecord(fromFlat(flat)) : undefined;
   }
 
   async claim(workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    const id = (await this.#run("claim", workerId, leaseUntil, this.#now())) as string | null;
-    return id ? this.get(id) : undefined;
+    const flat = (await this.#run("claim", workerId, leaseUntil, this.#now())) as string[] | null;
+    return flat ? toRecord(fromFlat(flat)) : undefined;
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
@@ -286,6 +286,13 @@ export class RedisJobStore implements JobStore {
     }
     return jobs;
   }
+}
+
+/** HGETALL's reply as a Lua script returns it: [field, value, field, value, ...]. */
+function fromFlat(flat: readonly string[]): Record<string, string> {
+  const hash: Record<string, string> = Object.create(null);
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+  return hash;
 }
 
 function toRecord(hash: Record<string, string>): JobRecord | undefined {
