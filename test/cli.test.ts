@@ -163,6 +163,56 @@ describe("smcp CLI in process", () => {
     assert.match(io.errText(), /readable by other users \(mode 644\); run: chmod 600/);
   });
 
+  it("bad keyring files and store URLs: one line naming the fix, exit 2", async () => {
+    const write = (name: string, text: string) => {
+      const path = join(dir, name);
+      writeFileSync(path, text, { mode: 0o600 });
+      chmodSync(path, 0o600);
+      return path;
+    };
+    const files: [string, RegExp][] = [
+      [write("broken.json", "{not json"), /is not valid JSON .*fix it or delete it/],
+      [write("array.json", "[]"), /expected a JSON object/],
+      [write("noid.json", JSON.stringify({ server_secret: "x", clients: {} })), /server_id must be a non-empty string/],
+      [
+        write("badclients.json", JSON.stringify({ server_id: "s", server_secret: "x", clients: { a: 1 } })),
+        /the secret of client 'a' must be a string/,
+      ],
+      [write("dup.json", '{"server_id":"s","server_id":"t","server_secret":"x","clients":{}}'), /duplicate key/],
+    ];
+    for (const [config, message] of files) {
+      const io = captureIO();
+      assert.equal(await runCli(["call", "server_identity", "--config", config], io), 2, config);
+      assert.match(io.errText(), message);
+      noStack(io.errText());
+    }
+    const serve = (store: string) => [
+      "serve",
+      "--port",
+      "0",
+      "--store",
+      store,
+      "--server-secret",
+      SERVER_SECRET,
+      "--client",
+      `${CLIENT_ID}=${CLIENT_SECRET}`,
+    ];
+    const stores: [string[], RegExp][] = [
+      [serve("bogus://x"), /store 'bogus:\/\/x' is not supported; use memory, sqlite:PATH or redis:\/\/HOST:PORT/],
+      [serve("sqlite:"), /sqlite: needs a file/],
+      [serve("redis://:hunter2secret@127.0.0.1:9/0"), /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:9\/0/],
+      [["worker", "--store", "memory"], /a worker needs a shared store/],
+      [["worker"], /missing store: pass --store/],
+    ];
+    for (const [argv, message] of stores) {
+      const io = captureIO(env);
+      assert.equal(await runCli(argv, io), 2, argv.join(" "));
+      assert.match(io.errText(), message, argv.join(" "));
+      assert.doesNotMatch(io.errText(), /hunter2secret/, "no password in the message");
+      noStack(io.errText());
+    }
+  });
+
   it("tools lists tools with their JSON Schemas; keygen prints a fresh 32-byte secret", async () => {
     const io = captureIO(env);
     assert.equal(await runCli(["tools", ...conn()], io), 0);

@@ -162,11 +162,6 @@ export class SmcpServer {
         });
   }
 
-  /** The environment job handlers see; for running this server's jobs in a separate worker. */
-  get environment(): ToolEnvironment {
-    return this.#env;
-  }
-
   /** Handles one request message (text or UTF-8 bytes). Never throws; never rejects. */
   async handle(input: string | Uint8Array): Promise<HandleResult> {
     let requestId = "";
