@@ -15,7 +15,7 @@ export interface OpenSqliteOptions {
 /** Opens (creating if needed) a SQLite file in WAL mode, shared safely by the processes of one host. */
 export function openSqlite(path: string, options: OpenSqliteOptions): Database.Database {
   if (path !== ":memory:") {
-    mkdirSync(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     // Job args and results may be sensitive: create the file owner-only (SQLite gives -wal/-shm the same mode).
     closeSync(openSync(path, "a", 0o600));
   }

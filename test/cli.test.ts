@@ -265,7 +265,18 @@ describe("smcp serve (the real binary)", () => {
     const port = new URL(running.origin).port;
     const child = spawn(
       process.execPath,
-      [BIN, "serve", "--port", port, "--server-secret", SERVER_SECRET, "--client", `${CLIENT_ID}=${CLIENT_SECRET}`],
+      [
+        BIN,
+        "serve",
+        "--port",
+        port,
+        "--store",
+        "memory",
+        "--server-secret",
+        SERVER_SECRET,
+        "--client",
+        `${CLIENT_ID}=${CLIENT_SECRET}`,
+      ],
       {
         env: { PATH: process.env.PATH },
         stdio: ["ignore", "pipe", "pipe"],
