@@ -10,9 +10,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { toKeys } from "../src/protocol/keyring.js";
-import { signMessage } from "../src/protocol/sign.js";
 import { deleteKeys } from "../test/redis-helpers.js";
+import { BENCH, benchEnvelope } from "./envelopes.js";
 import { type LoadResult, median, runLoad } from "./load.js";
 import { pinSelf, startPeer } from "./peer.js";
 
@@ -32,30 +31,13 @@ const RUNS = Number(values.runs);
 const CONCURRENCY = Number(values.concurrency);
 const WARMUP = Number(values.warmup);
 
-const SERVER_SECRET = "bench-server-secret-0123456789";
-const CLIENT_SECRET = "bench-client-secret-0123456789";
-const clientKey = toKeys(CLIENT_SECRET, "bench")[0] as ReturnType<typeof toKeys>[number];
+const SERVER_SECRET = BENCH.serverSecret;
+const CLIENT_SECRET = BENCH.clientSecret;
 const NUMBERS = [1.5, 2.25, 3, 4.75, 5, 6.5, 7, 8.125, 9, 10];
 
 /** `count` unique signed batch_sum envelopes (own nonce, fresh ts_ms each). */
 function signedBodies(count: number): string[] {
-  const out = new Array<string>(count);
-  for (let i = 0; i < count; i++) {
-    out[i] = signMessage(
-      {
-        v: "mcp/0.1",
-        request_id: randomUUID(),
-        ts_ms: Date.now(),
-        client_id: "bench",
-        server_id: "bench",
-        tool: "batch_sum",
-        args: { numbers: NUMBERS },
-        nonce: randomUUID(),
-      },
-      clientKey,
-    ).body;
-  }
-  return out;
+  return Array.from({ length: count }, () => benchEnvelope("batch_sum", { numbers: NUMBERS }));
 }
 
 function mcpBodies(count: number): string[] {

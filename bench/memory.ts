@@ -3,12 +3,10 @@
 // are taken after a full collection.
 //
 //   node --expose-gc --import tsx bench/memory.ts [--requests 1000000] [--window-ms 5000] [--jobs 100000]
-import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { z } from "zod";
 import { builtinTools, createServer, defineTool, MemoryJobStore } from "../src/index.js";
-import { toKeys } from "../src/protocol/keyring.js";
-import { signMessage } from "../src/protocol/sign.js";
+import { benchEnvelope } from "./envelopes.js";
 
 const { values } = parseArgs({
   options: {
@@ -32,21 +30,7 @@ const heap = () => {
   return process.memoryUsage().heapUsed;
 };
 
-const key = toKeys("bench-client-secret-0123456789", "bench")[0] as ReturnType<typeof toKeys>[number];
-const envelope = (tool: string, args: Record<string, unknown>) =>
-  signMessage(
-    {
-      v: "mcp/0.1",
-      request_id: randomUUID(),
-      ts_ms: Date.now(),
-      client_id: "bench",
-      server_id: "bench",
-      tool,
-      args,
-      nonce: randomUUID(),
-    },
-    key,
-  ).body;
+const envelope = benchEnvelope;
 const noop = defineTool({
   kind: "job",
   name: "noop_job",

@@ -1,4 +1,5 @@
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
+import { readLimited } from "../util/stream.js";
 import type { Transport } from "./transport.js";
 
 /** Options for {@link httpTransport}. */
@@ -28,7 +29,9 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
       const signal = sendOptions.signal ? AbortSignal.any([sendOptions.signal, timeout]) : timeout;
       try {
         const response = await fetch(endpoint, { method: "POST", headers, body, signal });
-        return { body: await readAll(response, maxBytes), status: response.status };
+        const answer = await readLimited(response.body, maxBytes);
+        if (!answer) throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
+        return { body: answer, status: response.status };
       } catch (error) {
         if (error instanceof SmcpError) throw error;
         if (sendOptions.signal?.aborted) throw sendOptions.signal.reason;
@@ -52,24 +55,6 @@ export function endpointUrl(url: string): string {
   }
   if (parsed.pathname === "/" || parsed.pathname === "") parsed.pathname = "/mcp";
   return parsed.toString();
-}
-
-async function readAll(response: Response, maxBytes: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 function describeNetworkError(error: unknown): string {

@@ -1,6 +1,7 @@
 import { createServer as createNodeServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
+import { readLimited } from "../util/stream.js";
 import { DEFAULT_MAX_MESSAGE_BYTES, type HandleResult, type SmcpServer } from "./core.js";
 
 /** Options for the HTTP adapters. */
@@ -143,24 +144,6 @@ export function createFetchHandler(server: SmcpServer, options: HttpOptions = {}
     if (body === undefined) return toResponse(server.reject("too_large", `the body exceeds ${maxBytes} bytes`));
     return toResponse(await server.handle(body));
   };
-}
-
-async function readLimited(stream: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array | undefined> {
-  if (!stream) return new Uint8Array(0);
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /** Options for {@link serveHttp}. */
