@@ -55,7 +55,7 @@ export {
   type ServeOptions,
   serveHttp,
 } from "./server/http.js";
-export { type OpenedStores, type OpenStoresOptions, openStores, redactUrl } from "./server/stores.js";
+export { type OpenedStores, type OpenStoresOptions, openStores } from "./server/stores.js";
 export { createWorker, type SmcpWorker, type WorkerOptions } from "./server/worker.js";
 export { batchSum, builtinTools, cancelJob, listTools, pollJob, serverIdentity, startLongTask } from "./tools/builtin.js";
 export {
@@ -71,3 +71,4 @@ export {
   type ToolDescription,
 } from "./tools/define.js";
 export { ToolRegistry } from "./tools/registry.js";
+export { redactUrl } from "./util/redact.js";

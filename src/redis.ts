@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import { SmcpUsageError } from "./protocol/errors.js";
+import { redactUrl } from "./util/redact.js";
 
 /** A Redis store URL, split into what ioredis takes and smcp's key prefix. */
 export interface RedisTarget {
@@ -55,11 +56,7 @@ export async function connectRedis(
     await redis.connect();
   } catch (error) {
     redis.disconnect();
-    throw new SmcpUsageError(`cannot reach Redis at ${redact(target.url)}: ${(error as Error).message}`);
+    throw new SmcpUsageError(`cannot reach Redis at ${redactUrl(target.url)}: ${(error as Error).message}`);
   }
   return redis;
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, "//$1:***@");
 }

@@ -16,7 +16,7 @@ import {
   verifyCanonical,
 } from "../src/index.js";
 import { toKeys } from "../src/protocol/keyring.js";
-import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_SECRET, pair, SERVER_ID, SERVER_SECRET } from "./helpers.js";
+import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_SECRET, pair, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
 
 const serverKeys = toKeys(SERVER_SECRET, "server");
 const clientKey = toKeys(CLIENT_SECRET, "client")[0] as ReturnType<typeof toKeys>[number];
@@ -288,6 +288,32 @@ describe("negative checklist: nothing executed, nothing stored (SPEC §3, §5)",
     const { server, calls } = setup({ nonceStore: down });
     expectError(await server.handle(signed()), "unavailable");
     assert.equal(calls.spy, 0);
+    await server.close();
+  });
+});
+
+describe("sync tool timeouts", () => {
+  it("a sync tool past its timeoutMs answers tool_failed, its signal fires, and its context still reaches the caller's jobs", async () => {
+    const seen = { aborted: false, jobsReachable: false };
+    const slow = defineTool({
+      name: "slow_sync",
+      description: "waits for its signal",
+      timeoutMs: 50,
+      input: z.strictObject({}),
+      output: z.strictObject({}),
+      handler: async (_args, ctx) => {
+        seen.jobsReachable = (await ctx.jobs.get("no-such-job")) === undefined;
+        await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
+        seen.aborted = ctx.signal.aborted;
+        return {};
+      },
+    });
+    const { server } = pair({ tools: [...builtinTools, slow] });
+    const answer = await server.handle(signed({ tool: "slow_sync", args: {} }));
+    expectError(answer, "tool_failed");
+    assert.match(answer.response.error ?? "", /timed out after 50 ms/);
+    assert.equal(seen.jobsReachable, true);
+    await until(() => seen.aborted, 2000, "the handler's signal");
     await server.close();
   });
 });

@@ -1,6 +1,7 @@
 import { SmcpUsageError } from "../protocol/errors.js";
-import { openStores, redactUrl } from "../server/stores.js";
+import { openStores } from "../server/stores.js";
 import { createWorker } from "../server/worker.js";
+import { redactUrl } from "../util/redact.js";
 import { parseFlags } from "./args.js";
 import { keyringPath, readKeyringFile } from "./config.js";
 import type { CliIO } from "./io.js";

@@ -3,7 +3,7 @@ import type { z } from "zod";
 import { type JsonObject, parseLossless } from "../protocol/canonical.js";
 import { isErrorCode, SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { type Key, type SecretsInput, toKeys } from "../protocol/keyring.js";
-import { describeIssues, PROTOCOL_VERSION, type ResponseMessage, ResponseSchema } from "../protocol/messages.js";
+import { describeIssues, isJsonObject, PROTOCOL_VERSION, type ResponseMessage, ResponseSchema } from "../protocol/messages.js";
 import { signMessage, verifyCanonical } from "../protocol/sign.js";
 import type { Tool } from "../tools/define.js";
 import { sleep } from "../util/abort.js";
@@ -168,7 +168,7 @@ export class SmcpClient {
         if (polled.status === "done" || polled.status === "error") return polled;
         const result = polled.result ?? {};
         const state = result.state === "queued" ? "queued" : "running";
-        options.onProgress?.(isObject(result.progress) ? result.progress : null, state);
+        options.onProgress?.(isJsonObject(result.progress) ? result.progress : null, state);
         pause = Math.min(Math.ceil(pause * 1.5), maxPause);
       }
     } catch (error) {
@@ -225,10 +225,6 @@ export function resultOf(response: ResponseMessage): JsonObject {
     received: response,
     origin: "remote",
   });
-}
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function waitSignal(options: WaitOptions): AbortSignal {

@@ -14,7 +14,7 @@ export async function guardStore<T>(op: () => Promise<T>): Promise<T> {
 }
 
 /** A job as tools and clients see it (no args, worker or lease). */
-export function toView(job: JobRecord | undefined): JobView | undefined {
+function toView(job: JobRecord | undefined): JobView | undefined {
   if (!job) return undefined;
   const { id, tool, state, progress, result, error, attempts, createdAt, updatedAt } = job;
   return { id, tool, state, progress, result, error, attempts, createdAt, updatedAt };

@@ -22,7 +22,7 @@ export interface JobRunnerOptions {
   /** Names this process in job records. */
   workerId: string;
   /** Called with errors a handler threw that were not {@link SmcpError}s (they reach the wire only as `tool_failed`). */
-  onError?: ((error: unknown, context: { tool: string; jobId: string }) => void) | undefined;
+  onError?: ((error: unknown, context: { tool?: string; jobId?: string }) => void) | undefined;
   /**
    * How long a running job's lease lasts without a heartbeat, in ms. A job
    * whose worker stops renewing it (crash, kill -9) is requeued by any other
@@ -103,11 +103,6 @@ export class JobRunner {
     return this.#now() + this.#leaseMs;
   }
 
-  /** Jobs running in this process now. */
-  get activeCount(): number {
-    return this.#active.size;
-  }
-
   /** Runs the job if it is still queued; resolves when it has ended. */
   async run(jobId: string): Promise<void> {
     const job = await this.#options.store.start(jobId, this.#options.workerId, this.leaseFromNow());
@@ -141,7 +136,7 @@ export class JobRunner {
       for (const id of lost) this.abort(id, "cancelled");
     } catch (error) {
       // Store unreachable: keep working; if the lease lapses the job may run again elsewhere (at-least-once).
-      this.#options.onError?.(error, { tool: "", jobId: "" });
+      this.#options.onError?.(error, {});
     }
   }
 

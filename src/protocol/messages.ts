@@ -11,7 +11,9 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return proto === Object.prototype || proto === null;
 }
 
-const jsonObject = z.custom<JsonObject>(isJsonObject, { message: "expected an object" });
+/** zod schema of a plain JSON object, kept as it is (no copy, so `__proto__` stays an own key). */
+export const JsonObjectSchema = z.custom<JsonObject>(isJsonObject, { message: "expected an object" });
+const jsonObject = JsonObjectSchema;
 // An integer of any size: the lossless parser yields bigint beyond 2^53.
 const integer = z.union([z.number().int(), z.bigint()]);
 // Ids are strings of any content the seed allows, bounded so they cannot be used to bloat stores.

@@ -20,7 +20,14 @@ import { signResponse, verifyCanonical } from "../protocol/sign.js";
 import { MemoryNonceStore } from "../replay/memory.js";
 import type { NonceStore } from "../replay/store.js";
 import { builtinTools } from "../tools/builtin.js";
-import { type JobAccess, type ServerInfo, StatusReply, type Tool, type ToolContext } from "../tools/define.js";
+import {
+  type JobAccess,
+  type ServerInfo,
+  StatusReply,
+  type Tool,
+  type ToolContext,
+  type ToolDescription,
+} from "../tools/define.js";
 import { ToolRegistry } from "../tools/registry.js";
 
 /** What a job queue factory is given. */
@@ -136,7 +143,8 @@ export class SmcpServer {
     this.#env = {
       server: this.info,
       tools: () => this.tools.describe(),
-      jobsFor: (clientId) => this.#jobAccess(clientId),
+      // Read lazily: the queue is made after this environment.
+      jobsFor: (clientId) => jobAccessFor(this.jobStore, this.#queue, clientId),
     };
     this.#runner = new JobRunner({
       store: this.jobStore,
@@ -236,14 +244,7 @@ export class SmcpServer {
     const args = tool.input.safeParse(env.args);
     if (!args.success)
       return this.#fail(requestId, "bad_args", `arguments do not match '${tool.name}'`, describeIssues(args.error));
-    const ctx: ToolContext = {
-      clientId: env.client_id,
-      requestId,
-      server: this.info,
-      signal: this.#shutdown.signal,
-      jobs: this.#jobAccess(env.client_id),
-      tools: this.#env.tools,
-    };
+    const ctx = new RequestContext(env.client_id, requestId, this.#shutdown.signal, this.#env);
     // 9. Run.
     if (tool.kind === "job") return this.#startJob(tool, args.data, ctx);
     let output: unknown;
@@ -296,10 +297,6 @@ export class SmcpServer {
       }
       return this.#storeFailure(requestId, error);
     }
-  }
-
-  #jobAccess(clientId: string): JobAccess {
-    return jobAccessFor(this.jobStore, this.#queue, clientId);
   }
 
   #toolFailure(requestId: string, tool: string, error: unknown): HandleResult {
@@ -361,7 +358,40 @@ export function createServer(options: ServerOptions): SmcpServer {
   return new SmcpServer(options);
 }
 
-async function runWithTimeout(tool: Tool & { kind: "sync" }, args: unknown, ctx: ToolContext): Promise<unknown> {
+/**
+ * What a handler gets for one request. `jobs` is built on first use, so a
+ * tool that never looks at jobs costs nothing for it.
+ */
+class RequestContext implements ToolContext {
+  #jobs: JobAccess | undefined;
+
+  constructor(
+    readonly clientId: string,
+    readonly requestId: string,
+    readonly signal: AbortSignal,
+    private readonly env: ToolEnvironment,
+  ) {}
+
+  get server(): ServerInfo {
+    return this.env.server;
+  }
+
+  get tools(): () => ToolDescription[] {
+    return this.env.tools;
+  }
+
+  get jobs(): JobAccess {
+    this.#jobs ??= this.env.jobsFor(this.clientId);
+    return this.#jobs;
+  }
+
+  /** The same context with another signal (a sync tool's timeout). */
+  withSignal(signal: AbortSignal): RequestContext {
+    return new RequestContext(this.clientId, this.requestId, signal, this.env);
+  }
+}
+
+async function runWithTimeout(tool: Tool & { kind: "sync" }, args: unknown, ctx: RequestContext): Promise<unknown> {
   if (tool.timeoutMs === undefined) return tool.handler(args, ctx);
   const controller = new AbortController();
   const signal = AbortSignal.any([ctx.signal, controller.signal]);
@@ -374,7 +404,7 @@ async function runWithTimeout(tool: Tool & { kind: "sync" }, args: unknown, ctx:
     }, tool.timeoutMs);
   });
   try {
-    return await Promise.race([Promise.resolve(tool.handler(args, { ...ctx, signal })), timeout]);
+    return await Promise.race([Promise.resolve(tool.handler(args, ctx.withSignal(signal))), timeout]);
   } finally {
     clearTimeout(timer);
   }

@@ -10,6 +10,7 @@ import { MemoryNonceStore } from "../replay/memory.js";
 import { RedisNonceStore } from "../replay/redis.js";
 import { SqliteNonceStore } from "../replay/sqlite.js";
 import type { NonceStore } from "../replay/store.js";
+import { redactUrl } from "../util/redact.js";
 import type { ServerOptions } from "./core.js";
 
 /** The stores behind a server, opened from a store URL. */
@@ -18,8 +19,6 @@ export interface OpenedStores {
   nonceStore: NonceStore;
   /** How jobs are executed, when not in this process alone. */
   jobQueue?: ServerOptions["jobQueue"];
-  /** The URL with any password removed, for logs. */
-  label: string;
 }
 
 /** Options for {@link openStores}. */
@@ -40,7 +39,7 @@ export interface OpenStoresOptions {
 export async function openStores(url: string, options: OpenStoresOptions = {}): Promise<OpenedStores> {
   const retention = options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs };
   if (url === "memory") {
-    return { jobStore: new MemoryJobStore(retention), nonceStore: new MemoryNonceStore(), label: "memory" };
+    return { jobStore: new MemoryJobStore(retention), nonceStore: new MemoryNonceStore() };
   }
   if (url.startsWith("sqlite:")) {
     const path = url.slice("sqlite:".length);
@@ -55,7 +54,6 @@ export async function openStores(url: string, options: OpenStoresOptions = {}): 
       jobStore,
       nonceStore: new SqliteNonceStore(path),
       jobQueue: (deps) => new PollingJobQueue(deps),
-      label: url,
     };
   }
   if (url.startsWith("redis://") || url.startsWith("rediss://")) return openRedisStores(url, options);
@@ -87,11 +85,5 @@ async function openRedisStores(url: string, options: OpenStoresOptions): Promise
         concurrency: deps.concurrency,
         onError: deps.onError,
       }),
-    label: redactUrl(url),
   };
-}
-
-/** A URL with its password replaced, safe for logs and errors. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, "//$1:***@");
 }

@@ -1,11 +1,11 @@
 import { z } from "zod";
 import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpError } from "../protocol/errors.js";
-import { isJsonObject } from "../protocol/messages.js";
+import { JsonObjectSchema } from "../protocol/messages.js";
 import { sleep } from "../util/abort.js";
 import { defineTool, type JobView, StatusReply } from "./define.js";
 
-const jsonObject = z.custom<JsonObject>(isJsonObject, { message: "expected an object" });
+const jsonObject = JsonObjectSchema;
 
 /** `server_identity`: who this server is. The fingerprint is a key label, not a hash of the secret. */
 export const serverIdentity = defineTool({
