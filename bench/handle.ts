@@ -2,7 +2,7 @@
 //   node --import tsx bench/handle.ts
 import { performance } from "node:perf_hooks";
 import { createServer } from "../src/index.js";
-import { BENCH, benchEnvelope } from "./envelopes.js";
+import { BENCH, benchEnvelope } from "./fixtures.js";
 
 const server = createServer({
   keyring: { serverId: "bench", serverSecrets: BENCH.serverSecret, clients: { bench: BENCH.clientSecret } },

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { deleteKeys } from "../test/redis-helpers.js";
-import { BENCH, benchEnvelope } from "./envelopes.js";
+import { BENCH, benchEnvelope } from "./fixtures.js";
 import { type LoadResult, median, runLoad } from "./load.js";
 import { pinSelf, startPeer } from "./peer.js";
 

@@ -11,17 +11,9 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Queue, QueueEvents, Worker } from "bullmq";
-import { z } from "zod";
-import {
-  builtinTools,
-  createClient,
-  createServer,
-  defineTool,
-  inProcessTransport,
-  type OpenedStores,
-  openStores,
-} from "../src/index.js";
+import { builtinTools, createClient, createServer, inProcessTransport, type OpenedStores, openStores } from "../src/index.js";
 import { deleteKeys } from "../test/redis-helpers.js";
+import { noopJob } from "./fixtures.js";
 
 const { values } = parseArgs({
   options: {
@@ -34,15 +26,6 @@ const POLL_MS = Number(values["poll-ms"]);
 const CYCLES = Number(values.cycles);
 const CONCURRENCY = Number(values.concurrency);
 const REDIS = "redis://127.0.0.1:6379/0";
-
-const noop = defineTool({
-  kind: "job",
-  name: "noop_job",
-  description: "does nothing",
-  input: z.strictObject({}),
-  output: z.strictObject({}),
-  handler: async () => ({}),
-});
 
 async function loop(work: () => Promise<void>): Promise<number> {
   let next = 0;
@@ -63,7 +46,7 @@ async function smcpCycles(name: string, stores: OpenedStores): Promise<number> {
   };
   const server = createServer({
     keyring: { serverId: keys.serverId, serverSecrets: keys.serverSecret, clients: { bench: keys.clientSecret } },
-    tools: [...builtinTools, noop],
+    tools: [...builtinTools, noopJob],
     jobStore: stores.jobStore,
     nonceStore: stores.nonceStore,
     jobConcurrency: CONCURRENCY,

@@ -4,9 +4,8 @@
 //
 //   node --expose-gc --import tsx bench/memory.ts [--requests 1000000] [--window-ms 5000] [--jobs 100000]
 import { parseArgs } from "node:util";
-import { z } from "zod";
-import { builtinTools, createServer, defineTool, MemoryJobStore } from "../src/index.js";
-import { benchEnvelope } from "./envelopes.js";
+import { builtinTools, createServer, MemoryJobStore } from "../src/index.js";
+import { benchEnvelope, noopJob } from "./fixtures.js";
 
 const { values } = parseArgs({
   options: {
@@ -31,14 +30,6 @@ const heap = () => {
 };
 
 const envelope = benchEnvelope;
-const noop = defineTool({
-  kind: "job",
-  name: "noop_job",
-  description: "",
-  input: z.strictObject({}),
-  output: z.strictObject({}),
-  handler: async () => ({}),
-});
 
 // 1. A long run of unique signed requests; the replay cache holds one window's worth.
 {
@@ -88,7 +79,7 @@ const noop = defineTool({
       serverSecrets: "bench-server-secret-0123456789",
       clients: { bench: "bench-client-secret-0123456789" },
     },
-    tools: [...builtinTools, noop],
+    tools: [...builtinTools, noopJob],
     jobStore,
   });
   const before = heap();

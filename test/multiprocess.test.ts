@@ -59,7 +59,10 @@ async function post(
 
 async function waitForState(client: SmcpClient, jobId: string, state: string, timeoutMs = 20_000): Promise<void> {
   await until(
-    async () => (await client.poll(jobId)).result?.state === state || (await client.poll(jobId)).status === state,
+    async () => {
+      const polled = await client.poll(jobId);
+      return polled.result?.state === state || polled.status === state;
+    },
     timeoutMs,
     `job ${state}`,
   );

@@ -1,5 +1,6 @@
 import { type ParseArgsConfig, parseArgs } from "node:util";
 import { SmcpUsageError } from "../protocol/errors.js";
+import type { CliIO } from "./io.js";
 
 /** Flags of one command, read through typed getters. */
 export class Flags {
@@ -37,4 +38,29 @@ export function parseFlags(command: string, argv: string[], options: NonNullable
     const message = (error as Error).message.replace(/\. To specify a positional argument.*$/s, "");
     throw new SmcpUsageError(`${message} (see \`smcp ${command} --help\`)`);
   }
+}
+
+/** A command: its name, its `--help` text, its flags, and whether it takes positional arguments. */
+export interface CommandSpec {
+  name: string;
+  help: string;
+  options: NonNullable<ParseArgsConfig["options"]>;
+  positionals?: boolean;
+}
+
+/**
+ * Parses a command's arguments. With `--help` it prints the help and returns
+ * undefined (the command then exits 0); an argument the command does not take
+ * is a usage error.
+ */
+export function parseCommand(spec: CommandSpec, argv: string[], io: CliIO): Flags | undefined {
+  const flags = parseFlags(spec.name, argv, spec.options);
+  if (flags.boolean("help")) {
+    io.out(spec.help);
+    return undefined;
+  }
+  if (!spec.positionals && flags.positionals.length > 0) {
+    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp ${spec.name} --help\`)`);
+  }
+  return flags;
 }

@@ -4,7 +4,7 @@ import { canonicalize, type JsonObject, parseJson, parseLossless } from "../prot
 import { SmcpUsageError } from "../protocol/errors.js";
 import type { ResponseMessage } from "../protocol/messages.js";
 import { isJsonObject } from "../protocol/messages.js";
-import { type Flags, parseFlags } from "./args.js";
+import { type Flags, parseCommand } from "./args.js";
 import { DEFAULT_URL, keyringPath, parseInteger, readKeyringFile } from "./config.js";
 import { type CliIO, pretty } from "./io.js";
 
@@ -68,11 +68,17 @@ export function clientFromFlags(flags: Flags, io: CliIO, onResponse?: ClientOpti
 
 /** `smcp call TOOL [ARGS_JSON]`. */
 export async function callCommand(argv: string[], io: CliIO): Promise<number> {
-  const flags = parseFlags("call", argv, { ...CONNECTION_FLAGS, wait: { type: "boolean" }, json: { type: "boolean" } });
-  if (flags.boolean("help")) {
-    io.out(CALL_HELP);
-    return 0;
-  }
+  const flags = parseCommand(
+    {
+      name: "call",
+      help: CALL_HELP,
+      options: { ...CONNECTION_FLAGS, wait: { type: "boolean" }, json: { type: "boolean" } },
+      positionals: true,
+    },
+    argv,
+    io,
+  );
+  if (!flags) return 0;
   const [tool, argsText, ...extra] = flags.positionals;
   if (tool === undefined) throw new SmcpUsageError("missing TOOL: smcp call TOOL [ARGS_JSON] (see `smcp call --help`)");
   if (extra.length > 0) throw new SmcpUsageError(`unexpected argument '${extra[0]}'; quote ARGS_JSON as one argument`);

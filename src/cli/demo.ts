@@ -1,10 +1,9 @@
 import { createClient } from "../client/client.js";
 import { httpTransport } from "../client/http.js";
 import { freshDemoKeys, runDemo } from "../demo.js";
-import { SmcpUsageError } from "../protocol/errors.js";
 import { createServer } from "../server/core.js";
 import { serveHttp } from "../server/http.js";
-import { parseFlags } from "./args.js";
+import { parseCommand } from "./args.js";
 import type { CliIO } from "./io.js";
 
 /** `smcp demo --help`. */
@@ -16,13 +15,8 @@ a failing batch_sum, and a 2 s job polled to done, printing each verified step.`
 
 /** `smcp demo`. */
 export async function demoCommand(argv: string[], io: CliIO): Promise<number> {
-  const flags = parseFlags("demo", argv, {});
-  if (flags.boolean("help")) {
-    io.out(DEMO_HELP);
-    return 0;
-  }
-  if (flags.positionals.length > 0)
-    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp demo --help\`)`);
+  const flags = parseCommand({ name: "demo", help: DEMO_HELP, options: {} }, argv, io);
+  if (!flags) return 0;
   const keys = freshDemoKeys();
   const server = createServer({
     keyring: { serverId: keys.serverId, serverSecrets: keys.serverSecret, clients: { [keys.clientId]: keys.clientSecret } },

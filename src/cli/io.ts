@@ -26,3 +26,11 @@ export function processIO(): CliIO {
 export function pretty(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2);
 }
+
+/** Resolves with the name of the first SIGTERM or SIGINT this process gets. */
+export function stopSignal(): Promise<"SIGTERM" | "SIGINT"> {
+  return new Promise((resolve) => {
+    process.once("SIGTERM", () => resolve("SIGTERM"));
+    process.once("SIGINT", () => resolve("SIGINT"));
+  });
+}

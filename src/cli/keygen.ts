@@ -1,5 +1,4 @@
-import { SmcpUsageError } from "../protocol/errors.js";
-import { parseFlags } from "./args.js";
+import { parseCommand } from "./args.js";
 import { newSecret } from "./config.js";
 import type { CliIO } from "./io.js";
 
@@ -11,13 +10,8 @@ Prints a new random secret (32 bytes, base64url) for --server-secret,
 
 /** `smcp keygen`. */
 export async function keygenCommand(argv: string[], io: CliIO): Promise<number> {
-  const flags = parseFlags("keygen", argv, {});
-  if (flags.boolean("help")) {
-    io.out(KEYGEN_HELP);
-    return 0;
-  }
-  if (flags.positionals.length > 0)
-    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp keygen --help\`)`);
+  const flags = parseCommand({ name: "keygen", help: KEYGEN_HELP, options: {} }, argv, io);
+  if (!flags) return 0;
   io.out(newSecret());
   return 0;
 }

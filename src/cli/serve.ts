@@ -4,9 +4,9 @@ import { createServer } from "../server/core.js";
 import { serveHttp } from "../server/http.js";
 import { openStores } from "../server/stores.js";
 import { redactUrl } from "../util/redact.js";
-import { type Flags, parseFlags } from "./args.js";
+import { type Flags, parseCommand } from "./args.js";
 import { createKeyringFile, keyringPath, parseClientList, parseInteger, readKeyringFile } from "./config.js";
-import type { CliIO } from "./io.js";
+import { type CliIO, stopSignal } from "./io.js";
 
 /** `smcp serve --help`. */
 export const SERVE_HELP = `usage: smcp serve [options]
@@ -44,24 +44,30 @@ export function jobSettings(flags: Flags, env: NodeJS.ProcessEnv): { concurrency
   };
 }
 
-/** Resolves the server's settings, creating the local keyring file when nothing is configured. */
+/** Resolves the server's settings, creating the local keyring file when nothing is configured; undefined after `--help`. */
 export function resolveServeSettings(argv: string[], io: CliIO) {
-  const flags = parseFlags("serve", argv, {
-    host: { type: "string" },
-    port: { type: "string" },
-    "server-id": { type: "string" },
-    "server-secret": { type: "string" },
-    client: { type: "string", multiple: true },
-    store: { type: "string" },
-    "window-ms": { type: "string" },
-    config: { type: "string" },
-    "no-worker": { type: "boolean" },
-    concurrency: { type: "string" },
-    "lease-ms": { type: "string" },
-  });
-  if (flags.boolean("help")) return undefined;
-  if (flags.positionals.length > 0)
-    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp serve --help\`)`);
+  const flags = parseCommand(
+    {
+      name: "serve",
+      help: SERVE_HELP,
+      options: {
+        host: { type: "string" },
+        port: { type: "string" },
+        "server-id": { type: "string" },
+        "server-secret": { type: "string" },
+        client: { type: "string", multiple: true },
+        store: { type: "string" },
+        "window-ms": { type: "string" },
+        config: { type: "string" },
+        "no-worker": { type: "boolean" },
+        concurrency: { type: "string" },
+        "lease-ms": { type: "string" },
+      },
+    },
+    argv,
+    io,
+  );
+  if (!flags) return undefined;
   const env = io.env;
   const path = keyringPath(flags.string("config"), env);
   let file = readKeyringFile(path);
@@ -114,10 +120,7 @@ export function resolveServeSettings(argv: string[], io: CliIO) {
 /** `smcp serve`: runs until SIGTERM/SIGINT. */
 export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   const settings = resolveServeSettings(argv, io);
-  if (!settings) {
-    io.out(SERVE_HELP);
-    return 0;
-  }
+  if (!settings) return 0; // --help was printed
   const stores = await openStores(settings.store, {
     worker: settings.worker,
     onError: (e) => io.err(`smcp: store: ${describe(e)}`),
@@ -155,10 +158,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   const worker = settings.store.startsWith("redis") ? (settings.worker ? ", with a worker" : ", API only (--no-worker)") : "";
   io.err(`server '${settings.serverId}', store ${redactUrl(settings.store)}${worker}, ${settings.clients.size} client(s)`);
   io.out(`listening on ${running.origin}`);
-  const signal = await new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  const signal = await stopSignal();
   io.err(`${signal}: finishing in-flight requests`);
   await running.close();
   io.err("stopped");

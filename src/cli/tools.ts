@@ -1,6 +1,5 @@
 import { canonicalize } from "../protocol/canonical.js";
-import { SmcpUsageError } from "../protocol/errors.js";
-import { parseFlags } from "./args.js";
+import { parseCommand } from "./args.js";
 import { CONNECTION_FLAGS, CONNECTION_HELP, clientFromFlags } from "./call.js";
 import type { CliIO } from "./io.js";
 
@@ -16,13 +15,12 @@ ${CONNECTION_HELP}`;
 
 /** `smcp tools`. */
 export async function toolsCommand(argv: string[], io: CliIO): Promise<number> {
-  const flags = parseFlags("tools", argv, { ...CONNECTION_FLAGS, json: { type: "boolean" } });
-  if (flags.boolean("help")) {
-    io.out(TOOLS_HELP);
-    return 0;
-  }
-  if (flags.positionals.length > 0)
-    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp tools --help\`)`);
+  const flags = parseCommand(
+    { name: "tools", help: TOOLS_HELP, options: { ...CONNECTION_FLAGS, json: { type: "boolean" } } },
+    argv,
+    io,
+  );
+  if (!flags) return 0;
   const response = await clientFromFlags(flags, io).request("list_tools");
   if (flags.boolean("json")) {
     io.out(canonicalize(response));

@@ -2,9 +2,9 @@ import { SmcpUsageError } from "../protocol/errors.js";
 import { openStores } from "../server/stores.js";
 import { createWorker } from "../server/worker.js";
 import { redactUrl } from "../util/redact.js";
-import { parseFlags } from "./args.js";
+import { parseCommand } from "./args.js";
 import { keyringPath, readKeyringFile } from "./config.js";
-import type { CliIO } from "./io.js";
+import { type CliIO, stopSignal } from "./io.js";
 import { describe, jobSettings } from "./serve.js";
 
 /** `smcp worker --help`. */
@@ -23,19 +23,22 @@ once their lease lapses (at-least-once), or failed once their attempts are spent
 
 /** `smcp worker`. */
 export async function workerCommand(argv: string[], io: CliIO): Promise<number> {
-  const flags = parseFlags("worker", argv, {
-    store: { type: "string" },
-    "server-id": { type: "string" },
-    concurrency: { type: "string" },
-    "lease-ms": { type: "string" },
-    config: { type: "string" },
-  });
-  if (flags.boolean("help")) {
-    io.out(WORKER_HELP);
-    return 0;
-  }
-  if (flags.positionals.length > 0)
-    throw new SmcpUsageError(`unexpected argument '${flags.positionals[0]}' (see \`smcp worker --help\`)`);
+  const flags = parseCommand(
+    {
+      name: "worker",
+      help: WORKER_HELP,
+      options: {
+        store: { type: "string" },
+        "server-id": { type: "string" },
+        concurrency: { type: "string" },
+        "lease-ms": { type: "string" },
+        config: { type: "string" },
+      },
+    },
+    argv,
+    io,
+  );
+  if (!flags) return 0;
   const file = readKeyringFile(keyringPath(flags.string("config"), io.env));
   const store = flags.string("store") ?? io.env.SMCP_STORE ?? file?.store;
   if (!store) throw new SmcpUsageError("missing store: pass --store redis://HOST:PORT or set SMCP_STORE");
@@ -52,10 +55,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
     onError: (e) => io.err(`smcp: job error: ${describe(e)}`),
   });
   io.out(`worker ${worker.workerId} on ${redactUrl(store)}`);
-  const signal = await new Promise<string>((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
-  });
+  const signal = await stopSignal();
   io.err(`${signal}: handing running jobs back to the queue`);
   await worker.close();
   io.err("stopped");

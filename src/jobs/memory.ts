@@ -210,8 +210,7 @@ export class MemoryJobStore implements JobStore {
 
   #delete(job: JobRecord): void {
     this.#jobs.delete(job.id);
-    if (job.idempotencyKey !== null)
-      this.#byIdempotencyKey.delete(idempotencyIndexKey({ ...job, idempotencyKey: job.idempotencyKey }));
+    if (job.idempotencyKey !== null) this.#byIdempotencyKey.delete(idempotencyIndexKey(job));
   }
 
   // Map iteration is insertion order, so the first finished jobs met are the oldest.

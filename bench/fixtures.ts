@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { z } from "zod";
 import { type Key, toKeys } from "../src/protocol/keyring.js";
 import { signMessage } from "../src/protocol/sign.js";
+import { defineTool } from "../src/tools/define.js";
 
 /** The keys every benchmark uses (client and server id `bench`). */
 export const BENCH = {
@@ -26,3 +28,13 @@ export function benchEnvelope(tool: string, args: Record<string, unknown>): stri
     key,
   ).body;
 }
+
+/** A job tool that does nothing: measures the job machinery alone. */
+export const noopJob = defineTool({
+  kind: "job",
+  name: "noop_job",
+  description: "does nothing",
+  input: z.strictObject({}),
+  output: z.strictObject({}),
+  handler: async () => ({}),
+});
