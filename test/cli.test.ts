@@ -229,6 +229,10 @@ describe("smcp CLI in process", () => {
 });
 
 describe("smcp serve (the real binary)", () => {
+  it("the built bin is executable, so `npx smcp` runs it", () => {
+    assert.equal(statSync(BIN).mode & 0o111, 0o111);
+  });
+
   it("with no secrets creates a 0600 keyring, prints one listening line, answers calls, stops on SIGTERM", async () => {
     const dir = mkdtempSync(join(tmpdir(), "smcp-serve-"));
     const child = spawn(process.execPath, [BIN, "serve", "--port", "0"], {
