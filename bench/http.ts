@@ -1,165 +1,285 @@
 // HTTP throughput and latency, side by side: raw node:http, the official MCP
 // SDK, and smcp serve (memory, SQLite, Redis). Same generator, same payload
-// (batch_sum of 10 numbers), same concurrency, loopback only; every smcp
-// request is a unique pre-signed envelope, so verification, the replay check
-// and signing are all on. Bounded: peers x runs x requests, then it stops.
+// (batch_sum of 10 numbers), same connections, loopback only, servers pinned
+// to CPU 0 and the generator to CPU 1. Every smcp request is a unique
+// pre-signed envelope, so verification, the replay check and signing are all
+// on; the raw peer gets the same bytes. Bounded: peers x runs, then it stops.
 //
-//   node --import tsx bench/http.ts [--requests 20000] [--runs 3] [--concurrency 64] [--peers raw,mcp-sdk,smcp-memory]
-import { randomUUID } from "node:crypto";
-import { mkdtempSync } from "node:fs";
+// Generators: wrk (C, one thread, a Lua script feeding each request its own
+// body; the default when /usr/bin/wrk exists) runs for --duration seconds;
+// undici (Node, same process as this script) sends --requests bodies.
+//
+//   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
+//        [--peers raw,mcp-sdk,smcp-memory,smcp-sqlite,smcp-redis] [--target URL] [--smcp PATH]
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { deleteKeys } from "../test/redis-helpers.js";
-import { BENCH, benchEnvelope } from "./fixtures.js";
-import { type LoadResult, median, runLoad } from "./load.js";
-import { pinSelf, startPeer } from "./peer.js";
+import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
+import { median, runLoad } from "./load.js";
+import { onAllCpus, pinSelf, type RunningPeer, startPeer } from "./peer.js";
+import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
+import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
+import { openBenchStore, type StoreKind } from "./stores.js";
+import { hasWrk, runWrk, socketErrors } from "./wrk.js";
 
 const { values } = parseArgs({
   options: {
-    requests: { type: "string", default: "20000" },
+    generator: { type: "string", default: hasWrk() ? "wrk" : "undici" },
     runs: { type: "string", default: "3" },
     concurrency: { type: "string", default: "64" },
+    // wrk: seconds per run and of the warm-up run. Unsent bodies left for a run >= best rate so far x duration x headroom
+    // (the warm-up: max-rate x its seconds); one file per peer, topped up between runs.
+    duration: { type: "string", default: "10" },
+    "warmup-s": { type: "string", default: "3" },
+    "max-rate": { type: "string", default: "40000" },
+    headroom: { type: "string", default: "2" },
+    // undici: requests per run and in the warm-up.
+    requests: { type: "string", default: "20000" },
     warmup: { type: "string", default: "3000" },
-    peers: { type: "string", default: "raw,mcp-sdk,smcp-memory,smcp-sqlite,smcp-redis" },
-    // An smcp server already running (e.g. under --cpu-prof) with the bench keys, instead of the peers.
+    peers: { type: "string", default: "raw,mcp-sdk,smcp-memory,smcp-ed25519,smcp-memory-limited,smcp-sqlite,smcp-redis" },
+    // A server already running (e.g. under --cpu-prof) that takes bench-signed envelopes, instead of the peers.
     target: { type: "string" },
+    smcp: { type: "string", default: DEFAULT_SMCP },
   },
 });
-const REQUESTS = Number(values.requests);
+const GENERATOR = values.generator;
+if (GENERATOR !== "wrk" && GENERATOR !== "undici") throw new Error("--generator is wrk or undici");
+if (GENERATOR === "wrk" && !hasWrk()) throw new Error("wrk is not installed (/usr/bin/wrk); use --generator undici");
 const RUNS = Number(values.runs);
 const CONCURRENCY = Number(values.concurrency);
+const SECONDS = Number(values.duration);
+const WARMUP_S = Number(values["warmup-s"]);
+const MAX_RATE = Number(values["max-rate"]);
+const HEADROOM = Number(values.headroom);
+const REQUESTS = Number(values.requests);
 const WARMUP = Number(values.warmup);
-
-const SERVER_SECRET = BENCH.serverSecret;
-const CLIENT_SECRET = BENCH.clientSecret;
-const NUMBERS = [1.5, 2.25, 3, 4.75, 5, 6.5, 7, 8.125, 9, 10];
-
-/** `count` unique signed batch_sum envelopes (own nonce, fresh ts_ms each). */
-function signedBodies(count: number): string[] {
-  return Array.from({ length: count }, () => benchEnvelope("batch_sum", { numbers: NUMBERS }));
-}
-
-function mcpBodies(count: number): string[] {
-  return Array.from({ length: count }, (_, i) =>
-    JSON.stringify({
-      jsonrpc: "2.0",
-      id: i,
-      method: "tools/call",
-      params: { name: "batch_sum", arguments: { numbers: NUMBERS } },
-    }),
-  );
-}
 
 interface Peer {
   name: string;
-  command: string[];
-  bodies: (count: number) => string[];
+  start: () => Promise<Pick<RunningPeer, "url" | "stop">>;
+  /** The endpoint's path on the started server. Default /mcp. */
+  path?: string;
+  bodies: BodyKind;
   headers?: Record<string, string>;
+  /** Whether an answer is a success (checked on every undici answer, and once before each wrk run). */
   check: (status: number, body: string) => boolean;
   cleanup?: () => Promise<void>;
 }
 
-const smcpArgs = (store: string) => [
-  "dist/cli/main.js",
-  "serve",
-  "--port",
-  "0",
-  "--store",
-  store,
-  "--server-id",
-  "bench",
-  "--server-secret",
-  SERVER_SECRET,
-  "--client",
-  `bench=${CLIENT_SECRET}`,
-  "--config",
-  "/nonexistent/keyring.json",
-];
 const smcpOk = (status: number, body: string) => status === 200 && body.includes('"ok":true');
-const redisPrefix = `smcp-bench-${randomUUID().slice(0, 8)}:`;
 
-const PEERS: Record<string, Peer> = {
-  raw: {
-    name: "raw node:http",
-    command: ["--import", "tsx", "bench/peers/raw.ts"],
-    bodies: signedBodies,
-    check: (s) => s === 200,
-  },
-  "mcp-sdk": {
-    name: "MCP SDK (stateless, JSON)",
-    command: ["--import", "tsx", "bench/peers/mcp-sdk.ts"],
-    bodies: mcpBodies,
-    headers: { accept: "application/json, text/event-stream" },
-    check: (s, b) => s === 200 && b.includes('"total":'),
-  },
-  "smcp-memory": { name: "smcp serve, memory", command: smcpArgs("memory"), bodies: signedBodies, check: smcpOk },
-  "smcp-sqlite": {
-    name: "smcp serve, SQLite",
-    command: smcpArgs(`sqlite:${join(mkdtempSync(join(tmpdir(), "smcp-bench-")), "bench.db")}`),
-    bodies: signedBodies,
-    check: smcpOk,
-  },
-  "smcp-redis": {
-    name: "smcp serve, Redis",
-    command: smcpArgs(`redis://127.0.0.1:6379/0?prefix=${redisPrefix}`),
-    bodies: signedBodies,
-    check: smcpOk,
-    cleanup: () => deleteKeys(redisPrefix),
-  },
-};
+const quiet = () => quietFlags(values.smcp);
 
-interface Row {
-  peer: string;
+async function smcpPeer(
+  name: string,
+  kind: StoreKind,
+  options: { keys?: "hmac" | "ed25519"; extra?: string[] } = {},
+): Promise<Peer> {
+  const store = await openBenchStore(kind);
+  const keys = options.keys ?? "hmac";
+  return {
+    name,
+    start: () => startSmcp({ store: store.url, bin: values.smcp, keys, extra: options.extra ?? quiet() }),
+    bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
+    check: smcpOk,
+    cleanup: store.cleanup,
+  };
+}
+
+async function peerFor(key: string): Promise<Peer> {
+  if (key === "raw") {
+    return {
+      name: "raw node:http",
+      start: () => startPeer(["--import", "tsx", "bench/peers/raw.ts"], 0),
+      bodies: "signed",
+      check: (s) => s === 200,
+    };
+  }
+  if (key === "mcp-sdk") {
+    return {
+      name: "MCP SDK (stateless, JSON)",
+      start: () => startPeer(["--import", "tsx", "bench/peers/mcp-sdk.ts"], 0),
+      bodies: "mcp",
+      headers: { accept: "application/json, text/event-stream" },
+      check: (s, b) => s === 200 && b.includes('"total":'),
+    };
+  }
+  if (key === "smcp-memory") return smcpPeer("smcp serve, memory", "memory");
+  if (key === "smcp-ed25519") return smcpPeer("smcp serve, memory, Ed25519 client", "memory", { keys: "ed25519" });
+  // The limiter on (a rate the bench never reaches, so it counts every request but refuses none), metrics on, logs on.
+  if (key === "smcp-memory-observed") {
+    return smcpPeer("smcp serve, memory, limiter + metrics + logs", "memory", {
+      extra: ["--client-rate", "1000000/s", "--metrics", "--log-level", "info"],
+    });
+  }
+  if (key === "smcp-memory-limited") {
+    return smcpPeer("smcp serve, memory, limiter + metrics", "memory", {
+      extra: ["--client-rate", "1000000/s", "--metrics", "--log-level", "warn"],
+    });
+  }
+  if (key === "smcp-sqlite") return smcpPeer("smcp serve, SQLite", "sqlite");
+  if (key === "smcp-redis") return smcpPeer("smcp serve, Redis", "redis");
+  throw new Error(
+    `unknown peer ${key}; known: raw, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis`,
+  );
+}
+
+function targetPeer(target: string): Peer {
+  const url = new URL(target);
+  if (url.pathname === "/") url.pathname = "/mcp";
+  return {
+    name: `target ${url.href}`,
+    start: async () => ({ url: url.origin, stop: async () => {} }),
+    path: url.pathname,
+    bodies: "signed",
+    check: (s) => s >= 200 && s < 300,
+  };
+}
+
+const algOf = (kind: BodyKind) => (kind === "signed-ed25519" ? "ed25519" : "hmac");
+
+/** One run's figures. */
+interface Run {
   rps: number;
   p50ms: number;
   p99ms: number;
   maxms: number;
   errors: number;
-  runs: LoadResult[];
+  socket: string;
+}
+
+/** One row of the table: the median of the runs (max: the worst run). */
+interface Row extends Run {
+  peer: string;
+}
+
+/** Sends one fresh body and checks the answer, so a wrong setup fails loudly instead of measuring error answers. */
+async function sanityCheck(peer: Peer, url: string): Promise<void> {
+  const body =
+    peer.bodies === "mcp" ? mcpBody(0) : benchEnvelope("batch_sum", { numbers: BATCH_NUMBERS }, Date.now(), algOf(peer.bodies));
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...peer.headers }, body });
+  const text = await response.text();
+  if (!peer.check(response.status, text))
+    throw new Error(`${peer.name}: unexpected answer ${response.status} ${text.slice(0, 300)}`);
+}
+
+async function wrkRuns(peer: Peer, url: string, dir: string): Promise<Run[]> {
+  const pool = new BodyPool(join(dir, "bodies.txt"), peer.bodies);
+  const wrk = async (seconds: number, count: number): Promise<Run> => {
+    // Signing uses both cores: the server sits idle meanwhile.
+    await onAllCpus(1, () => pool.ensure(count));
+    const headers = peer.headers ? { headers: peer.headers } : {};
+    const r = await runWrk({
+      url,
+      bodiesFile: pool.file,
+      skip: pool.sent,
+      seconds,
+      connections: CONCURRENCY,
+      cpu: 1,
+      ...headers,
+    });
+    pool.consumed(r.used);
+    return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.non2xx, socket: socketErrors(r) };
+  };
+  try {
+    const warm = await wrk(WARMUP_S, Math.ceil(MAX_RATE * WARMUP_S));
+    if (warm.errors > 0) throw new Error(`${peer.name}: ${warm.errors} error answers during warm-up`);
+    let best = warm.rps;
+    const runs: Run[] = [];
+    for (let r = 0; r < RUNS; r++) {
+      const run = await wrk(SECONDS, Math.ceil(best * SECONDS * HEADROOM) + 2 * CONCURRENCY);
+      best = Math.max(best, run.rps);
+      runs.push(run);
+    }
+    return runs;
+  } finally {
+    rmSync(pool.file, { force: true });
+  }
+}
+
+async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
+  const bodies = (count: number) =>
+    Array.from({ length: count }, (_, i) =>
+      peer.bodies === "mcp" ? mcpBody(i) : benchEnvelope("batch_sum", { numbers: BATCH_NUMBERS }, Date.now(), algOf(peer.bodies)),
+    );
+  const load = async (count: number): Promise<Run> => {
+    const r = await runLoad({
+      url,
+      bodies: bodies(count),
+      concurrency: CONCURRENCY,
+      check: peer.check,
+      ...(peer.headers ? { headers: peer.headers } : {}),
+    });
+    return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.errors, socket: "-" };
+  };
+  const warm = await load(WARMUP);
+  if (warm.errors > 0) throw new Error(`${peer.name}: ${warm.errors} errors during warm-up`);
+  const runs: Run[] = [];
+  for (let r = 0; r < RUNS; r++) runs.push(await load(REQUESTS));
+  return runs;
 }
 
 pinSelf(1);
+const dir = mkdtempSync(join(tmpdir(), "smcp-bench-http-"));
 const rows: Row[] = [];
-for (const key of values.target ? ["smcp-memory"] : (values.peers as string).split(",")) {
-  const peer = PEERS[key];
-  if (!peer) throw new Error(`unknown peer ${key}; known: ${Object.keys(PEERS).join(", ")}`);
-  const server = values.target
-    ? { url: values.target.replace(/\/mcp$/, ""), stop: async () => {} }
-    : await startPeer(peer.command, 0);
-  try {
-    const url = `${server.url}/mcp`;
-    const load = (bodies: string[]) =>
-      runLoad({ url, bodies, concurrency: CONCURRENCY, check: peer.check, ...(peer.headers ? { headers: peer.headers } : {}) });
-    const warm = await load(peer.bodies(WARMUP));
-    if (warm.errors > 0) throw new Error(`${peer.name}: ${warm.errors} errors during warm-up`);
-    const runs: LoadResult[] = [];
-    for (let r = 0; r < RUNS; r++) runs.push(await load(peer.bodies(REQUESTS)));
-    const row: Row = {
-      peer: peer.name,
-      rps: median(runs.map((x) => x.rps)),
-      p50ms: median(runs.map((x) => x.p50ms)),
-      p99ms: median(runs.map((x) => x.p99ms)),
-      maxms: Math.max(...runs.map((x) => x.maxms)),
-      errors: runs.reduce((n, x) => n + x.errors, 0),
-      runs,
-    };
-    rows.push(row);
-    console.error(`${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms`);
-  } finally {
-    await server.stop();
-    await peer.cleanup?.();
+try {
+  const keys = values.target ? ["target"] : (values.peers as string).split(",");
+  for (const key of keys) {
+    const peer = values.target ? targetPeer(values.target) : await peerFor(key);
+    const server = await peer.start();
+    try {
+      const url = `${server.url}${peer.path ?? "/mcp"}`;
+      await sanityCheck(peer, url);
+      const runs = GENERATOR === "wrk" ? await wrkRuns(peer, url, dir) : await undiciRuns(peer, url);
+      const row: Row = {
+        peer: peer.name,
+        rps: median(runs.map((x) => x.rps)),
+        p50ms: median(runs.map((x) => x.p50ms)),
+        p99ms: median(runs.map((x) => x.p99ms)),
+        maxms: Math.max(...runs.map((x) => x.maxms)),
+        errors: runs.reduce((n, x) => n + x.errors, 0),
+        socket: runs.map((x) => x.socket).join(" / "),
+      };
+      rows.push(row);
+      console.error(`${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms`);
+    } finally {
+      await server.stop();
+      await peer.cleanup?.();
+    }
   }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
 }
 
 const raw = rows.find((r) => r.peer === "raw node:http");
 const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
-console.log(`\nconcurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}\n`);
-console.log("| peer | req/s | p50 ms | p99 ms | max ms | errors | vs raw | vs MCP SDK | p99 vs raw |");
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+const per =
+  GENERATOR === "wrk"
+    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s`
+    : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
+console.log(`\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}\n`);
+console.log(
+  "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs MCP SDK | p99 vs raw | max vs raw |",
+);
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
 for (const r of rows) {
-  const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
   console.log(
-    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} |`,
+    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} |`,
   );
 }
+const hmac = rows.find((r) => r.peer === "smcp serve, memory");
+for (const [name, target] of [
+  ["smcp serve, memory, Ed25519 client", "target >= 0.4x"],
+  ["smcp serve, memory, limiter + metrics", "target >= 0.9x"],
+  ["smcp serve, memory, limiter + metrics + logs", "one JSON log line per request"],
+  ["smcp serve, SQLite", "target >= 0.6x"],
+  ["smcp serve, Redis", "target >= 0.7x"],
+] as const) {
+  const row = rows.find((r) => r.peer === name);
+  if (hmac && row) {
+    console.log(`${name} / smcp memory: ${ratio(row.rps, hmac.rps)} req/s, ${ratio(row.p99ms, hmac.p99ms)} p99 (${target})`);
+  }
+}
+process.exit(0);

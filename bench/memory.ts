@@ -4,7 +4,7 @@
 //
 //   node --expose-gc --import tsx bench/memory.ts [--requests 1000000] [--window-ms 5000] [--jobs 100000]
 import { parseArgs } from "node:util";
-import { builtinTools, createServer, MemoryJobStore } from "../src/index.js";
+import { createServer, demoTools, MemoryJobStore } from "../src/index.js";
 import { benchEnvelope, noopJob } from "./fixtures.js";
 
 const { values } = parseArgs({
@@ -79,7 +79,7 @@ const envelope = benchEnvelope;
       serverSecrets: "bench-server-secret-0123456789",
       clients: { bench: "bench-client-secret-0123456789" },
     },
-    tools: [...builtinTools, noopJob],
+    tools: [...demoTools, noopJob],
     jobStore,
   });
   const before = heap();

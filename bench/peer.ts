@@ -1,12 +1,15 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 
 /** A peer server process started by a benchmark. */
 export interface RunningPeer {
   url: string;
   process: ChildProcess;
-  stop(): Promise<void>;
+  /** Stops it: SIGTERM, then SIGKILL if it has not exited after `graceMs` (a hung server ignores SIGTERM). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 let canPin: boolean | undefined;
@@ -22,15 +25,40 @@ function taskset(): boolean {
   return canPin;
 }
 
-/** Pins this process to one CPU (when taskset exists), so the load generator and the server do not share a core. */
-export function pinSelf(cpu: number): void {
-  if (taskset()) execFileSync("taskset", ["-cp", String(cpu), String(process.pid)], { stdio: "ignore" });
+/** `[command, args]` that run `argv` pinned to `cpu` when taskset exists (taskset execs, so the pid is the program's). */
+export function pinned(argv: readonly string[], cpu: number): [string, string[]] {
+  return taskset() ? ["taskset", ["-c", String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
+}
+
+/**
+ * Pins every thread of this process to `cpus` (e.g. "1" or "0,1"), so the
+ * load generator and the server do not share a core.
+ */
+export function pinSelf(cpus: number | string): void {
+  if (taskset()) execFileSync("taskset", ["-a", "-cp", String(cpus), String(process.pid)], { stdio: "ignore" });
+}
+
+/** Runs `work` with this process allowed on every CPU (e.g. to sign in parallel while no load runs), then pins it to `cpu` again. */
+export async function onAllCpus<T>(cpu: number, work: () => Promise<T>): Promise<T> {
+  pinSelf(`0-${availableParallelism() - 1}`);
+  try {
+    return await work();
+  } finally {
+    pinSelf(cpu);
+  }
+}
+
+/** Resident set size of a process in bytes (VmRSS, and the peak VmHWM), from /proc/PID/status. */
+export function rssOf(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN) * 1024;
+  return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }
 
 /** Starts `node ARGS...` pinned to `cpu` and resolves with its URL once it prints `listening on URL`. */
 export async function startPeer(args: string[], cpu: number): Promise<RunningPeer> {
-  const [command, argv] = taskset() ? ["taskset", ["-c", String(cpu), process.execPath, ...args]] : [process.execPath, args];
-  const child = spawn(command as string, argv as string[], { stdio: ["ignore", "pipe", "pipe"] });
+  const [command, argv] = pinned([process.execPath, ...args], cpu);
+  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (c) => {
     stderr += c;
@@ -47,10 +75,13 @@ export async function startPeer(args: string[], cpu: number): Promise<RunningPee
   return {
     url,
     process: child,
-    async stop() {
-      if (child.exitCode !== null) return;
+    async stop(graceMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, "exit");
       child.kill("SIGTERM");
-      await once(child, "exit");
+      const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+      await exited;
+      clearTimeout(timer);
     },
   };
 }

@@ -1,6 +1,6 @@
 // The README's library example, runnable: `npx tsx examples/library.ts`.
 
-import { builtinTools, createClient, createServer, defineTool, inProcessTransport } from "smcp";
+import { createClient, createServer, defineTool, inProcessTransport } from "smcp";
 import { z } from "zod";
 
 // A synchronous tool: zod in, zod out.
@@ -35,7 +35,7 @@ const clientSecret = "agent-secret-at-least-16-bytes";
 
 const server = createServer({
   keyring: { serverId: "weather-svc", serverSecrets: serverSecret, clients: { "agent-7": clientSecret } },
-  tools: [...builtinTools, weather, report],
+  tools: [weather, report],
 });
 
 const client = createClient({

@@ -46,7 +46,8 @@ export async function runDemo(client: SmcpClient, print: (line: string) => void 
     await new Promise((r) => setTimeout(r, 500));
     const polled = await client.poll(jobId);
     if (polled.status === "running") {
-      print(`   poll -> verified running ${show(polled.result?.progress ?? null)}`);
+      const progress = polled.result?.progress;
+      print(`   poll -> verified running (${polled.result?.state}): ${progress ? show(progress) : "no progress reported yet"}`);
       continue;
     }
     print(`   poll -> verified ${polled.status}: ${show(polled.result)}`);

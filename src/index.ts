@@ -1,17 +1,23 @@
-// The public surface of smcp. Everything a user imports comes from here.
+// `smcp`: the protocol, the client, the transport-agnostic server and its
+// tools, in-memory stores and the fetch handler. It loads no native code and
+// no Redis client: SQLite, Redis, node:http serving and the MCP bridge are
+// their own entry points (`smcp/sqlite`, `smcp/redis`, `smcp/http`,
+// `smcp/stores`, `smcp/mcp`).
 
 export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
 export { freshDemoKeys, runDemo } from "./demo.js";
-export { type BullConnections, BullJobQueue, type BullJobQueueOptions } from "./jobs/bullmq.js";
-export { MemoryJobStore, type MemoryJobStoreOptions } from "./jobs/memory.js";
-export { PollingJobQueue, type PollingJobQueueOptions } from "./jobs/polling.js";
-export { type JobQueue, LocalJobQueue } from "./jobs/queue.js";
-export { RedisJobStore, type RedisJobStoreOptions } from "./jobs/redis.js";
-export { DEFAULT_LEASE_MS, JobRunner, type JobRunnerOptions, recoverStaleJobs, type ToolEnvironment } from "./jobs/runner.js";
-export { SqliteJobStore } from "./jobs/sqlite.js";
-export type { JobListFilter, JobOutcome, JobRecord, JobState, JobStore, JobStoreOptions, NewJob } from "./jobs/store.js";
+export type { LongPollLimits } from "./jobs/access.js";
+export { createJobEngine, type ErrorContext, type JobEngine, type JobEngineOptions } from "./jobs/engine.js";
+export {
+  ClaimingJobQueue,
+  type ClaimingJobQueueOptions,
+  type JobQueue,
+  type JobQueueDeps,
+  type JobQueueFactory,
+} from "./jobs/queue.js";
+export { DEFAULT_LEASE_MS, JobRunner, type JobRunnerOptions, type ToolEnvironment } from "./jobs/runner.js";
 export {
   CanonicalValueError,
   canonicalize,
@@ -23,52 +29,110 @@ export {
   parseJson,
   parseLossless,
 } from "./protocol/canonical.js";
-export { ERROR_CODES, type ErrorCode, httpStatusFor, isErrorCode, SmcpError, SmcpUsageError } from "./protocol/errors.js";
 export {
-  type Key,
+  ERROR_CODES,
+  type ErrorCode,
+  httpStatusFor,
+  isErrorCode,
+  SmcpError,
+  SmcpUsageError,
+  toSmcpError,
+} from "./protocol/errors.js";
+export { type IssueDetails, MAX_ISSUES, type WireIssue } from "./protocol/issues.js";
+export {
+  type CallerKeys,
+  type ClientRecord,
+  callerKeys,
   Keyring,
   type KeyringOptions,
+} from "./protocol/keyring.js";
+export {
+  type Algorithm,
+  ED25519_PUBLIC_PREFIX,
+  ED25519_SECRET_PREFIX,
+  type Ed25519Key,
+  generateEd25519,
+  type HmacKey,
+  jwkToKeyString,
+  type Key,
   MIN_SECRET_BYTES,
+  parseKey,
+  publicKeyOf,
   type SecretInput,
   type SecretsInput,
-} from "./protocol/keyring.js";
+  toKeys,
+} from "./protocol/keys.js";
 export {
   type Envelope,
   EnvelopeSchema,
+  JsonObjectSchema,
   PROTOCOL_VERSION,
   type ResponseMessage,
   ResponseSchema,
   type ResponseStatus,
 } from "./protocol/messages.js";
-export { isSignatureFormat, signCanonical, signMessage, verifyCanonical } from "./protocol/sign.js";
-export { connectRedis, parseRedisUrl, type RedisTarget } from "./redis.js";
-export { MemoryNonceStore } from "./replay/memory.js";
-export { RedisNonceStore, type RedisNonceStoreOptions } from "./replay/redis.js";
-export { SqliteNonceStore, type SqliteNonceStoreOptions } from "./replay/sqlite.js";
-export type { NonceStore } from "./replay/store.js";
-export { createServer, type ErrorContext, type HandleResult, type ServerOptions, SmcpServer } from "./server/core.js";
+export { hasCanonicalS, isSignatureFormat, signCanonical, signMessage, verifyCanonical } from "./protocol/sign.js";
 export {
-  createFetchHandler,
-  createHttpHandler,
-  type HttpOptions,
-  type RunningServer,
-  type ServeOptions,
-  serveHttp,
-} from "./server/http.js";
-export { type OpenedStores, type OpenStoresOptions, openStores } from "./server/stores.js";
-export { createWorker, type SmcpWorker, type WorkerOptions } from "./server/worker.js";
-export { batchSum, builtinTools, cancelJob, listTools, pollJob, serverIdentity, startLongTask } from "./tools/builtin.js";
+  createServer,
+  DEFAULT_FRESHNESS_MS,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type HandleResult,
+  MAX_ERROR_BYTES,
+  type ServerOptions,
+  SmcpServer,
+} from "./server/core.js";
+export type { HttpOptions } from "./server/http-common.js";
+export { createFetchHandler } from "./server/http-fetch.js";
+export {
+  ClientLimiter,
+  type ClientLimits,
+  DEFAULT_CLIENT_LIMITS,
+  type JobQuotas,
+  type LimitsOptions,
+  memoryRateLimiter,
+  type RateLimiter,
+  type RateLimiterFactory,
+} from "./server/limits.js";
+export type { JobEvent, LimitReason, RequestEvent, ServerObserver } from "./server/observer.js";
+export { createWorker, type SmcpWorker, type WorkerOptions, type WorkerStores } from "./server/worker.js";
+export type {
+  ClientUsage,
+  JobCounts,
+  JobListFilter,
+  JobOutcome,
+  JobRecord,
+  JobState,
+  JobStore,
+  JobStoreOptions,
+  NewJob,
+} from "./stores/jobs.js";
+export { MemoryJobStore, type MemoryJobStoreOptions } from "./stores/memory/jobs.js";
+export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./stores/memory/nonces.js";
+export { type NonceStore, type NonceStoreStats, nonceStoreFill } from "./stores/nonces.js";
+export type { OpenedStores, OpenStoresOptions } from "./stores/open.js";
 export {
   defineTool,
   describeTool,
+  isTool,
   type JobContext,
+  type JobTool,
   type JobToolDefinition,
   type JobView,
   type ServerInfo,
+  type SyncTool,
   type SyncToolDefinition,
   type Tool,
   type ToolContext,
   type ToolDescription,
 } from "./tools/define.js";
-export { ToolRegistry } from "./tools/registry.js";
-export { redactUrl } from "./util/redact.js";
+export { batchSum, demoTools, startLongTask } from "./tools/demo.js";
+export {
+  cancelJob,
+  listJobs,
+  listTools,
+  MAX_WAIT_MS,
+  PLUMBING_TOOLS,
+  pollJob,
+  protocolTools,
+  serverIdentity,
+} from "./tools/protocol.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { canonicalize, JsonSyntaxError, parseLossless } from "../src/index.js";
 import { compareCodePoints, formatPythonFloat } from "../src/protocol/canonical.js";
-import { type Key, toKeys } from "../src/protocol/keyring.js";
+import { type Key, toKeys } from "../src/protocol/keys.js";
 import { signMessage, signResponse } from "../src/protocol/sign.js";
 import { python } from "./helpers.js";
 

@@ -8,7 +8,8 @@ import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { runCli } from "../src/cli/run.js";
-import { createServer, type RunningServer, serveHttp } from "../src/index.js";
+import { type RunningServer, serveHttp } from "../src/http.js";
+import { createServer, demoTools } from "../src/index.js";
 import { captureIO, connectionFlags } from "./cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 
@@ -22,6 +23,7 @@ describe("smcp CLI in process", () => {
   before(async () => {
     const server = createServer({
       keyring: { serverId: SERVER_ID, serverSecrets: SERVER_SECRET, clients: { [CLIENT_ID]: CLIENT_SECRET } },
+      tools: demoTools,
     });
     running = await serveHttp(server, { port: 0 });
     dir = mkdtempSync(join(tmpdir(), "smcp-cli-"));
@@ -176,7 +178,7 @@ describe("smcp CLI in process", () => {
       [write("noid.json", JSON.stringify({ server_secret: "x", clients: {} })), /server_id must be a non-empty string/],
       [
         write("badclients.json", JSON.stringify({ server_id: "s", server_secret: "x", clients: { a: 1 } })),
-        /the secret of client 'a' must be a string/,
+        /the key of client 'a' must be a key string or an Ed25519 JWK object/,
       ],
       [write("dup.json", '{"server_id":"s","server_id":"t","server_secret":"x","clients":{}}'), /duplicate key/],
     ];
@@ -218,7 +220,7 @@ describe("smcp CLI in process", () => {
     assert.equal(await runCli(["tools", ...conn()], io), 0);
     assert.match(io.outText(), /^batch_sum \(sync\): /m);
     assert.match(io.outText(), /^start_long_task \(job\): /m);
-    assert.match(io.outText(), /"numbers":\{"items":\{"type":"number"\},"minItems":1,"type":"array"\}/);
+    assert.match(io.outText(), /"numbers":\{"description":"[^"]*","items":\{"type":"number"\},"minItems":1,"type":"array"\}/);
     const a = captureIO();
     const b = captureIO();
     await runCli(["keygen"], a);
@@ -258,12 +260,28 @@ describe("smcp serve (the real binary)", () => {
     child.kill("SIGTERM");
     const [code] = (await once(child, "exit")) as [number];
     assert.equal(code, 0);
-    assert.match(stderr, /SIGTERM: finishing in-flight requests\nstopped/);
+    // Not a TTY: JSON log lines, one per request (never its arguments), then the graceful stop.
+    const lines = stderr
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const request = lines.find((l) => l.msg === "request");
+    assert.deepEqual(
+      { client_id: request?.client_id, tool: request?.tool, code: request?.code, http_status: request?.http_status },
+      { client_id: "local", tool: "batch_sum", code: "ok", http_status: 200 },
+    );
+    assert.equal(typeof request?.duration_ms, "number");
+    assert.doesNotMatch(stderr, /"numbers"/, "argument values are never logged");
+    assert.deepEqual(
+      lines.slice(-2).map((l) => l.msg),
+      ["SIGTERM: finishing in-flight requests", "stopped"],
+    );
   });
 
   it("a port in use is one line and exit 2", async () => {
     const server = createServer({
       keyring: { serverId: SERVER_ID, serverSecrets: SERVER_SECRET, clients: { [CLIENT_ID]: CLIENT_SECRET } },
+      tools: demoTools,
     });
     const running = await serveHttp(server, { port: 0 });
     const port = new URL(running.origin).port;

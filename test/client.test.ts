@@ -4,6 +4,7 @@ import {
   batchSum,
   createClient,
   createServer,
+  demoTools,
   inProcessTransport,
   Keyring,
   parseLossless,
@@ -12,7 +13,7 @@ import {
   signMessage,
   type Transport,
 } from "../src/index.js";
-import { toKeys } from "../src/protocol/keyring.js";
+import { toKeys } from "../src/protocol/keys.js";
 import { CLIENT_ID, CLIENT_SECRET, pair, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 
 const serverKey = toKeys(SERVER_SECRET, "server")[0] as ReturnType<typeof toKeys>[number];
@@ -123,7 +124,7 @@ describe("client accepts a response only per SPEC §3", () => {
       assert.ok(e instanceof SmcpError);
       assert.equal(e.code, "bad_args");
       assert.equal(e.origin, "remote");
-      assert.ok(Array.isArray(e.details));
+      assert.ok(Array.isArray((e.details as { issues: unknown }).issues));
       return true;
     });
     await server.close();
@@ -138,6 +139,7 @@ describe("keyring and rotation", () => {
         serverSecrets: [{ secret: "new-server-secret-0001", kid: "k2" }, SERVER_SECRET],
         clients: { [CLIENT_ID]: ["new-client-secret-0001", CLIENT_SECRET] },
       },
+      tools: demoTools,
     });
     const transport = inProcessTransport(server);
     for (const clientSecret of ["new-client-secret-0001", CLIENT_SECRET]) {

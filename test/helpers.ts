@@ -1,15 +1,16 @@
 import { execFile, execFileSync } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import {
   createClient,
   createServer,
+  demoTools,
   inProcessTransport,
   type ServerOptions,
   type SmcpClient,
   type SmcpServer,
 } from "../src/index.js";
-import { type Key, toKeys } from "../src/protocol/keyring.js";
+import { ED25519_SECRET_PREFIX, type Key, publicKeyOf, toKeys } from "../src/protocol/keys.js";
 import { signMessage } from "../src/protocol/sign.js";
 
 export const SERVER_ID = "mcp-server-001";
@@ -18,6 +19,14 @@ export const CLIENT_ID = "client-001";
 export const CLIENT_SECRET = "client_secret_key_456";
 export const OTHER_CLIENT_ID = "client-002";
 export const OTHER_CLIENT_SECRET = "client_secret_key_789";
+
+// Fixed Ed25519 keys (seeds from labels), so a failure reproduces.
+const edSecret = (label: string) => `${ED25519_SECRET_PREFIX}${createHash("sha256").update(label).digest("base64url")}`;
+export const ED_SERVER_SECRET = edSecret("smcp test ed25519 server");
+export const ED_SERVER_PUBLIC = publicKeyOf(ED_SERVER_SECRET, "test server");
+export const ED_CLIENT_ID = "edge-001";
+export const ED_CLIENT_SECRET = edSecret("smcp test ed25519 client");
+export const ED_CLIENT_PUBLIC = publicKeyOf(ED_CLIENT_SECRET, "test client");
 
 /** An envelope body signed with the test client's key; `overrides` replace or add fields. */
 export function signedEnvelope(overrides: Record<string, unknown> = {}, secret = CLIENT_SECRET): string {
@@ -63,6 +72,7 @@ export function pair(options: Partial<ServerOptions> = {}): { server: SmcpServer
       serverSecrets: SERVER_SECRET,
       clients: { [CLIENT_ID]: CLIENT_SECRET, [OTHER_CLIENT_ID]: OTHER_CLIENT_SECRET },
     },
+    tools: demoTools,
     ...options,
   });
   const transport = inProcessTransport(server);
@@ -81,6 +91,38 @@ export function pair(options: Partial<ServerOptions> = {}): { server: SmcpServer
     transport,
   });
   return { server, client, other };
+}
+
+/**
+ * One server holding an HMAC secret and an Ed25519 key at once, with an HMAC
+ * client (`CLIENT_ID`) and an Ed25519 client (`ED_CLIENT_ID`), and a client of each.
+ */
+export function mixedPair(options: Partial<ServerOptions> = {}): { server: SmcpServer; hmac: SmcpClient; ed: SmcpClient } {
+  const server = createServer({
+    keyring: {
+      serverId: SERVER_ID,
+      serverSecrets: [SERVER_SECRET, ED_SERVER_SECRET],
+      clients: { [CLIENT_ID]: CLIENT_SECRET, [ED_CLIENT_ID]: ED_CLIENT_PUBLIC },
+    },
+    tools: demoTools,
+    ...options,
+  });
+  const transport = inProcessTransport(server);
+  const hmac = createClient({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    serverId: SERVER_ID,
+    serverKey: SERVER_SECRET,
+    transport,
+  });
+  const ed = createClient({
+    clientId: ED_CLIENT_ID,
+    clientSecret: ED_CLIENT_SECRET,
+    serverId: SERVER_ID,
+    serverKey: ED_SERVER_PUBLIC,
+    transport,
+  });
+  return { server, hmac, ed };
 }
 
 /** Resolves when `check` returns true, polling on the event loop; rejects after `timeoutMs`. */

@@ -4,7 +4,8 @@ import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../src/cli/run.js";
-import { createServer, type RunningServer, serveHttp } from "../src/index.js";
+import { type RunningServer, serveHttp } from "../src/http.js";
+import { createServer, demoTools } from "../src/index.js";
 import { captureIO, connectionFlags } from "./cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, PEER, pythonAsync, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 
@@ -23,6 +24,7 @@ describe("over HTTP: the seed's Python client calls our server", () => {
   before(async () => {
     const server = createServer({
       keyring: { serverId: SERVER_ID, serverSecrets: SERVER_SECRET, clients: { [CLIENT_ID]: CLIENT_SECRET } },
+      tools: demoTools,
     });
     running = await serveHttp(server, { port: 0 });
   });

@@ -1,19 +1,16 @@
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import {
-  createClient,
-  httpTransport,
-  parseLossless,
-  RedisJobStore,
-  type SmcpClient,
-  SmcpError,
-  SqliteJobStore,
-} from "../src/index.js";
+import { runCli } from "../src/cli/run.js";
+import { createClient, httpTransport, parseLossless, type SmcpClient, SmcpError } from "../src/index.js";
+import { RedisJobStore } from "../src/redis.js";
+import { SqliteJobStore } from "../src/sqlite.js";
+import { captureIO } from "./cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, signedEnvelope, until } from "./helpers.js";
 import { type Child, freePort, start, startCli } from "./process-helpers.js";
 import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
@@ -162,6 +159,30 @@ describe("SQLite: restart mid-job", () => {
   });
 });
 
+describe("SQLite: two servers on one file (group commit)", () => {
+  it("a replay is refused by the other process; of copies sent to both at once, exactly one is run", async () => {
+    const db = join(mkdtempSync(join(tmpdir(), "smcp-replay-")), "smcp.db");
+    const [a, b] = await Promise.all([serve(`sqlite:${db}`), serve(`sqlite:${db}`)]);
+    // The answer from A leaves only once the nonce is committed: B, reading the file, refuses the same envelope.
+    for (let k = 0; k < 20; k++) {
+      const once = envelope("batch_sum", { numbers: [k] });
+      const first = await post(k % 2 ? a.url : b.url, once);
+      assert.equal(first.status, 200);
+      const replayed = await post(k % 2 ? b.url : a.url, once);
+      assert.equal(replayed.code, "replay");
+    }
+    // Copies of one envelope, and of many, to both processes at once: each envelope runs exactly once.
+    const bodies = Array.from({ length: 30 }, (_, k) => envelope("batch_sum", { numbers: [k] }));
+    const copies = bodies.flatMap((body, k) => [a, b, a, b].map((server) => ({ k, answer: post(server.url, body) })));
+    const answers = await Promise.all(copies.map(async ({ k, answer }) => ({ k, ...(await answer) })));
+    for (let k = 0; k < bodies.length; k++) {
+      const mine = answers.filter((x) => x.k === k);
+      assert.equal(mine.filter((x) => x.status === 200).length, 1, `envelope ${k}`);
+      assert.ok(mine.filter((x) => x.status !== 200).every((x) => x.code === "replay"));
+    }
+  });
+});
+
 describe("Redis down: fail closed, recover without a restart", () => {
   it("answers 503 unavailable while Redis is down, executes nothing, accepts no replay, and resumes by itself", async () => {
     const port = await freePort();
@@ -206,7 +227,46 @@ describe("Redis down: fail closed, recover without a restart", () => {
       job_id: string;
     };
     await until(async () => (await a.client.poll(job_id)).status === "done", 20_000, "a job after the outage");
-    assert.match(a.child.stderr(), /store error: /, "the outage was logged");
+    // One log line when the outage began and one when it ended, not one per refused request.
+    const messages = a.child
+      .stderr()
+      .split("\n")
+      .filter((l) => l.startsWith("{"))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    assert.equal(messages.filter((m) => m.startsWith("store unavailable")).length, 1, "the outage was logged once");
+    assert.equal(messages.filter((m) => m === "store available again").length, 1, "the recovery was logged once");
     assert.doesNotMatch(a.child.stderr(), new RegExp(SERVER_SECRET));
   });
 });
+
+describe("smcp serve --workers N (node:cluster)", () => {
+  it("N processes behind one port share a SQLite store: calls and jobs answer, SIGTERM stops them all", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "smcp-cluster-"));
+    const { child, client } = await serve(`sqlite:${join(dir, "smcp.db")}`, "--workers", "2", "--log-level", "warn");
+    const pids = new Set<number>();
+    // Each answer names the process that ran the job; two processes share the work.
+    const { job_id } = (await client.call("start_long_task", { seconds: 1, payload: { n: 1 } })) as { job_id: string };
+    assert.deepEqual(await resultOfWait(client, job_id), { n: 1 });
+    for (let i = 0; i < 20; i++) assert.deepEqual(await client.call("batch_sum", { numbers: [i] }), { count: 1, total: i });
+    for (const line of execFileSync("ps", ["-o", "pid=", "--ppid", String(child.process.pid)], { encoding: "utf8" }).split(
+      "\n",
+    )) {
+      if (line.trim() !== "") pids.add(Number(line));
+    }
+    assert.equal(pids.size, 2, "two worker processes");
+    assert.equal(await child.stop("SIGTERM"), 0);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), "every worker process has exited");
+  });
+
+  it("refuses a memory store, naming the fix", async () => {
+    const io = captureIO({ SMCP_CONFIG: "/nonexistent/keyring.json" });
+    const code = await runCli(["serve", "--port", "0", "--store", "memory", "--workers", "2", ...KEYS], io);
+    assert.equal(code, 2);
+    assert.match(io.errText(), /--workers needs a store the processes share/);
+  });
+});
+
+async function resultOfWait(client: SmcpClient, jobId: string): Promise<unknown> {
+  const final = await client.waitForJob(jobId, { timeoutMs: 20_000 });
+  return final.result;
+}

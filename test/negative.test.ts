@@ -3,8 +3,8 @@ import { randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 import { z } from "zod";
 import {
-  builtinTools,
   defineTool,
+  demoTools,
   ERROR_CODES,
   type ErrorCode,
   type HandleResult,
@@ -15,7 +15,7 @@ import {
   signMessage,
   verifyCanonical,
 } from "../src/index.js";
-import { toKeys } from "../src/protocol/keyring.js";
+import { toKeys } from "../src/protocol/keys.js";
 import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_SECRET, pair, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
 
 const serverKeys = toKeys(SERVER_SECRET, "server");
@@ -87,7 +87,7 @@ function setup(extra: { nonceStore?: NonceStore; jobStore?: MemoryJobStore } = {
   const jobStore = extra.jobStore ?? new MemoryJobStore();
   const errors: unknown[] = [];
   const { server, client, other } = pair({
-    tools: [...builtinTools, spy, failing, wrongOutput, notJson, brokenSchema],
+    tools: [...demoTools, spy, failing, wrongOutput, notJson, brokenSchema],
     nonceStore,
     jobStore,
     onError: (e) => errors.push(e),
@@ -179,7 +179,8 @@ describe("negative checklist: nothing executed, nothing stored (SPEC §3, §5)",
     expectError(await server.handle(signed({ server_id: "mcp-server-002" })), "wrong_server");
     expectError(await server.handle(signed({ ts_ms: Date.now() - 301_000 })), "stale");
     expectError(await server.handle(signed({ ts_ms: Date.now() + 301_000 })), "stale");
-    expectError(await server.handle(signed({ ts_ms: 2n ** 80n })), "stale");
+    // Beyond 2^53 ts_ms is not a safe integer: the shape is wrong before the clock is consulted (SPEC §1).
+    expectError(await server.handle(signed({ ts_ms: 2n ** 80n })), "bad_envelope");
     assert.equal(calls.spy, 0);
     assert.equal((nonceStore as MemoryNonceStore).size, 0);
     await server.close();
@@ -308,7 +309,7 @@ describe("sync tool timeouts", () => {
         return {};
       },
     });
-    const { server } = pair({ tools: [...builtinTools, slow] });
+    const { server } = pair({ tools: [...demoTools, slow] });
     const answer = await server.handle(signed({ tool: "slow_sync", args: {} }));
     expectError(answer, "tool_failed");
     assert.match(answer.response.error ?? "", /timed out after 50 ms/);

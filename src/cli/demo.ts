@@ -2,7 +2,8 @@ import { createClient } from "../client/client.js";
 import { httpTransport } from "../client/http.js";
 import { freshDemoKeys, runDemo } from "../demo.js";
 import { createServer } from "../server/core.js";
-import { serveHttp } from "../server/http.js";
+import { serveHttp } from "../server/http-node.js";
+import { demoTools } from "../tools/demo.js";
 import { parseCommand } from "./args.js";
 import type { CliIO } from "./io.js";
 
@@ -20,6 +21,7 @@ export async function demoCommand(argv: string[], io: CliIO): Promise<number> {
   const keys = freshDemoKeys();
   const server = createServer({
     keyring: { serverId: keys.serverId, serverSecrets: keys.serverSecret, clients: { [keys.clientId]: keys.clientSecret } },
+    tools: demoTools,
   });
   const running = await serveHttp(server, { port: 0 });
   try {

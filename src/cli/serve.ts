@@ -1,67 +1,157 @@
 import { dirname, join } from "node:path";
+import type { Logger } from "pino";
 import { SmcpUsageError } from "../protocol/errors.js";
-import { createServer } from "../server/core.js";
-import { serveHttp } from "../server/http.js";
-import { openStores } from "../server/stores.js";
+import { Keyring } from "../protocol/keyring.js";
+import { isEd25519Secret } from "../protocol/keys.js";
+import { createServer, type SmcpServer } from "../server/core.js";
+import { serveHttp } from "../server/http-node.js";
+import type { ClientLimits, LimitsOptions } from "../server/limits.js";
+import { createObservability } from "../server/observe.js";
+import { openStores } from "../stores/open.js";
+import type { Tool } from "../tools/define.js";
+import { demoTools } from "../tools/demo.js";
 import { redactUrl } from "../util/redact.js";
 import { type Flags, parseCommand } from "./args.js";
-import { createKeyringFile, keyringPath, parseClientList, parseInteger, readKeyringFile } from "./config.js";
+import { isClusterWorker, reportListening, runCluster } from "./cluster.js";
+import {
+  createKeyringFile,
+  DEFAULT_SERVER_ID,
+  keyringPath,
+  parseClientList,
+  parseInteger,
+  parseRate,
+  readClientLimits,
+  readKeyringFile,
+  recordUrl,
+} from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
+import { MCP_SERVE_FLAGS, MCP_SERVE_HELP, mcpServeSettings, startMcpUpstreams } from "./mcp-serve.js";
+import { loadToolModules } from "./tool-modules.js";
 
 /** `smcp serve --help`. */
 export const SERVE_HELP = `usage: smcp serve [options]
 
 Runs an mcp/0.1 server over HTTP (POST /mcp, GET /healthz) until SIGTERM or
 SIGINT, then shuts down gracefully. With no secrets given anywhere, creates
-.smcp/keyring.json (mode 0600) with a random server secret and a client
-'local', which \`smcp call\` then reads.
+.smcp/keyring.json (mode 0600) with a random server key and a client
+'local', which \`smcp call\` then reads; the file also records where the
+server listens, so callers in this folder find it. --alg ed25519 makes it
+with Ed25519 keys: the server side of the file holds only the client's
+public key.
+
+Each client is answered in its own key's algorithm: an HMAC client with the
+first HMAC server secret, an Ed25519 client with the first ed25519-secret:.
 
 options (flags win over environment, environment over the keyring file):
   --host HOST            listen address            SMCP_HOST       default 127.0.0.1
   --port N               port (0: any free one)    SMCP_PORT       default 8787
-  --server-id ID         this server's id          SMCP_SERVER_ID  default smcp-local
-  --server-secret S      signing secret (>= 16 B)  SMCP_SERVER_SECRET
-  --client ID=SECRET     a client (repeatable)     SMCP_CLIENTS=id=secret,id2=secret2
+  --server-id ID         this server's id          SMCP_SERVER_ID  default ${DEFAULT_SERVER_ID}
+  --server-secret S      signing key (repeatable): an HMAC secret (>= 16 B)
+                         and/or an ed25519-secret:…  SMCP_SERVER_SECRET
+  --client ID=KEY        a client (repeatable; an ID twice: two live keys): an
+                         HMAC secret or its public key ed25519:…
+                                                   SMCP_CLIENTS=id=key,id2=key2
+  --alg hmac|ed25519     keys of a new keyring file (first run)       default hmac
+  --tools MODULE         your tools: an ES module (.js, or .ts with tsx installed) exporting
+                         defineTool values or arrays of them (repeatable)  SMCP_TOOLS=a.js,b.js
+  --no-demo-tools        leave out the seed's examples (batch_sum, start_long_task)
   --store URL            memory | sqlite:PATH | redis://HOST:PORT[/DB][?prefix=P]
                                                    SMCP_STORE      default sqlite:.smcp/smcp.db
-  --no-worker            redis: enqueue only; \`smcp worker\` processes run the jobs
+  --no-worker            shared stores: only verify and enqueue; \`smcp worker\` processes run the jobs
   --concurrency N        jobs run at once here     SMCP_CONCURRENCY default 32
   --lease-ms N           a running job whose worker stops renewing its lease this long is requeued
                                                    SMCP_LEASE_MS   default 30000
   --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default 300000
-  --config PATH          keyring file              SMCP_CONFIG     default .smcp/keyring.json`;
+  --workers N            N processes sharing the port (node:cluster); sqlite: or redis:// only
+                                                   SMCP_WORKERS    default 1
+  --config PATH          keyring file              SMCP_CONFIG     default .smcp/keyring.json
+
+per client (defaults that one user never meets; per-client overrides in the keyring file):
+  --client-rate N/s      sustained request rate per client (also N/m, N/h; off)    default 1000/s
+  --client-burst N       requests allowed in a burst on top of the rate            default 2x the rate
+  --max-open-jobs N      queued + running jobs per client (0: no limit)            default 1000
+  --max-stored-bytes N   bytes of a client's retained jobs (0: no limit)           default 268435456
+  --max-held-polls N     long polls (poll_job wait_ms) held per client             default 64
+
+operating:
+  --retention-ms N       finished jobs are deleted this long after they end        SMCP_RETENTION_MS default 86400000
+  --metrics              serve Prometheus metrics at GET /metrics (no auth: bind --host to a private address)
+  --metrics-per-client   label request metrics with client ids
+  --log-level LEVEL      fatal, error, warn, info (a line per request), debug, silent   SMCP_LOG_LEVEL default info
+  --log-format F         json or pretty                                             default: pretty on a terminal
+
+${MCP_SERVE_HELP}
+
+the HTTP edge (each bounded; see the README's security section):
+  --max-connections N    open connections at most; more are refused at once        default 8192
+  --max-in-flight N      requests read or handled at once; more get 503 at once    default 4096
+  --max-body-bytes N     largest request body; larger gets 413                     default 1048576
+  --body-timeout-ms N    a body not received in time gets a signed bad_envelope    default 10000
+  --headers-timeout-ms N the request head must arrive in time                      default 10000
+  --keep-alive-ms N      idle keep-alive connections are closed after this         default 5000`;
 
 /** The default store: a SQLite file beside the keyring file. */
 function defaultStore(keyringFile: string): string {
   return `sqlite:${join(dirname(keyringFile), "smcp.db")}`;
 }
 
-/** `--concurrency` and `--lease-ms`, shared by serve and worker. */
-export function jobSettings(flags: Flags, env: NodeJS.ProcessEnv): { concurrency: number; leaseMs: number } {
+/** Options of the commands that run jobs (serve, worker). */
+export const JOB_FLAGS = {
+  store: { type: "string" },
+  tools: { type: "string", multiple: true },
+  concurrency: { type: "string" },
+  "lease-ms": { type: "string" },
+  config: { type: "string" },
+} as const;
+
+/** `--concurrency`, `--lease-ms` and `--tools`, shared by serve and worker. */
+export async function jobSettings(
+  flags: Flags,
+  env: NodeJS.ProcessEnv,
+): Promise<{ concurrency: number; leaseMs: number; tools: Tool[] }> {
+  const modules = flags.list("tools");
+  const specs = modules.length > 0 ? modules : (env.SMCP_TOOLS?.split(",").filter((s) => s !== "") ?? []);
   return {
     concurrency: parseInteger(flags.string("concurrency") ?? env.SMCP_CONCURRENCY ?? "32", "--concurrency", 1, 10_000),
     leaseMs: parseInteger(flags.string("lease-ms") ?? env.SMCP_LEASE_MS ?? "30000", "--lease-ms", 100, 86_400_000),
+    tools: await loadToolModules(specs),
   };
 }
 
 /** Resolves the server's settings, creating the local keyring file when nothing is configured; undefined after `--help`. */
-export function resolveServeSettings(argv: string[], io: CliIO) {
+export async function resolveServeSettings(argv: string[], io: CliIO) {
   const flags = parseCommand(
     {
       name: "serve",
       help: SERVE_HELP,
       options: {
+        ...JOB_FLAGS,
+        ...MCP_SERVE_FLAGS,
         host: { type: "string" },
         port: { type: "string" },
         "server-id": { type: "string" },
-        "server-secret": { type: "string" },
+        "server-secret": { type: "string", multiple: true },
         client: { type: "string", multiple: true },
-        store: { type: "string" },
+        alg: { type: "string" },
         "window-ms": { type: "string" },
-        config: { type: "string" },
         "no-worker": { type: "boolean" },
-        concurrency: { type: "string" },
-        "lease-ms": { type: "string" },
+        "no-demo-tools": { type: "boolean" },
+        "max-connections": { type: "string" },
+        "max-in-flight": { type: "string" },
+        "max-body-bytes": { type: "string" },
+        "body-timeout-ms": { type: "string" },
+        "headers-timeout-ms": { type: "string" },
+        "keep-alive-ms": { type: "string" },
+        "client-rate": { type: "string" },
+        "client-burst": { type: "string" },
+        "max-open-jobs": { type: "string" },
+        "max-stored-bytes": { type: "string" },
+        "max-held-polls": { type: "string" },
+        workers: { type: "string" },
+        "retention-ms": { type: "string" },
+        metrics: { type: "boolean" },
+        "metrics-per-client": { type: "boolean" },
+        ...LOG_FLAGS,
       },
     },
     argv,
@@ -73,11 +163,19 @@ export function resolveServeSettings(argv: string[], io: CliIO) {
   let file = readKeyringFile(path);
   const host = flags.string("host") ?? env.SMCP_HOST ?? "127.0.0.1";
   const port = parseInteger(flags.string("port") ?? env.SMCP_PORT ?? "8787", "--port", 0, 65535);
-  let serverSecret = flags.string("server-secret") ?? env.SMCP_SERVER_SECRET;
+  const alg = flags.string("alg");
+  if (alg !== undefined && alg !== "hmac" && alg !== "ed25519") {
+    throw new SmcpUsageError("--alg must be hmac or ed25519");
+  }
+  const secretFlags = flags.list("server-secret");
+  let serverSecrets: string[] | undefined =
+    secretFlags.length > 0 ? secretFlags : env.SMCP_SERVER_SECRET !== undefined ? [env.SMCP_SERVER_SECRET] : undefined;
   let kid = "default";
-  if (serverSecret === undefined && file) {
-    serverSecret = file.server_secret;
+  let usesFile = false;
+  if (serverSecrets === undefined && file && file.server_secret.length > 0) {
+    serverSecrets = file.server_secret;
     kid = file.server_kid ?? kid;
+    usesFile = true;
   }
   const clientFlags = flags.list("client");
   let clients =
@@ -88,81 +186,205 @@ export function resolveServeSettings(argv: string[], io: CliIO) {
         : file?.clients;
   const serverIdGiven = flags.string("server-id") ?? env.SMCP_SERVER_ID;
   let created = false;
-  if (serverSecret === undefined && clients === undefined) {
-    file = createKeyringFile(path, { host, port, ...(serverIdGiven === undefined ? {} : { serverId: serverIdGiven }) });
+  if (serverSecrets === undefined && clients === undefined) {
+    file = createKeyringFile(path, { alg: alg ?? "hmac", ...(serverIdGiven === undefined ? {} : { serverId: serverIdGiven }) });
     created = true;
-    serverSecret = file.server_secret;
+    usesFile = true;
+    serverSecrets = file.server_secret;
     kid = file.server_kid ?? kid;
     clients = file.clients;
   }
-  if (serverSecret === undefined) {
+  if (serverSecrets === undefined) {
     throw new SmcpUsageError("no server secret: pass --server-secret S or set SMCP_SERVER_SECRET (`smcp keygen` makes one)");
   }
   if (!clients || clients.size === 0) {
     throw new SmcpUsageError("no clients: pass --client ID=SECRET or set SMCP_CLIENTS=id=secret,id2=secret2");
   }
+  if (alg === "ed25519" && !serverSecrets.some((s) => isEd25519Secret(s))) {
+    throw new SmcpUsageError(
+      "--alg ed25519 only chooses the keys of a new keyring file, and the server keys in use have no ed25519-secret:; pass --server-secret ed25519-secret:… or --config NEW_PATH",
+    );
+  }
+  const number = (flag: string, fallback: number, min: number, max: number) =>
+    parseInteger(flags.string(flag) ?? String(fallback), `--${flag}`, min, max);
+  const jobs = await jobSettings(flags, env);
   return {
     path,
     created,
+    usesFile,
     host,
     port,
-    serverId: serverIdGiven ?? file?.server_id ?? "smcp-local",
-    serverSecret,
+    serverId: serverIdGiven ?? file?.server_id ?? DEFAULT_SERVER_ID,
+    serverSecrets,
     kid,
     clients,
     store: flags.string("store") ?? env.SMCP_STORE ?? file?.store ?? defaultStore(path),
     worker: !flags.boolean("no-worker"),
-    ...jobSettings(flags, env),
+    ...jobs,
+    ownTools: jobs.tools.length,
+    tools: flags.boolean("no-demo-tools") ? jobs.tools : [...demoTools, ...jobs.tools],
+    mcp: mcpServeSettings(flags),
     windowMs: parseInteger(flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? "300000", "--window-ms", 1000, 86_400_000),
+    limits: clientLimits(flags, readClientLimits(path)),
+    maxHeldPolls: number("max-held-polls", 64, 1, 100_000),
+    workers: parseInteger(flags.string("workers") ?? env.SMCP_WORKERS ?? "1", "--workers", 1, 256),
+    retentionMs: parseInteger(
+      flags.string("retention-ms") ?? env.SMCP_RETENTION_MS ?? "86400000",
+      "--retention-ms",
+      1000,
+      365 * 86_400_000,
+    ),
+    metrics: flags.boolean("metrics"),
+    metricsPerClient: flags.boolean("metrics-per-client"),
+    log: logSettings(flags, io),
+    http: {
+      maxConnections: number("max-connections", 8192, 1, 1_000_000),
+      maxInFlight: number("max-in-flight", 4096, 1, 1_000_000),
+      maxBodyBytes: number("max-body-bytes", 1024 * 1024, 1024, 64 * 1024 * 1024),
+      bodyTimeoutMs: number("body-timeout-ms", 10_000, 100, 600_000),
+      headersTimeoutMs: number("headers-timeout-ms", 10_000, 100, 600_000),
+      keepAliveTimeoutMs: number("keep-alive-ms", 5_000, 100, 600_000),
+    },
   };
 }
 
 /** `smcp serve`: runs until SIGTERM/SIGINT. */
 export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
-  const settings = resolveServeSettings(argv, io);
+  const settings = await resolveServeSettings(argv, io);
   if (!settings) return 0; // --help was printed
-  const stores = await openStores(settings.store, {
-    worker: settings.worker,
-    onError: (e) => io.err(`smcp: store: ${describe(e)}`),
+  if (settings.workers > 1 && !isClusterWorker()) {
+    if (settings.store === "memory") {
+      throw new SmcpUsageError(
+        "--workers needs a store the processes share (sqlite:PATH or redis://); memory belongs to one process",
+      );
+    }
+    if (settings.created) io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local'`);
+    return runCluster(settings.workers, io);
+  }
+  // Checked before anything starts: a refused key configuration leaves nothing behind.
+  const keyring = new Keyring({
+    serverId: settings.serverId,
+    // The label goes on the first key, the one that signs before a client is known.
+    serverSecrets: settings.serverSecrets.map((secret, i) => (i === 0 ? { secret, kid: settings.kid } : secret)),
+    clients: settings.clients,
   });
-  const server = createServer({
-    keyring: {
-      serverId: settings.serverId,
-      serverSecrets: { secret: settings.serverSecret, kid: settings.kid },
-      clients: settings.clients,
-    },
+  const mcp = await startMcpUpstreams(settings.mcp, settings.tools, io);
+  try {
+    return await runServer(settings, keyring, mcp.tools, io);
+  } finally {
+    await mcp.close(); // every way out stops the MCP upstreams
+  }
+}
+
+async function runServer(
+  settings: NonNullable<Awaited<ReturnType<typeof resolveServeSettings>>>,
+  keyring: Keyring,
+  mcpTools: Tool[],
+  io: CliIO,
+): Promise<number> {
+  let log: Logger | undefined;
+  const stores = await openStores(settings.store, {
+    retentionMs: settings.retentionMs,
+    // Connection errors, once per outage (the connection reports it), into the log once it exists.
+    onError: (e) => (log ? log.error({ error: describe(e) }, "store connection lost") : io.err(`smcp: store: ${describe(e)}`)),
+  });
+  let server: SmcpServer | undefined;
+  const observe = createObservability({
+    ...settings.log,
+    metrics: settings.metrics,
+    perClientMetrics: settings.metricsPerClient,
+    stores,
+    heldPolls: () => server?.heldPolls ?? 0,
+  });
+  log = observe.logger;
+  server = createServer({
+    keyring,
+    tools: [...settings.tools, ...mcpTools],
     freshnessMs: settings.windowMs,
+    runJobs: settings.worker,
     jobConcurrency: settings.concurrency,
     jobLeaseMs: settings.leaseMs,
-    jobStore: stores.jobStore,
-    nonceStore: stores.nonceStore,
-    ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}),
+    maxMessageBytes: settings.http.maxBodyBytes,
+    limits: settings.limits,
+    longPoll: { perClient: settings.maxHeldPolls },
+    sweepEveryMs: Math.min(60_000, Math.max(1000, Math.floor(settings.retentionMs / 4))),
+    stores,
+    observer: observe.observer,
     onError: (error, ctx) => {
-      const where = ctx.tool ? ` in '${ctx.tool}'` : "";
-      io.err(`smcp: ${ctx.phase} error${where}: ${describe(error)}`);
+      // Store outages are logged once per outage by the observer, not once per request.
+      if (ctx.phase === "store") return;
+      log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(error) }, `${ctx.phase} error`);
     },
   });
   let running: Awaited<ReturnType<typeof serveHttp>>;
   try {
-    running = await serveHttp(server, { host: settings.host, port: settings.port });
+    running = await serveHttp(server, { host: settings.host, port: settings.port, ...settings.http, metrics: observe.metrics });
   } catch (error) {
     await server.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE") throw new SmcpUsageError(`port ${settings.port} is in use; pick another with --port N`);
     throw error;
   }
+  if (settings.usesFile) recordUrl(settings.path, running.url);
   if (settings.created) {
-    io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local'`);
+    const keys = settings.serverSecrets.some((s) => isEd25519Secret(s)) ? "Ed25519 keys" : "HMAC secrets";
+    io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local', ${keys}`);
     io.err("  call it from this folder:  npx smcp call server_identity");
   }
-  const worker = settings.store.startsWith("redis") ? (settings.worker ? ", with a worker" : ", API only (--no-worker)") : "";
-  io.err(`server '${settings.serverId}', store ${redactUrl(settings.store)}${worker}, ${settings.clients.size} client(s)`);
-  io.out(`listening on ${running.origin}`);
-  const signal = await stopSignal();
-  io.err(`${signal}: finishing in-flight requests`);
+  log.info(
+    {
+      server_id: settings.serverId,
+      store: redactUrl(settings.store),
+      jobs: settings.store === "memory" ? "here" : settings.worker ? "here and in workers" : "workers only (--no-worker)",
+      clients: settings.clients.size,
+      tools: [...settings.tools, ...mcpTools].map((t) => t.name),
+      metrics: settings.metrics ? `${running.origin}/metrics` : undefined,
+    },
+    `serving ${running.url}`,
+  );
+  // Listen for the stop signal before saying we are ready: a supervisor may send it as soon as it reads that line.
+  const stopping = stopSignal();
+  if (isClusterWorker()) reportListening(running.origin);
+  else io.out(`listening on ${running.origin}`);
+  const signal = await stopping;
+  log.info(`${signal}: finishing in-flight requests`);
   await running.close();
-  io.err("stopped");
+  log.info("stopped");
+  await observe.close();
+  // A cluster worker's channel to the primary would keep it alive: let go of it once stopped.
+  if (isClusterWorker()) process.disconnect?.();
   return 0;
+}
+
+/** The per-client limits from flags, over the keyring file's per-client overrides. */
+function clientLimits(flags: Flags, perClient: Map<string, ClientLimits>): LimitsOptions {
+  const limits: LimitsOptions = { clients: perClient };
+  const rate = flags.string("client-rate");
+  if (rate !== undefined) limits.rate = parseRate(rate, "--client-rate");
+  const burst = flags.string("client-burst");
+  if (burst !== undefined) limits.burst = parseInteger(burst, "--client-burst", 0, 1_000_000_000);
+  const open = flags.string("max-open-jobs");
+  if (open !== undefined) limits.maxOpenJobs = parseInteger(open, "--max-open-jobs", 0, 1_000_000_000);
+  const bytes = flags.string("max-stored-bytes");
+  if (bytes !== undefined) limits.maxStoredBytes = parseInteger(bytes, "--max-stored-bytes", 0, Number.MAX_SAFE_INTEGER);
+  return limits;
+}
+
+/** `--log-level` and `--log-format`, shared by serve and worker. */
+export const LOG_FLAGS = {
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
+} as const;
+
+const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
+
+/** The log settings from flags and environment: JSON lines, or pretty ones on a terminal. */
+export function logSettings(flags: Flags, io: CliIO): { logLevel: string; pretty: boolean } {
+  const logLevel = flags.string("log-level") ?? io.env.SMCP_LOG_LEVEL ?? "info";
+  if (!LOG_LEVELS.has(logLevel)) throw new SmcpUsageError(`--log-level must be one of ${[...LOG_LEVELS].join(", ")}`);
+  const format = flags.string("log-format") ?? (io.tty ? "pretty" : "json");
+  if (format !== "json" && format !== "pretty") throw new SmcpUsageError("--log-format must be json or pretty");
+  return { logLevel, pretty: format === "pretty" };
 }
 
 /** An error's message, with any URL password removed. */

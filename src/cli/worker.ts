@@ -1,24 +1,34 @@
 import { SmcpUsageError } from "../protocol/errors.js";
-import { openStores } from "../server/stores.js";
+import { createObservability } from "../server/observe.js";
 import { createWorker } from "../server/worker.js";
+import { openStores } from "../stores/open.js";
+import { demoTools } from "../tools/demo.js";
 import { redactUrl } from "../util/redact.js";
 import { parseCommand } from "./args.js";
-import { keyringPath, readKeyringFile } from "./config.js";
+import { DEFAULT_SERVER_ID, keyringPath, parseInteger, readKeyringFile } from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
-import { describe, jobSettings } from "./serve.js";
+import { describe, JOB_FLAGS, jobSettings, LOG_FLAGS, logSettings } from "./serve.js";
 
 /** `smcp worker --help`. */
-export const WORKER_HELP = `usage: smcp worker --store redis://HOST:PORT[/DB][?prefix=P] [options]
+export const WORKER_HELP = `usage: smcp worker --store URL [--tools MODULE]... [options]
 
 Executes the jobs that API replicas (\`smcp serve --no-worker\`) enqueue, until
 SIGTERM or SIGINT; then its running jobs go back to the queue for another
-worker. A worker that dies mid-job has its jobs picked up by another worker
-once their lease lapses (at-least-once), or failed once their attempts are spent.
+worker. It takes only jobs of the tools it has (its --tools modules, and the
+seed's start_long_task unless --no-demo-tools): a job whose tool no worker has
+waits, queued, for one that has it. A worker that dies mid-job has its jobs
+picked up by another once their lease lapses (at-least-once), or failed once
+their attempts are spent.
 
   --store URL            the shared store (redis://... or sqlite:PATH)   SMCP_STORE
+  --tools MODULE         your job tools (repeatable), as for serve       SMCP_TOOLS=a.js,b.js
+  --no-demo-tools        leave out the seed's start_long_task
   --server-id ID         the server id job handlers see                  SMCP_SERVER_ID
-  --concurrency N        jobs run at once                                SMCP_CONCURRENCY default 32
+  --concurrency N        jobs run at once, per tool                      SMCP_CONCURRENCY default 32
   --lease-ms N           lease of a running job                          SMCP_LEASE_MS    default 30000
+  --retention-ms N       finished jobs are deleted this long after they end   SMCP_RETENTION_MS default 86400000
+  --log-level LEVEL      fatal, error, warn, info (a line per job transition), debug, silent   default info
+  --log-format F         json or pretty (default: pretty on a terminal)
   --config PATH          keyring file (for the store and server id)      SMCP_CONFIG`;
 
 /** `smcp worker`. */
@@ -28,11 +38,11 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
       name: "worker",
       help: WORKER_HELP,
       options: {
-        store: { type: "string" },
+        ...JOB_FLAGS,
+        ...LOG_FLAGS,
         "server-id": { type: "string" },
-        concurrency: { type: "string" },
-        "lease-ms": { type: "string" },
-        config: { type: "string" },
+        "no-demo-tools": { type: "boolean" },
+        "retention-ms": { type: "string" },
       },
     },
     argv,
@@ -42,22 +52,40 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   const file = readKeyringFile(keyringPath(flags.string("config"), io.env));
   const store = flags.string("store") ?? io.env.SMCP_STORE ?? file?.store;
   if (!store) throw new SmcpUsageError("missing store: pass --store redis://HOST:PORT or set SMCP_STORE");
-  if (store === "memory")
+  if (store === "memory") {
     throw new SmcpUsageError("a worker needs a shared store: --store redis://HOST:PORT (memory jobs live in the API process)");
-  const { concurrency, leaseMs } = jobSettings(flags, io.env);
-  const stores = await openStores(store, { worker: true, onError: (e) => io.err(`smcp: store: ${describe(e)}`) });
-  const serverId = flags.string("server-id") ?? io.env.SMCP_SERVER_ID ?? file?.server_id;
+  }
+  const { concurrency, leaseMs, tools } = await jobSettings(flags, io.env);
+  const retentionMs = parseInteger(
+    flags.string("retention-ms") ?? io.env.SMCP_RETENTION_MS ?? "86400000",
+    "--retention-ms",
+    1000,
+    365 * 86_400_000,
+  );
+  const observe = createObservability(logSettings(flags, io));
+  const log = observe.logger;
+  const stores = await openStores(store, { retentionMs, onError: (e) => log.error({ error: describe(e) }, "store unavailable") });
+  const serverId = flags.string("server-id") ?? io.env.SMCP_SERVER_ID ?? file?.server_id ?? DEFAULT_SERVER_ID;
   const worker = createWorker({
     stores,
+    tools: flags.boolean("no-demo-tools") ? tools : [...demoTools, ...tools],
     concurrency,
     leaseMs,
-    ...(serverId ? { serverId } : {}),
-    onError: (e) => io.err(`smcp: job error: ${describe(e)}`),
+    serverId,
+    sweepEveryMs: Math.min(60_000, Math.max(1000, Math.floor(retentionMs / 4))),
+    onJob: observe.observer.job,
+    onError: (e, ctx) =>
+      log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(e) }, `${ctx.phase} error`),
   });
-  io.out(`worker ${worker.workerId} on ${redactUrl(store)}`);
+  log.info({ worker_id: worker.workerId, store: redactUrl(store), tools: worker.tools }, "worker started");
+  io.out(`worker ${worker.workerId} on ${redactUrl(store)}, tools: ${worker.tools.join(", ")}`);
+  // Stay up until told to stop: with SQLite nothing else holds the event loop (the queue polls on an unref'd timer).
+  const alive = setInterval(() => {}, 2 ** 30);
   const signal = await stopSignal();
-  io.err(`${signal}: handing running jobs back to the queue`);
+  clearInterval(alive);
+  log.info(`${signal}: handing running jobs back to the queue`);
   await worker.close();
-  io.err("stopped");
+  log.info("stopped");
+  await observe.close();
   return 0;
 }

@@ -2,8 +2,17 @@ import { randomUUID } from "node:crypto";
 import type { z } from "zod";
 import { type JsonObject, parseLossless } from "../protocol/canonical.js";
 import { isErrorCode, SmcpError, SmcpUsageError } from "../protocol/errors.js";
-import { type Key, type SecretsInput, toKeys } from "../protocol/keyring.js";
-import { describeIssues, isJsonObject, PROTOCOL_VERSION, type ResponseMessage, ResponseSchema } from "../protocol/messages.js";
+import { oneIssue, zodIssueDetails } from "../protocol/issues.js";
+import { callerKeys } from "../protocol/keyring.js";
+import type { Key, SecretsInput } from "../protocol/keys.js";
+import {
+  isJsonObject,
+  MAX_WAIT_MS,
+  PROTOCOL_VERSION,
+  RESPONSE_FIELDS,
+  type ResponseMessage,
+  ResponseSchema,
+} from "../protocol/messages.js";
 import { signMessage, verifyCanonical } from "../protocol/sign.js";
 import type { Tool } from "../tools/define.js";
 import { sleep } from "../util/abort.js";
@@ -12,12 +21,17 @@ import type { Transport } from "./transport.js";
 /** Options for {@link createClient}. */
 export interface ClientOptions {
   clientId: string;
-  /** This client's secret(s); the first signs. */
+  /** This client's key(s): HMAC secrets or an `ed25519-secret:` private key; the first signs. */
   clientSecret: SecretsInput;
   /** The server this client talks to; responses from another server id are refused. */
   serverId: string;
-  /** The server's secret(s); a response must verify with one of them. */
-  serverSecret: SecretsInput;
+  /**
+   * The server's key(s) a response must verify with: its pinned `ed25519:`
+   * public key(s), or its HMAC secret(s) — of the client's own algorithm.
+   */
+  serverKey?: SecretsInput;
+  /** The former name of `serverKey`, still accepted. */
+  serverSecret?: SecretsInput;
   transport: Transport;
   /** Accepted distance of a response's `ts_ms` from this clock, in ms. Default 300,000. */
   freshnessMs?: number;
@@ -25,11 +39,24 @@ export interface ClientOptions {
   now?: () => number;
   /** Sees every verified response with the body it came in (tracing, or printing it as received). */
   onResponse?: (response: ResponseMessage, body: string | Uint8Array) => void;
+  /**
+   * How long one long poll may wait (`poll_job` `wait_ms`, SPEC §8), used
+   * when the server advertises `capabilities.long_poll`; keep it below the
+   * transport's timeout. 0: always poll with backoff. Default 20,000.
+   */
+  longPollMs?: number;
 }
 
 /** Per-call options. */
 export interface CallOptions {
   signal?: AbortSignal;
+  /**
+   * On a `rate_limited` answer, wait its `retry_after_ms` and send again
+   * (a new envelope), at most this many times. Default 0 for `request`/`call`, 5 for waits.
+   */
+  rateLimitRetries?: number;
+  /** Told before each such retry. */
+  onRateLimited?: (retryAfterMs: number) => void;
 }
 
 /** Options for {@link SmcpClient.callAndWait}. */
@@ -40,12 +67,17 @@ export interface WaitOptions extends CallOptions {
   pollIntervalMs?: number;
   /** Longest pause between polls, in ms (the pause grows by half each poll). Default 2,000. */
   maxPollIntervalMs?: number;
-  /** Called with each progress report the job publishes. */
-  onProgress?: (progress: JsonObject | null, state: "queued" | "running") => void;
+  /** Called with each progress report the job publishes (and the whole `running` answer, e.g. its `note`). */
+  onProgress?: (progress: JsonObject | null, state: "queued" | "running", answer: JsonObject) => void;
   /** Called once with the job id, as soon as the job is accepted. */
   onAccepted?: (jobId: string) => void;
   /** Cancel the job on the server when the wait is aborted or times out. Default true. */
   cancelOnAbort?: boolean;
+  /**
+   * The job's version this caller has seen (1 right after `accepted`): long
+   * polls then wait for anything newer. Unknown: the first poll answers at once.
+   */
+  version?: number;
 }
 
 /** A built, signed envelope: the message and the exact body to send. */
@@ -55,7 +87,9 @@ export interface BuiltEnvelope {
 }
 
 type ToolArgs<T> = T extends Tool<infer I, z.ZodType> ? z.input<I> : never;
-type ToolResult<T> = T extends Tool<z.ZodType, infer O> ? z.output<O> : never;
+type ToolOutput<T> = T extends Tool<z.ZodType, infer O> ? z.output<O> : never;
+/** What `call` returns: a sync tool's result, or a job tool's `{job_id}` (wait for it with `waitForJob`, or use `callAndWait`). */
+type ToolResult<T> = T extends { kind: "job" } ? { job_id: string } : ToolOutput<T>;
 
 /**
  * Signs envelopes, sends them through a transport and accepts an answer only
@@ -73,18 +107,34 @@ export class SmcpClient {
   readonly #freshnessMs: number;
   readonly #now: () => number;
   readonly #onResponse: ClientOptions["onResponse"];
+  readonly #longPollMs: number;
+  #longPoll: Promise<boolean> | undefined;
 
   constructor(options: ClientOptions) {
     if (!options.clientId) throw new SmcpUsageError("clientId is required (for example `--client-id my-agent`)");
     if (!options.serverId) throw new SmcpUsageError("serverId is required (for example `--server-id my-server`)");
     this.clientId = options.clientId;
     this.serverId = options.serverId;
-    this.#signingKey = toKeys(options.clientSecret, `client '${options.clientId}'`)[0] as Key;
-    this.#serverKeys = toKeys(options.serverSecret, `server '${options.serverId}'`);
+    if (options.serverKey !== undefined && options.serverSecret !== undefined) {
+      throw new SmcpUsageError("give serverKey or serverSecret (its former name), not both");
+    }
+    const serverKey = options.serverKey ?? options.serverSecret;
+    if (serverKey === undefined) {
+      throw new SmcpUsageError("serverKey is required: the server's ed25519: public key, or its HMAC secret");
+    }
+    const keys = callerKeys({
+      clientId: options.clientId,
+      serverId: options.serverId,
+      clientSecret: options.clientSecret,
+      serverKey,
+    });
+    this.#signingKey = keys.signingKey;
+    this.#serverKeys = keys.serverKeys;
     this.#transport = options.transport;
     this.#freshnessMs = options.freshnessMs ?? 300_000;
     this.#now = options.now ?? Date.now;
     this.#onResponse = options.onResponse;
+    this.#longPollMs = Math.min(options.longPollMs ?? 20_000, MAX_WAIT_MS);
   }
 
   /** Builds and signs an envelope without sending it. */
@@ -105,9 +155,31 @@ export class SmcpClient {
 
   /** Sends a signed envelope and returns the verified response, whatever its status. */
   async request(tool: string, args: JsonObject = {}, options: CallOptions = {}): Promise<ResponseMessage> {
+    for (let retries = options.rateLimitRetries ?? 0; ; retries--) {
+      const response = await this.#send(tool, args, options);
+      const wait = retryAfter(response);
+      if (wait === undefined || retries <= 0) return response;
+      options.onRateLimited?.(wait);
+      await sleep(wait, options.signal);
+    }
+  }
+
+  async #send(tool: string, args: JsonObject, options: CallOptions): Promise<ResponseMessage> {
     const { envelope, body } = this.buildEnvelope(tool, args);
     const answer = await this.#transport.send(body, options.signal ? { signal: options.signal } : {});
-    const response = this.verifyResponse(answer.body, envelope.request_id);
+    let response: ResponseMessage;
+    try {
+      response = this.verifyResponse(answer.body, envelope.request_id);
+    } catch (error) {
+      // An unsigned 404 is a wrong URL, not a forgery: say so.
+      if (answer.status === 404 && error instanceof SmcpError && error.code === "bad_envelope") {
+        throw new SmcpError("bad_envelope", "no smcp endpoint at this URL (HTTP 404); `smcp serve` listens on /mcp", {
+          received: error.received,
+          origin: "local",
+        });
+      }
+      throw error;
+    }
     this.#onResponse?.(response, answer.body);
     return response;
   }
@@ -124,9 +196,29 @@ export class SmcpClient {
     return resultOf(response);
   }
 
-  /** Polls a job once; returns the verified response (`running`, `done` or `error`). */
-  poll(jobId: string, options: CallOptions = {}): Promise<ResponseMessage> {
-    return this.request("poll_job", { job_id: jobId }, options);
+  /**
+   * Polls a job once; returns the verified response (`running`, `done` or
+   * `error`). With `waitMs` (a server advertising `long_poll`), the server
+   * holds the poll until the job ends or reports progress (SPEC §8).
+   */
+  poll(jobId: string, options: CallOptions & { waitMs?: number; version?: number | undefined } = {}): Promise<ResponseMessage> {
+    const args: JsonObject = { job_id: jobId };
+    if (options.waitMs) args.wait_ms = options.waitMs;
+    if (options.waitMs && options.version !== undefined) args.version = options.version;
+    return this.request("poll_job", args, options);
+  }
+
+  /** Whether the server holds polls (`capabilities.long_poll`): asked once per client, with `server_identity`. */
+  supportsLongPoll(options: CallOptions = {}): Promise<boolean> {
+    if (this.#longPollMs <= 0) return Promise.resolve(false);
+    this.#longPoll ??= this.call("server_identity", {}, options).then(
+      (identity) => isJsonObject(identity.capabilities) && identity.capabilities.long_poll === true,
+      (error: unknown) => {
+        this.#longPoll = undefined; // a failure is not an answer: ask again next time
+        throw error;
+      },
+    );
+    return this.#longPoll;
   }
 
   /** Cancels a job; returns its state after. */
@@ -139,42 +231,72 @@ export class SmcpClient {
    * the job's result. A job that ends in error throws {@link SmcpError} with
    * the job's code (`tool_failed`, `cancelled`, `timeout`...).
    */
-  async callAndWait<T extends Tool>(tool: T, args: ToolArgs<T>, options?: WaitOptions): Promise<ToolResult<T>>;
+  async callAndWait<T extends Tool>(tool: T, args: ToolArgs<T>, options?: WaitOptions): Promise<ToolOutput<T>>;
   async callAndWait(tool: string, args?: JsonObject, options?: WaitOptions): Promise<JsonObject>;
   async callAndWait(tool: string | Tool, args: unknown = {}, options: WaitOptions = {}): Promise<unknown> {
-    const signal = waitSignal(options);
-    const started = await this.request(typeof tool === "string" ? tool : tool.name, args as JsonObject, { signal });
+    const begun = Date.now();
+    const started = await this.request(typeof tool === "string" ? tool : tool.name, args as JsonObject, {
+      signal: waitSignal(options),
+      rateLimitRetries: options.rateLimitRetries ?? 5,
+      ...(options.onRateLimited ? { onRateLimited: options.onRateLimited } : {}),
+    });
     if (started.status === "ok") return resultOf(started); // a sync tool answered at once
     const jobId = started.result?.job_id;
     if (started.status !== "accepted" || typeof jobId !== "string") return resultOf(started);
     options.onAccepted?.(jobId);
-    const { timeoutMs: _whole, ...rest } = options;
-    return resultOf(await this.waitForJob(jobId, { ...rest, signal }));
+    // The wait gets what is left of the whole timeout, so `timeout` and the caller's abort stay apart.
+    const left = options.timeoutMs === undefined ? {} : { timeoutMs: Math.max(1, options.timeoutMs - (Date.now() - begun)) };
+    // Just accepted: the job is at version 1, so the first long poll waits for anything newer.
+    return resultOf(await this.waitForJob(jobId, { ...options, ...left, version: 1 }));
   }
 
   /**
    * Polls a job with backoff until it ends; returns the final verified
    * response (`done` or `error`). On abort or timeout the job is cancelled on
-   * the server (unless `cancelOnAbort: false`) and {@link SmcpError} `timeout` is thrown.
+   * the server (unless `cancelOnAbort: false`) and {@link SmcpError} is thrown:
+   * `timeout` when `timeoutMs` ran out, `cancelled` when the caller's own signal aborted.
    */
   async waitForJob(jobId: string, options: WaitOptions = {}): Promise<ResponseMessage> {
     const signal = waitSignal(options);
     let pause = options.pollIntervalMs ?? 200;
     const maxPause = options.maxPollIntervalMs ?? 2000;
+    const call = {
+      signal,
+      rateLimitRetries: options.rateLimitRetries ?? 5,
+      ...(options.onRateLimited ? { onRateLimited: options.onRateLimited } : {}),
+    };
     try {
+      const longPoll = await this.supportsLongPoll(call);
+      // The version of the job this client has seen; unknown: the first poll answers at once.
+      let seen = options.version;
       for (;;) {
-        await sleep(pause, signal);
-        const polled = await this.poll(jobId, { signal });
+        signal.throwIfAborted();
+        if (!longPoll) await sleep(pause, signal);
+        const waiting = longPoll && seen !== undefined;
+        const asked = Date.now();
+        const polled = await this.poll(jobId, waiting ? { ...call, waitMs: this.#longPollMs, version: seen } : call);
         if (polled.status === "done" || polled.status === "error") return polled;
         const result = polled.result ?? {};
         const state = result.state === "queued" ? "queued" : "running";
-        options.onProgress?.(isJsonObject(result.progress) ? result.progress : null, state);
-        pause = Math.min(Math.ceil(pause * 1.5), maxPause);
+        const version = typeof result.version === "number" ? result.version : undefined;
+        // An answer with nothing new (the wait ran out, or a server draining for a restart) is not shown again.
+        const news = version === undefined || version !== seen;
+        if (news) options.onProgress?.(isJsonObject(result.progress) ? result.progress : null, state, result);
+        if (!longPoll) pause = Math.min(Math.ceil(pause * 1.5), maxPause);
+        else if (version === undefined)
+          await sleep(pause, signal); // a long poll without versions: do not spin
+        else if (waiting && !news && Date.now() - asked < this.#longPollMs / 2) {
+          // Nothing new, long before the wait was up (a server draining for a restart): back off, do not spin.
+          await sleep(pause, signal);
+          pause = Math.min(Math.ceil(pause * 1.5), maxPause);
+        }
+        seen = version;
       }
     } catch (error) {
       if (!signal.aborted) throw error;
       if (options.cancelOnAbort !== false) await this.cancel(jobId).catch(() => undefined);
-      throw new SmcpError("timeout", `stopped waiting for job ${jobId}`, { cause: signal.reason });
+      const byCaller = options.signal?.aborted === true;
+      throw new SmcpError(byCaller ? "cancelled" : "timeout", `stopped waiting for job ${jobId}`, { cause: signal.reason });
     }
   }
 
@@ -193,8 +315,17 @@ export class SmcpClient {
     } catch (error) {
       return reject("bad_envelope", `the answer is not a JSON response: ${(error as Error).message}`);
     }
+    if (parsed.floatKeys?.includes("ts_ms")) {
+      return reject(
+        "bad_envelope",
+        "the answer's ts_ms is not an integer lexeme",
+        oneIssue(["ts_ms"], "invalid_type", RESPONSE_FIELDS),
+      );
+    }
     const shape = ResponseSchema.safeParse(parsed.value);
-    if (!shape.success) return reject("bad_envelope", "the answer is not a signed mcp/0.1 response", describeIssues(shape.error));
+    if (!shape.success) {
+      return reject("bad_envelope", "the answer is not a signed mcp/0.1 response", zodIssueDetails(shape.error, RESPONSE_FIELDS));
+    }
     const response = shape.data;
     if (!verifyCanonical(this.#serverKeys, parsed.canonical, response.signature)) {
       return reject("bad_signature", "the response signature does not verify with the server's key");
@@ -211,6 +342,19 @@ export class SmcpClient {
 /** Creates a client. */
 export function createClient(options: ClientOptions): SmcpClient {
   return new SmcpClient(options);
+}
+
+/**
+ * How long a `rate_limited` answer asks to wait, ms (capped at a minute), or
+ * undefined for any other answer. A job that itself ended in an error carries
+ * its `job_id`; a refused request does not.
+ */
+function retryAfter(response: ResponseMessage): number | undefined {
+  const result = response.result;
+  if (response.status !== "error" || result?.code !== "rate_limited" || "job_id" in result) return undefined;
+  const details = result.details;
+  const ms = isJsonObject(details) && typeof details.retry_after_ms === "number" ? details.retry_after_ms : 1000;
+  return Math.min(Math.max(1, ms), 60_000);
 }
 
 /** The result of a verified response, or the {@link SmcpError} it reports. */

@@ -30,7 +30,8 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
       try {
         const response = await fetch(endpoint, { method: "POST", headers, body, signal });
         const answer = await readLimited(response.body, maxBytes);
-        if (!answer) throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
+        if (typeof answer === "string")
+          throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
         return { body: answer, status: response.status };
       } catch (error) {
         if (error instanceof SmcpError) throw error;

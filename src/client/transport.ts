@@ -1,4 +1,5 @@
 import type { SmcpServer } from "../server/core.js";
+import { raceAbort } from "../util/abort.js";
 
 /** What a transport got back: the body as received, and the HTTP status if any. */
 export interface TransportAnswer {
@@ -12,11 +13,17 @@ export interface Transport {
   close?(): Promise<void>;
 }
 
-/** A transport that calls a server in the same process (tests, embedding). */
+/**
+ * A transport that calls a server in the same process (tests, embedding).
+ * An aborted signal stops the wait for the answer (the server still finishes its work).
+ */
 export function inProcessTransport(server: Pick<SmcpServer, "handle">): Transport {
   return {
-    async send(body) {
-      const result = await server.handle(body);
+    async send(body, options = {}) {
+      const { signal } = options;
+      signal?.throwIfAborted();
+      const handled = server.handle(body);
+      const result = signal ? await raceAbort(handled, signal) : await handled;
       return { body: result.body, status: result.httpStatus };
     },
   };

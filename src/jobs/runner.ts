@@ -1,10 +1,12 @@
+import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { JsonObject } from "../protocol/canonical.js";
-import { SmcpError } from "../protocol/errors.js";
-import { describeIssues, isJsonObject } from "../protocol/messages.js";
-import type { JobAccess, ServerInfo, ToolDescription } from "../tools/define.js";
+import { isJsonObject } from "../protocol/messages.js";
+import type { JobEvent } from "../server/observer.js";
+import type { JobRecord, JobStore } from "../stores/jobs.js";
+import type { JobAccess, JobContext, ServerInfo, ToolDescription } from "../tools/define.js";
+import { invokeTool, ToolTimeout } from "../tools/invoke.js";
 import type { ToolRegistry } from "../tools/registry.js";
-import { rejectOnAbort } from "../util/abort.js";
-import type { JobError, JobRecord, JobStore } from "./store.js";
 
 /** What job handlers see of the server, whichever process runs them. */
 export interface ToolEnvironment {
@@ -30,10 +32,12 @@ export interface JobRunnerOptions {
    */
   leaseMs?: number | undefined;
   now?: (() => number) | undefined;
+  /** Sees each transition this runner makes (started, done, error, cancelled, requeued). */
+  onJob?: ((event: JobEvent) => void) | undefined;
 }
 
-/** Why a running job was aborted. */
-export type AbortReason = "cancelled" | "timeout" | "shutdown";
+/** Why a running job was aborted from outside (a timeout is the tool's own: {@link ToolTimeout}). */
+export type AbortReason = "cancelled" | "shutdown";
 
 class JobAbort extends Error {
   constructor(readonly reason: AbortReason) {
@@ -46,10 +50,10 @@ export const DEFAULT_MAX_ATTEMPTS = 3;
 /** Default lease of a running job: 30 s. */
 export const DEFAULT_LEASE_MS = 30_000;
 
-/** Attempts allowed for a tool's jobs. */
+/** Attempts allowed for a tool's jobs (the default for a tool this process does not have: another worker runs it). */
 export function maxAttemptsOf(tools: ToolRegistry, name: string): number {
   const tool = tools.get(name);
-  return tool?.kind === "job" ? (tool.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) : 1;
+  return tool?.kind === "job" ? (tool.maxAttempts ?? DEFAULT_MAX_ATTEMPTS) : DEFAULT_MAX_ATTEMPTS;
 }
 
 /**
@@ -74,6 +78,46 @@ export async function recoverStaleJobs(
   return count;
 }
 
+/** A worker id that says where the worker runs: `HOST/PID/RANDOM`. */
+export function newWorkerId(): string {
+  return `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+}
+
+/** True when a worker id names a process of this host that no longer exists. */
+function isDeadLocalWorker(workerId: string | null): boolean {
+  const [host, pidText] = workerId?.split("/") ?? [];
+  const pid = Number(pidText);
+  if (host !== hostname() || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return false; // alive (or its pid was reused: then the lease decides)
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ESRCH";
+  }
+}
+
+/**
+ * At start: requeues running jobs whose worker was a process of this host
+ * that is gone (killed, crashed), at once rather than after their lease.
+ * Across hosts the lease stays the rule. Compare-and-set on the lease, so a
+ * job another worker took meanwhile is left alone. Returns how many.
+ */
+export async function recoverOrphans(
+  store: JobStore,
+  tools: ToolRegistry,
+  requeued: (job: JobRecord) => Promise<void>,
+): Promise<number> {
+  let count = 0;
+  for (const job of await store.stale(Number.MAX_SAFE_INTEGER, 1000)) {
+    if (job.leaseUntil === null || !isDeadLocalWorker(job.workerId)) continue;
+    const state = await store.requeue(job.id, maxAttemptsOf(tools, job.tool), job.leaseUntil + 1);
+    if (state !== "queued") continue;
+    count++;
+    await requeued({ ...job, state: "queued", workerId: null, leaseUntil: null });
+  }
+  return count;
+}
+
 /**
  * Runs one stored job to its end: claim it (`queued` -> `running`), run the
  * handler with an AbortSignal, a timeout and progress reporting, validate
@@ -86,6 +130,8 @@ export class JobRunner {
   readonly #leaseMs: number;
   readonly #now: () => number;
   #heartbeat: NodeJS.Timeout | undefined;
+  // Set by abortAll: this process is shutting down and starts nothing more.
+  #stopped = false;
 
   constructor(options: JobRunnerOptions) {
     this.#options = options;
@@ -103,15 +149,27 @@ export class JobRunner {
     return this.#now() + this.#leaseMs;
   }
 
-  /** Runs the job if it is still queued; resolves when it has ended. */
-  async run(jobId: string): Promise<void> {
+  /**
+   * Runs the job if it is still queued; resolves when it has ended. After
+   * {@link abortAll} it leaves the job queued (returns false): the queue dispatches it again.
+   */
+  async run(jobId: string): Promise<boolean> {
+    if (this.#stopped) return false;
     const job = await this.#options.store.start(jobId, this.#options.workerId, this.leaseFromNow());
-    if (!job) return; // cancelled, expired or taken by another worker
+    if (!job) return true; // cancelled, expired or taken by another worker
     await this.runClaimed(job);
+    return true;
   }
 
   /** Runs a job this worker has already started (claimed) in the store. */
   async runClaimed(job: JobRecord): Promise<void> {
+    if (this.#stopped) {
+      // Claimed while this process shuts down (abortAll came first): give it back at once, unstarted.
+      const { store, tools } = this.#options;
+      if ((await store.requeue(job.id, maxAttemptsOf(tools, job.tool))) === "queued") this.#emit(job, "requeued");
+      return;
+    }
+    this.#emit(job, "started", { queueWaitMs: Math.max(0, this.#now() - job.createdAt) });
     const controller = new AbortController();
     this.#active.set(job.id, controller);
     this.#heartbeat ??= setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
@@ -148,31 +206,38 @@ export class JobRunner {
     return true;
   }
 
-  /** Aborts every job running here (shutdown): they go back to `queued` for another worker or the next start. */
+  /**
+   * Aborts every job running here (shutdown): they go back to `queued` for
+   * another worker or the next start. From then on this runner starts nothing.
+   */
   abortAll(): void {
+    this.#stopped = true;
     for (const controller of this.#active.values()) controller.abort(new JobAbort("shutdown"));
   }
 
   async #execute(job: JobRecord, controller: AbortController): Promise<void> {
     const { store, tools, env } = this.#options;
-    const tool = tools.get(job.tool);
-    if (tool?.kind !== "job") {
-      await store.finish(job.id, { state: "error", error: { code: "unknown_tool", message: `no job tool '${job.tool}' here` } });
-      return;
-    }
-    const parsed = tool.input.safeParse(job.args);
-    if (!parsed.success) {
+    const entry = tools.entry(job.tool);
+    if (entry?.tool.kind !== "job") {
+      // Routing gives a worker only the tools it has; this is a job whose tool was removed since it was queued.
       await store.finish(job.id, {
         state: "error",
-        error: { code: "bad_args", message: "stored arguments no longer match the tool", details: describeIssues(parsed.error) },
+        error: { code: "unknown_tool", message: "no worker offers this tool any more" },
       });
       return;
     }
-    const signal = controller.signal;
-    const timer =
-      tool.timeoutMs === undefined ? undefined : setTimeout(() => controller.abort(new JobAbort("timeout")), tool.timeoutMs);
-    try {
-      const ctx = {
+    const checked = entry.args.check(job.args);
+    if (!checked.ok) {
+      await store.finish(job.id, {
+        state: "error",
+        error: { code: "bad_args", message: "the stored arguments no longer match the tool", details: checked.details },
+      });
+      return;
+    }
+    const begun = this.#now();
+    const outcome = await invokeTool(entry.tool, checked.data, {
+      signal: controller.signal,
+      context: (signal): JobContext => ({
         clientId: job.clientId,
         requestId: job.id,
         server: env.server,
@@ -185,54 +250,51 @@ export class JobRunner {
           if (!isJsonObject(progress)) throw new TypeError("progress must be a JSON object");
           if (!signal.aborted) await store.progress(job.id, progress);
         },
-      };
-      // A handler that ignores its signal still loses the race: its late result is discarded.
-      const output = await Promise.race([Promise.resolve(tool.handler(parsed.data, ctx)), rejectOnAbort(signal)]);
-      const checked = tool.output.safeParse(output);
-      if (!checked.success || !isJsonObject(checked.data)) {
-        await store.finish(job.id, {
-          state: "error",
-          error: {
-            code: "bad_output",
-            message: "the job's output does not match its output schema",
-            ...(checked.success ? {} : { details: describeIssues(checked.error) }),
-          },
-        });
+      }),
+      report: (error) => this.#options.onError?.(error, { tool: job.tool, jobId: job.id }),
+    });
+    const runMs = () => Math.max(0, this.#now() - begun);
+    switch (outcome.kind) {
+      case "output":
+        if (await store.finish(job.id, { state: "done", result: outcome.output })) this.#emit(job, "done", { runMs: runMs() });
+        return;
+      case "reply": // only sync protocol tools answer with a status
+        await this.#fail(job, { code: "bad_output", message: "a job cannot answer with a status" }, runMs());
+        return;
+      case "failed": {
+        const { code, message, details } = outcome.error;
+        await this.#fail(job, details === undefined ? { code, message } : { code, message, details }, runMs());
         return;
       }
-      await store.finish(job.id, { state: "done", result: checked.data });
-    } catch (error) {
-      await this.#settleFailure(job, tool.timeoutMs, signal, error);
-    } finally {
-      clearTimeout(timer);
+      case "aborted":
+        await this.#settleAbort(job, outcome.reason, runMs());
     }
   }
 
-  async #settleFailure(job: JobRecord, timeoutMs: number | undefined, signal: AbortSignal, error: unknown): Promise<void> {
-    const { store } = this.#options;
-    const reason: unknown = signal.aborted ? signal.reason : undefined;
-    if (reason instanceof JobAbort) {
-      if (reason.reason === "timeout") {
-        await store.finish(job.id, {
-          state: "error",
-          error: { code: "timeout", message: `the job exceeded its limit of ${timeoutMs} ms` },
-        });
-      } else if (reason.reason === "shutdown") {
-        await store.requeue(job.id, maxAttemptsOf(this.#options.tools, job.tool));
-      }
+  async #fail(job: JobRecord, error: { code: string; message: string; details?: unknown }, runMs: number): Promise<void> {
+    if (await this.#options.store.finish(job.id, { state: "error", error }))
+      this.#emit(job, "error", { code: error.code, runMs });
+  }
+
+  #emit(job: JobRecord, event: JobEvent["event"], extra: Partial<JobEvent> = {}): void {
+    const onJob = this.#options.onJob;
+    if (!onJob) return;
+    try {
+      onJob({ jobId: job.id, tool: job.tool, clientId: job.clientId, event, ...extra });
+    } catch {
+      // A failing log or metrics sink must not stop a job.
+    }
+  }
+
+  async #settleAbort(job: JobRecord, reason: unknown, runMs: number): Promise<void> {
+    const { store, tools } = this.#options;
+    if (reason instanceof ToolTimeout) {
+      await this.#fail(job, { code: "timeout", message: `the job exceeded its limit of ${reason.timeoutMs} ms` }, runMs);
+    } else if (reason instanceof JobAbort && reason.reason === "shutdown") {
+      if ((await store.requeue(job.id, maxAttemptsOf(tools, job.tool))) === "queued") this.#emit(job, "requeued");
+    } else {
       // cancelled: the store already says so; nothing to write.
-      return;
+      this.#emit(job, "cancelled", { runMs });
     }
-    await store.finish(job.id, { state: "error", error: this.#toJobError(job, error) });
-  }
-
-  #toJobError(job: JobRecord, error: unknown): JobError {
-    if (error instanceof SmcpError) {
-      return error.details === undefined
-        ? { code: error.code, message: error.message }
-        : { code: error.code, message: error.message, details: error.details };
-    }
-    this.#options.onError?.(error, { tool: job.tool, jobId: job.id });
-    return { code: "tool_failed", message: "the tool failed" };
   }
 }

@@ -35,6 +35,18 @@ export interface ParsedJson {
   value: JsonValue;
   /** Canonical text of the document, computed from the original lexemes. */
   canonical: string;
+  /**
+   * Top-level keys whose value was written as a float lexeme (`1.0`, `1e3`):
+   * the value alone cannot tell `1795304232049.0` from `1795304232049`, and
+   * SPEC §1 makes some fields integers. Undefined when there are none.
+   */
+  floatKeys?: string[];
+  /**
+   * Members of the top-level `args` object written as float lexemes: a
+   * tool argument its schema makes an integer must be an integer lexeme
+   * (SPEC §2), which the value alone cannot tell. Undefined when there are none.
+   */
+  floatArgs?: string[];
 }
 
 /** Thrown for text that is not acceptable JSON under SPEC §2. Never carries the input. */
@@ -96,6 +108,21 @@ export function quoteString(s: string): string {
   }
   if (start < s.length) out += s.slice(start);
   return `${out}"`;
+}
+
+// Escapes in canonical text, left to right (so `\\\\` is consumed whole): a surrogate pair, a lone
+// surrogate, or any other escape.
+const ESCAPES = /\\(?:ud[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|u(d[89a-f][0-9a-f]{2})|u[0-9a-f]{4}|.)/g;
+
+/**
+ * True when canonical text (as {@link canonicalize} writes it) holds a lone
+ * surrogate escape, which every receiver refuses (SPEC §2). A substring search
+ * unless the text has a `\\ud` escape at all.
+ */
+export function hasLoneSurrogate(canonical: string): boolean {
+  if (!canonical.includes("\\ud")) return false;
+  for (const match of canonical.matchAll(ESCAPES)) if (match[1] !== undefined) return true;
+  return false;
 }
 
 /**
@@ -178,7 +205,12 @@ function write(value: unknown, depth: number): string {
     case "string":
       return quoteString(value);
     case "number":
-      if (Number.isInteger(value) && Math.abs(value) < 1e21) return value === 0 ? "0" : String(value);
+      if (Number.isInteger(value) && Math.abs(value) < 1e21) {
+        if (Number.isSafeInteger(value)) return value === 0 ? "0" : String(value);
+        // Beyond 2^53 String() rounds to the shortest digits (2**60 -> "1152921504606847000"):
+        // write the integer the double holds exactly, as Python does for the same value.
+        return BigInt(value).toString();
+      }
       return formatPythonFloat(value);
     case "boolean":
       return value ? "true" : "false";
@@ -233,6 +265,9 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * `maxNumberLength`.
  */
 export function parseLossless(input: string | Uint8Array, options: ParseOptions = {}): ParsedJson {
+  // A raw lone surrogate (only a JS string can hold one) could pair with an escaped half
+  // inside a string ("\\ud83d" + raw U+DE00): refuse it before it can (SPEC §2).
+  if (typeof input === "string" && !input.isWellFormed()) throw new JsonSyntaxError("lone surrogate in the text");
   const text = typeof input === "string" ? input : decodeUtf8(input);
   const parser = new Parser(
     text,
@@ -272,6 +307,12 @@ for (let c = 0x20; c < 0x7f; c++) VERBATIM[c] = c === 0x22 || c === 0x5c ? 0 : 1
 class Parser {
   private i = 0;
   private canonical = "";
+  // Set by number(): whether the lexeme just read had a fraction or an exponent.
+  private lastNumberWasFloat = false;
+  private floatKeys: string[] | undefined;
+  private floatArgs: string[] | undefined;
+  // True while the value of the top-level `args` member is being read.
+  private inArgs = false;
 
   constructor(
     private readonly s: string,
@@ -285,7 +326,10 @@ class Parser {
     const value = this.value(0);
     this.skipWs();
     if (this.i !== this.s.length) this.fail("unexpected text after the document");
-    return { value, canonical: this.canonical };
+    const parsed: ParsedJson = { value, canonical: this.canonical };
+    if (this.floatKeys) parsed.floatKeys = this.floatKeys;
+    if (this.floatArgs) parsed.floatArgs = this.floatArgs;
+    return parsed;
   }
 
   private fail(reason: string): never {
@@ -361,7 +405,18 @@ class Parser {
       if (s.charCodeAt(this.i) !== 0x3a) this.fail("expected ':'");
       this.i++;
       this.skipWs();
+      if (depth === 1) this.inArgs = key === "args";
       const child = this.value(depth);
+      if (typeof child === "number" && this.lastNumberWasFloat) {
+        if (depth === 1) {
+          this.floatKeys ??= [];
+          this.floatKeys.push(key);
+        } else if (depth === 2 && this.inArgs) {
+          this.floatArgs ??= [];
+          this.floatArgs.push(key);
+        }
+      }
+      if (depth === 1) this.inArgs = false;
       // JSON values are never undefined, so only an inherited name needs the own-property check.
       if (value[key] !== undefined && Object.hasOwn(value, key)) this.fail("duplicate key");
       if (key === "__proto__") {
@@ -378,18 +433,7 @@ class Parser {
         keys.push(key);
         members.push(member);
       }
-      this.skipWs();
-      const c = s.charCodeAt(this.i);
-      if (c === 0x2c) {
-        this.i++;
-        this.skipWs();
-        continue;
-      }
-      if (c === 0x7d) {
-        this.i++;
-        break;
-      }
-      this.fail("expected ',' or '}'");
+      if (!this.more(0x7d, "expected ',' or '}'")) break;
     }
     if (sorted) {
       this.canonical = `${out}}`;
@@ -416,21 +460,26 @@ class Parser {
     for (;;) {
       value.push(this.value(depth));
       out += value.length > 1 ? `,${this.canonical}` : this.canonical;
-      this.skipWs();
-      const c = s.charCodeAt(this.i);
-      if (c === 0x2c) {
-        this.i++;
-        this.skipWs();
-        continue;
-      }
-      if (c === 0x5d) {
-        this.i++;
-        break;
-      }
-      this.fail("expected ',' or ']'");
+      if (!this.more(0x5d, "expected ',' or ']'")) break;
     }
     this.canonical = `${out}]`;
     return value;
+  }
+
+  /** After a member or element: true at `,` (another follows), false at the closing bracket; else it fails. */
+  private more(close: number, expected: string): boolean {
+    this.skipWs();
+    const c = this.s.charCodeAt(this.i);
+    if (c === 0x2c) {
+      this.i++;
+      this.skipWs();
+      return true;
+    }
+    if (c === close) {
+      this.i++;
+      return false;
+    }
+    return this.fail(expected);
   }
 
   private string(): string {
@@ -481,7 +530,9 @@ class Parser {
         start = i;
         continue;
       }
-      if (c < 0x20) this.failAt(i, Number.isNaN(c) ? "unterminated string" : "control character in string");
+      // charCodeAt past the end is NaN, which no comparison catches: test for the end explicitly.
+      if (i >= s.length) this.failAt(i, "unterminated string");
+      if (c < 0x20) this.failAt(i, "control character in string");
       i++;
     }
     out += s.slice(start, i);
@@ -524,6 +575,7 @@ class Parser {
     if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     const lexeme = s.slice(start, i);
     this.i = i;
+    this.lastNumberWasFloat = isFloat;
     if (isFloat) {
       const n = Number(lexeme);
       if (!Number.isFinite(n)) this.failAt(start, "number overflows");

@@ -54,8 +54,19 @@ export interface SmcpErrorOptions {
  * error responses (`origin: "remote"`) and for answers that fail
  * verification (`origin: "local"`, with `received`).
  */
+// Brands instead of class identity: a tool module may load its own copy of smcp
+// (`--tools app.ts` through tsx, a nested node_modules), and its errors must still count.
+const SMCP_ERROR = Symbol.for("smcp.error");
+const SMCP_USAGE_ERROR = Symbol.for("smcp.usage_error");
+
 export class SmcpError extends Error {
+  /** `instanceof` by brand, so an error from another copy of smcp is recognised. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[SMCP_ERROR] === true;
+  }
+
   override readonly name = "SmcpError";
+  readonly [SMCP_ERROR] = true;
   readonly code: ErrorCode;
   readonly details: unknown;
   readonly received: unknown;
@@ -81,9 +92,29 @@ export class SmcpError extends Error {
 }
 
 /**
+ * The one normaliser from unknown errors: an {@link SmcpError} passes
+ * through; anything else becomes `fallback` with the default message of that
+ * code (the original is kept as `cause`, which never reaches the wire).
+ */
+export function toSmcpError(
+  error: unknown,
+  fallback: ErrorCode,
+  options: { message?: string; origin?: "remote" | "local" } = {},
+): SmcpError {
+  if (error instanceof SmcpError) return error;
+  return new SmcpError(fallback, options.message, { cause: error, ...(options.origin ? { origin: options.origin } : {}) });
+}
+
+/**
  * The one error type for local misuse: bad configuration or wrong API use.
  * Never sent on the wire. Messages name the problem and the fix.
  */
 export class SmcpUsageError extends Error {
+  /** `instanceof` by brand, so an error from another copy of smcp is recognised. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[SMCP_USAGE_ERROR] === true;
+  }
+
   override readonly name = "SmcpUsageError";
+  readonly [SMCP_USAGE_ERROR] = true;
 }

@@ -1,37 +1,85 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
-import { canonicalize, joinCanonicalObject, quoteString } from "./canonical.js";
-import type { Key } from "./keyring.js";
+import { createHmac, sign, timingSafeEqual, verify } from "node:crypto";
+import { CanonicalValueError, canonicalize, hasLoneSurrogate, joinCanonicalObject, quoteString } from "./canonical.js";
+import { SmcpUsageError } from "./errors.js";
+import type { Algorithm, Ed25519Key, HmacKey, Key } from "./keys.js";
 
-const SIGNATURE_FORMAT = /^[0-9a-f]{64}$/;
+const SIGNATURE_FORMAT: Record<Algorithm, RegExp> = { "hmac-sha256": /^[0-9a-f]{64}$/, ed25519: /^[0-9a-f]{128}$/ };
 
-/** True when `signature` is exactly 64 lowercase hex digits (checked before any compare). */
-export function isSignatureFormat(signature: unknown): signature is string {
-  return typeof signature === "string" && SIGNATURE_FORMAT.test(signature);
+/**
+ * True when `signature` has the exact form of `alg`: 64 lowercase hex digits
+ * for HMAC-SHA256, 128 for Ed25519 (checked before any compare).
+ */
+export function isSignatureFormat(signature: unknown, alg: Algorithm = "hmac-sha256"): signature is string {
+  return typeof signature === "string" && SIGNATURE_FORMAT[alg].test(signature);
 }
 
 /** Raw HMAC-SHA256 of canonical text. Canonical text is pure ASCII, so latin1 = UTF-8 here. */
-function hmac(key: Key, canonical: string): Buffer {
+function hmac(key: HmacKey, canonical: string): Buffer {
   return createHmac("sha256", key.bytes).update(canonical, "latin1").digest();
 }
 
-/** Lowercase hex HMAC-SHA256 of canonical text (SPEC §3). */
+// L, the order of the Ed25519 base point, little-endian (RFC 8032 §5.1.7).
+const ED25519_L = Buffer.from("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010", "hex");
+
+/**
+ * True when a 64-byte Ed25519 signature's S (its second half, little-endian)
+ * is below L, as RFC 8032 requires. OpenSSL checks it too, but S + L would
+ * verify under a lax backend, so the rule is kept here whatever Node links against.
+ */
+export function hasCanonicalS(signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  for (let i = 31; i >= 0; i--) {
+    const s = signature[32 + i] as number;
+    const l = ED25519_L[i] as number;
+    if (s !== l) return s < l;
+  }
+  return false; // S == L
+}
+
+function verifyEd25519(key: Ed25519Key, canonical: string, signature: Buffer): boolean {
+  return hasCanonicalS(signature) && verify(null, Buffer.from(canonical, "latin1"), key.publicKey, signature);
+}
+
+/** Lowercase hex signature of canonical text with `key`'s algorithm (SPEC §3, §7). */
 export function signCanonical(key: Key, canonical: string): string {
-  return hmac(key, canonical).toString("hex");
+  if (key.alg === "hmac-sha256") return hmac(key, canonical).toString("hex");
+  if (!key.privateKey) {
+    throw new SmcpUsageError("an ed25519: public key cannot sign; sign with the private key ed25519-secret:…");
+  }
+  return sign(null, Buffer.from(canonical, "latin1"), key.privateKey).toString("hex");
 }
 
 /**
- * Verifies `signature` over `canonical` against each key (rotation), in
- * constant time per key. Returns the key that matched, or undefined.
+ * Verifies `signature` over `canonical` against each key (rotation). Each key
+ * takes only its own algorithm's form: a 64-digit HMAC never meets an Ed25519
+ * key, nor the reverse. Returns the key that matched, or undefined.
  */
 export function verifyCanonical(keys: readonly Key[], canonical: string, signature: string): Key | undefined {
-  if (!isSignatureFormat(signature)) return undefined;
-  const given = Buffer.from(signature, "hex");
   let matched: Key | undefined;
-  // Every key is tried even after a match, so timing does not tell which one matched.
   for (const key of keys) {
-    if (timingSafeEqual(hmac(key, canonical), given) && matched === undefined) matched = key;
+    if (!isSignatureFormat(signature, key.alg)) continue;
+    const given = Buffer.from(signature, "hex");
+    if (key.alg === "hmac-sha256") {
+      // Every HMAC key is tried even after a match, so timing does not tell which secret matched.
+      if (timingSafeEqual(hmac(key, canonical), given) && matched === undefined) matched = key;
+    } else if (matched === undefined && verifyEd25519(key, canonical, given)) {
+      // Public keys hold no secret for timing to leak: stop at the first match (a verify is costly).
+      matched = key;
+    }
   }
   return matched;
+}
+
+/**
+ * Refuses canonical text holding a lone surrogate. The canonical form writes
+ * one escaped (SPEC §2), but every receiver refuses it, so a message carrying
+ * one could never be verified: better a local error than a signed message the
+ * peer answers with `bad_envelope`.
+ */
+function assertReceivable(canonical: string): void {
+  if (hasLoneSurrogate(canonical)) {
+    throw new CanonicalValueError("a lone surrogate is not JSON a receiver accepts (SPEC §2)");
+  }
 }
 
 /** A signed message: the object, and the canonical bytes that are sent as its body. */
@@ -51,7 +99,9 @@ export function signMessage<T extends Record<string, unknown>>(fields: T, key: K
     if (name === "signature" || value === undefined) continue;
     entries.push([name, canonicalize(value)]);
   }
-  const signature = signCanonical(key, joinCanonicalObject(entries));
+  const canonical = joinCanonicalObject(entries);
+  assertReceivable(canonical);
+  const signature = signCanonical(key, canonical);
   entries.push(["signature", quoteString(signature)]);
   return { message: { ...fields, signature }, body: joinCanonicalObject(entries) };
 }
@@ -78,6 +128,7 @@ export function signResponse(fields: ResponseFields, key: Key): SignedMessage<Re
     fields.request_id,
   )},"result":${canonicalize(fields.result ?? null)},"server_id":${quoteString(fields.server_id)}`;
   const tail = `"status":${quoteString(fields.status)},"ts_ms":${canonicalize(fields.ts_ms)},"v":"mcp/0.1"}`;
+  assertReceivable(head);
   const signature = signCanonical(key, `${head},${tail}`);
   return { message: { v: "mcp/0.1", ...fields, signature }, body: `${head},"signature":"${signature}",${tail}` };
 }

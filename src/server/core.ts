@@ -1,74 +1,85 @@
 import { randomUUID } from "node:crypto";
-import { jobAccessFor } from "../jobs/access.js";
-import { MemoryJobStore } from "../jobs/memory.js";
-import { type JobQueue, LocalJobQueue } from "../jobs/queue.js";
-import { JobRunner, type ToolEnvironment } from "../jobs/runner.js";
-import type { JobRecord, JobStore } from "../jobs/store.js";
-import { canonicalize, type JsonObject, type ParseLimits, parseLossless } from "../protocol/canonical.js";
-import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError } from "../protocol/errors.js";
+import { setMaxListeners } from "node:events";
+import type { LongPollLimits } from "../jobs/access.js";
+import { createJobEngine, type ErrorContext, type JobEngine } from "../jobs/engine.js";
+import type { JobQueueFactory } from "../jobs/queue.js";
+import { canonicalize, hasLoneSurrogate, type JsonObject, type ParseLimits, parseLossless } from "../protocol/canonical.js";
+import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError, toSmcpError } from "../protocol/errors.js";
+import { type IssueDetails, oneIssue, zodIssueDetails } from "../protocol/issues.js";
 import { Keyring, type KeyringOptions } from "../protocol/keyring.js";
+import type { Key } from "../protocol/keys.js";
 import {
-  describeIssues,
+  ENVELOPE_FIELDS,
   type Envelope,
   EnvelopeSchema,
   isJsonObject,
+  MAX_ID_LENGTH,
   PROTOCOL_VERSION,
+  plainEnvelope,
   type ResponseMessage,
   type ResponseStatus,
 } from "../protocol/messages.js";
 import { signResponse, verifyCanonical } from "../protocol/sign.js";
-import { MemoryNonceStore } from "../replay/memory.js";
-import type { NonceStore } from "../replay/store.js";
-import { builtinTools } from "../tools/builtin.js";
-import {
-  type JobAccess,
-  type ServerInfo,
-  StatusReply,
-  type Tool,
-  type ToolContext,
-  type ToolDescription,
-} from "../tools/define.js";
-import { ToolRegistry } from "../tools/registry.js";
+import type { JobRecord, JobStore } from "../stores/jobs.js";
+import { MemoryJobStore } from "../stores/memory/jobs.js";
+import { MemoryNonceStore } from "../stores/memory/nonces.js";
+import type { NonceStore } from "../stores/nonces.js";
+import type { OpenedStores } from "../stores/open.js";
+import type { JobAccess, ServerInfo, Tool, ToolContext, ToolDescription } from "../tools/define.js";
+import { invokeTool, ToolTimeout } from "../tools/invoke.js";
+import { MAX_WAIT_MS, protocolTools } from "../tools/protocol.js";
+import { type RegisteredTool, ToolRegistry } from "../tools/registry.js";
+import { ClientLimiter, type LimitsOptions } from "./limits.js";
+import type { LimitReason, ServerObserver } from "./observer.js";
 
-/** What a job queue factory is given. */
-export interface JobQueueDeps {
-  runner: JobRunner;
-  store: JobStore;
-  tools: ToolRegistry;
-  /** Jobs to run at once in this process (`jobConcurrency`). */
-  concurrency: number;
-  onError: (error: unknown) => void;
-}
-
-/** Where an internal error happened, for the `onError` hook. */
-export interface ErrorContext {
-  phase: "handler" | "job" | "store" | "internal";
-  tool?: string;
-  jobId?: string;
-}
+export type { ErrorContext } from "../jobs/engine.js";
 
 /** Options for {@link createServer}. */
 export interface ServerOptions {
   /** The server id, its secrets and its clients' secrets. */
   keyring: Keyring | KeyringOptions;
-  /** Tools to offer. Default: the built-ins (`server_identity`, `batch_sum`, jobs, `list_tools`). */
+  /**
+   * Your tools. The protocol tools (`server_identity`, `poll_job`,
+   * `cancel_job`, `list_tools`) are always offered besides them; the seed's
+   * examples (`demoTools`: `batch_sum`, `start_long_task`) only when given.
+   */
   tools?: Iterable<Tool>;
+  /**
+   * The stores a store URL names (`await openStores(url)` from `smcp/stores`):
+   * job store, replay cache, job queue and, for Redis, the shared rate
+   * counters. The single options below win over it.
+   */
+  stores?: OpenedStores;
   /** Replay cache. Default: in memory. */
   nonceStore?: NonceStore;
   /** Job store. Default: in memory. */
   jobStore?: JobStore;
-  /** How jobs are executed. Default: in this process ({@link LocalJobQueue}). */
-  jobQueue?: (deps: JobQueueDeps) => JobQueue;
+  /** How jobs are dispatched. Default: in this process. `openStores(url).jobQueue` for shared stores. */
+  jobQueue?: JobQueueFactory;
+  /** Whether this process runs jobs (false: an API replica; workers elsewhere run them). Default true. */
+  runJobs?: boolean;
   /** Lease of a running job, ms: a job whose worker stops renewing it is requeued after this long. Default 30,000. */
   jobLeaseMs?: number;
-  /** Jobs run at once by the default in-process queue. Default 32. */
+  /** Jobs run at once in this process. Default 32. */
   jobConcurrency?: number;
+  /** How often this process deletes finished jobs past their retention, ms (0: never). Default 60,000. */
+  sweepEveryMs?: number;
   /** Accepted distance of `ts_ms` from the server clock, in ms. Default 300,000 (±5 min). */
   freshnessMs?: number;
   /** Largest message accepted, in bytes. Default 1 MiB. */
   maxMessageBytes?: number;
   /** Parser limits (nesting depth, number length). Defaults per SPEC §2. */
-  limits?: ParseLimits;
+  parseLimits?: ParseLimits;
+  /**
+   * Per-client limits: request rate and burst, open jobs, stored bytes
+   * (defaults in `DEFAULT_CLIENT_LIMITS`), with per-client overrides and a
+   * shared counter store for replicas (`openStores(url).rateLimiter`).
+   */
+  limits?: LimitsOptions;
+  /** Caps on long polls (`poll_job` with `wait_ms`) held at once, per client and in all. */
+  longPoll?: LongPollLimits;
+  /** Sees requests, job transitions, store outages and limiter refusals (metrics and logs: `smcp/observe`). */
+  observer?: ServerObserver;
   /** Extra capabilities reported by `server_identity`. */
   capabilities?: JsonObject;
   /** Names this process in job records. Default: a random id. */
@@ -92,13 +103,40 @@ export interface HandleResult {
 export const DEFAULT_FRESHNESS_MS = 300_000;
 /** Default largest message: 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+// How long close() lets drained long polls read the job they answer with before aborting them.
+const DRAIN_WAIT_MS = 5_000;
+/** Largest error answer (SPEC §5). */
+export const MAX_ERROR_BYTES = 16 * 1024;
+// Room for details and message inside an error answer; the envelope around them is a few hundred bytes.
+const MAX_DETAILS_BYTES = 12 * 1024;
+const MAX_MESSAGE_LENGTH = 512;
 
-const NO_DETAILS = undefined;
+/** Whom an answer goes to: the request id it copies, and the server key that signs it (SPEC §7). */
+interface ReplyTo {
+  id: string;
+  key: Key;
+}
+
+/** The capabilities every smcp server reports (`server_identity`), before its own additions. */
+export function defaultCapabilities(): JsonObject {
+  return {
+    async: true,
+    stateless: true,
+    protocol: PROTOCOL_VERSION,
+    cancel: true,
+    progress: true,
+    idempotency: true,
+    long_poll: true,
+    max_wait_ms: MAX_WAIT_MS,
+  };
+}
 
 /**
  * The transport-agnostic server: `handle(bytes)` runs SPEC §3 in order
  * (shape → client → signature → server_id → freshness → nonce → tool →
  * args → run → output → sign) and always resolves to a signed response.
+ * Error answers are bounded (at most 16 KiB) and reflect nothing from the
+ * request but its `request_id` (SPEC §5).
  */
 export class SmcpServer {
   readonly keyring: Keyring;
@@ -106,12 +144,13 @@ export class SmcpServer {
   readonly info: ServerInfo;
   readonly jobStore: JobStore;
   readonly nonceStore: NonceStore;
-  readonly #queue: JobQueue;
-  readonly #runner: JobRunner;
-  readonly #env: ToolEnvironment;
+  readonly #jobs: JobEngine;
   readonly #freshnessMs: number;
   readonly #maxBytes: number;
-  readonly #limits: ParseLimits;
+  readonly #parseLimits: ParseLimits;
+  readonly #limiter: ClientLimiter;
+  readonly #observer: ServerObserver | undefined;
+  #storeHealthy = true;
   readonly #now: () => number;
   readonly #onError: ((error: unknown, context: ErrorContext) => void) | undefined;
   readonly #shutdown = new AbortController();
@@ -119,175 +158,240 @@ export class SmcpServer {
 
   constructor(options: ServerOptions) {
     this.keyring = options.keyring instanceof Keyring ? options.keyring : new Keyring(options.keyring);
-    this.tools = new ToolRegistry(options.tools ?? builtinTools);
+    this.tools = new ToolRegistry([...protocolTools, ...(options.tools ?? [])]);
     this.#freshnessMs = positive(options.freshnessMs ?? DEFAULT_FRESHNESS_MS, "freshnessMs");
     this.#maxBytes = positive(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
-    this.#limits = options.limits ?? {};
+    this.#parseLimits = options.parseLimits ?? {};
+    const stores = options.stores;
+    const rateLimiter = options.limits?.rateLimiter ?? stores?.rateLimiter;
+    this.#limiter = new ClientLimiter(rateLimiter ? { ...options.limits, rateLimiter } : options.limits);
+    this.#observer = options.observer;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError;
     this.info = Object.freeze({
       id: this.keyring.serverId,
       fingerprint: this.keyring.signingKey.kid,
       capabilities: {
-        async: true,
-        stateless: true,
-        protocol: PROTOCOL_VERSION,
-        cancel: true,
-        progress: true,
-        idempotency: true,
+        ...defaultCapabilities(),
         ...options.capabilities,
+        // Facts of the keyring (SPEC §7), not overridable: callers pin these keys.
+        public_keys: this.keyring.publicKeys(),
+        signatures: this.keyring.algorithms(),
       },
     });
-    this.nonceStore = options.nonceStore ?? new MemoryNonceStore({ now: this.#now });
-    this.jobStore = options.jobStore ?? new MemoryJobStore({ now: this.#now });
-    this.#env = {
-      server: this.info,
-      tools: () => this.tools.describe(),
-      // Read lazily: the queue is made after this environment.
-      jobsFor: (clientId) => jobAccessFor(this.jobStore, this.#queue, clientId),
-    };
-    this.#runner = new JobRunner({
+    // Every request in flight listens to this signal (a held poll for up to 30 s): many listeners are the norm, not a leak.
+    setMaxListeners(0, this.#shutdown.signal);
+    this.nonceStore = options.nonceStore ?? stores?.nonceStore ?? new MemoryNonceStore({ now: this.#now });
+    this.jobStore = options.jobStore ?? stores?.jobStore ?? new MemoryJobStore({ now: this.#now });
+    this.#jobs = createJobEngine({
       store: this.jobStore,
+      queue: options.jobQueue ?? stores?.jobQueue,
       tools: this.tools,
-      env: this.#env,
-      workerId: options.workerId ?? `smcp-${randomUUID().slice(0, 8)}`,
-      onError: (error, ctx) => this.#report(error, { phase: "job", ...ctx }),
+      server: this.info,
+      execute: options.runJobs,
+      workerId: options.workerId,
       leaseMs: options.jobLeaseMs,
+      concurrency: options.jobConcurrency,
       now: this.#now,
+      longPoll: options.longPoll,
+      sweepEveryMs: options.sweepEveryMs,
+      onError: (error, context) => this.#report(error, context),
+      onJob: options.observer?.job && ((event) => this.#observe("job", event)),
     });
-    this.#queue = options.jobQueue
-      ? options.jobQueue({
-          runner: this.#runner,
-          store: this.jobStore,
-          tools: this.tools,
-          concurrency: options.jobConcurrency ?? 32,
-          onError: (error) => this.#report(error, { phase: "job" }),
-        })
-      : new LocalJobQueue({
-          runner: this.#runner,
-          concurrency: options.jobConcurrency ?? 32,
-          onError: (error) => this.#report(error, { phase: "job" }),
-        });
   }
 
   /** Handles one request message (text or UTF-8 bytes). Never throws; never rejects. */
   async handle(input: string | Uint8Array): Promise<HandleResult> {
-    let requestId = "";
+    if (!this.#observer?.request) return this.#handle(input, undefined);
+    const started = performance.now();
+    const trace: Trace = { clientId: undefined, tool: undefined };
+    const result = await this.#handle(input, trace);
+    this.#observeRequest(result, trace, performance.now() - started);
+    return result;
+  }
+
+  async #handle(input: string | Uint8Array, trace: Trace | undefined): Promise<HandleResult> {
+    // Signed with the server's first key until the client is known, then in the client's own algorithm.
+    const to: ReplyTo = { id: "", key: this.keyring.signingKey };
     try {
-      if (byteLengthExceeds(input, this.#maxBytes)) {
-        return this.#fail(requestId, "too_large", `the message exceeds ${this.#maxBytes} bytes`);
-      }
+      const size = byteLength(input, this.#maxBytes);
+      if (size > this.#maxBytes) return this.#fail(to, "too_large", "the message exceeds the size limit");
       // 1. Shape: lossless parse (canonical form from the message's own text), then the strict schema.
       let parsed: ReturnType<typeof parseLossless>;
       try {
-        parsed = parseLossless(input, { ...this.#limits, omitTopLevelKey: "signature" });
-      } catch (error) {
-        return this.#fail(requestId, "bad_envelope", `not acceptable JSON: ${(error as Error).message}`);
+        parsed = parseLossless(input, { ...this.#parseLimits, omitTopLevelKey: "signature" });
+      } catch {
+        return this.#fail(to, "bad_envelope", "the body is not acceptable JSON (SPEC §2)");
       }
-      if (isJsonObject(parsed.value) && typeof parsed.value.request_id === "string") requestId = parsed.value.request_id;
-      // A strict fast path for the common case; the zod schema decides (and explains) everything else.
-      let env = plainEnvelope(parsed.value);
+      const value = parsed.value;
+      if (isJsonObject(value) && typeof value.request_id === "string" && value.request_id.length <= MAX_ID_LENGTH) {
+        to.id = value.request_id;
+      }
+      if (parsed.floatKeys?.includes("ts_ms")) {
+        return this.#fail(
+          to,
+          "bad_envelope",
+          "ts_ms must be an integer lexeme",
+          oneIssue(["ts_ms"], "invalid_type", ENVELOPE_FIELDS),
+        );
+      }
+      // A fast path for the common case; the schema decides (and explains) everything else.
+      let env = plainEnvelope(value);
       if (!env) {
-        const shape = EnvelopeSchema.safeParse(parsed.value);
+        const shape = EnvelopeSchema.safeParse(value);
         if (!shape.success) {
-          return this.#fail(requestId, "bad_envelope", "the envelope does not match mcp/0.1", describeIssues(shape.error));
+          return this.#fail(
+            to,
+            "bad_envelope",
+            "the envelope does not match mcp/0.1",
+            zodIssueDetails(shape.error, ENVELOPE_FIELDS),
+          );
         }
         env = shape.data;
       }
       // 2. Known client; 3. signature against each of its live keys.
-      const keys = this.keyring.clientKeys(env.client_id);
-      if (!keys) return this.#fail(requestId, "unknown_client", "unknown client_id");
-      if (!verifyCanonical(keys, parsed.canonical, env.signature)) {
-        return this.#fail(requestId, "bad_signature", "signature does not verify");
+      const client = this.keyring.client(env.client_id);
+      if (!client) return this.#fail(to, "unknown_client", "unknown client_id");
+      to.key = client.signer;
+      if (!verifyCanonical(client.keys, parsed.canonical, env.signature)) {
+        return this.#fail(to, "bad_signature", "the signature does not verify");
       }
       // 4. Addressed to us; 5. fresh.
-      if (env.server_id !== this.keyring.serverId) return this.#fail(requestId, "wrong_server", "envelope is for another server");
-      const now = this.#now();
-      const ts = Number(env.ts_ms);
-      if (!(Math.abs(now - ts) <= this.#freshnessMs)) {
-        return this.#fail(requestId, "stale", `ts_ms is more than ${this.#freshnessMs} ms from the server clock`);
+      if (env.server_id !== this.keyring.serverId) return this.#fail(to, "wrong_server", "the envelope is for another server");
+      const ts = env.ts_ms;
+      if (!(Math.abs(this.#now() - ts) <= this.#freshnessMs)) {
+        return this.#fail(to, "stale", "ts_ms is outside the freshness window");
+      }
+      if (trace) trace.clientId = env.client_id;
+      // The client's request rate, counted once it is known to be who it says; refused requests store nothing.
+      let waitMs: number | undefined;
+      try {
+        waitMs = await this.#limiter.consume(env.client_id);
+      } catch (error) {
+        return this.#storeFailure(to, error);
+      }
+      if (waitMs !== undefined) {
+        this.#observe("rateLimited", { clientId: env.client_id, reason: "rate" });
+        return this.#fail(to, "rate_limited", "too many requests from this client; retry later", {
+          reason: "rate",
+          retry_after_ms: waitMs,
+        });
       }
       // 6. Nonce, reserved only now that the envelope is authentic and fresh. Store down: fail closed.
       let fresh: boolean;
       try {
         fresh = await this.nonceStore.reserve(env.client_id, env.nonce, ts + this.#freshnessMs + 1);
       } catch (error) {
-        return this.#storeFailure(requestId, error);
+        return this.#storeFailure(to, error);
       }
-      if (!fresh) return this.#fail(requestId, "replay", "nonce already used");
-      return await this.#dispatch(env, requestId);
+      this.#storeUp();
+      if (!fresh) return this.#fail(to, "replay", "the nonce was already used");
+      return await this.#dispatch(env, to, size, trace, parsed.floatArgs);
     } catch (error) {
       this.#report(error, { phase: "internal" });
-      return this.#fail(requestId, "internal", "internal error");
+      return this.#fail(to, "internal", "internal error");
     }
   }
 
   /** A signed error response for a request refused before `handle` (used by transports: wrong method, too large...). */
   reject(code: ErrorCode, message: string): HandleResult {
-    return this.#fail("", code, message);
+    return this.#fail({ id: "", key: this.keyring.signingKey }, code, message);
   }
 
-  /** Stops the job queue and closes the stores. Idempotent. */
+  /**
+   * The first step of a graceful close: held long polls answer at once with
+   * the job as it is, so in-flight requests can finish quickly.
+   */
+  drain(): void {
+    this.#jobs.drain();
+  }
+
+  /** Long polls held open now. */
+  get heldPolls(): number {
+    return this.#jobs.heldPolls();
+  }
+
+  /**
+   * Answers held long polls with the job as it is, then stops the job queue
+   * and closes the stores. Idempotent.
+   */
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      this.#jobs.drain();
+      // Before requests are aborted (they would answer `unavailable`): held polls answer now, after one store read.
+      await this.#jobs.pollsAnswered(DRAIN_WAIT_MS);
       this.#shutdown.abort(new Error("server shutting down"));
-      await this.#queue.close();
+      await this.#jobs.close();
       await Promise.allSettled([this.jobStore.close(), this.nonceStore.close()]);
     })();
     return this.#closed;
   }
 
-  async #dispatch(env: Envelope, requestId: string): Promise<HandleResult> {
-    // 7. Tool exists; 8. args valid.
-    const tool = this.tools.get(env.tool);
-    if (!tool) return this.#fail(requestId, "unknown_tool", `no tool '${env.tool}'`);
-    const args = tool.input.safeParse(env.args);
-    if (!args.success)
-      return this.#fail(requestId, "bad_args", `arguments do not match '${tool.name}'`, describeIssues(args.error));
-    const ctx = new RequestContext(env.client_id, requestId, this.#shutdown.signal, this.#env);
-    // 9. Run.
-    if (tool.kind === "job") return this.#startJob(tool, args.data, ctx);
-    let output: unknown;
-    try {
-      output = await runWithTimeout(tool, args.data, ctx);
-    } catch (error) {
-      return this.#toolFailure(requestId, tool.name, error);
+  async #dispatch(
+    env: Envelope,
+    to: ReplyTo,
+    size: number,
+    trace: Trace | undefined,
+    floatArgs: string[] | undefined,
+  ): Promise<HandleResult> {
+    // 7. Tool exists; 8. args valid (an integer argument written as a float lexeme is not).
+    const entry = this.tools.entry(env.tool);
+    if (!entry) return this.#fail(to, "unknown_tool", "no such tool; list_tools lists them");
+    if (trace) trace.tool = entry.tool.name;
+    const args = entry.args.check(env.args, size, floatArgs);
+    if (!args.ok) return this.#fail(to, "bad_args", "the arguments do not match the tool's input schema", args.details);
+    const ctx = new RequestContext(env.client_id, to.id, this.#shutdown.signal, this.#jobs);
+    // 9. Run; 10. output valid; 11. sign.
+    if (entry.tool.kind === "job") return this.#startJob(entry, env.args, ctx, to);
+    const outcome = await invokeTool(entry.tool, args.data, {
+      signal: ctx.signal,
+      context: (signal) => (signal === ctx.signal ? ctx : ctx.withSignal(signal)),
+      report: (error) => this.#report(error, { phase: "handler", tool: entry.tool.name }),
+    });
+    switch (outcome.kind) {
+      case "output":
+        return this.#reply(to, "ok", outcome.output, null, 200);
+      case "reply": {
+        const { status, result, error } = outcome.reply;
+        return this.#reply(to, status, result, error ? `${error.code}: ${error.message}` : null, 200);
+      }
+      case "failed":
+        if (outcome.error.code === "unavailable") this.#storeDown(outcome.error);
+        if (outcome.error.code === "rate_limited") this.#observeLimit(ctx.clientId, outcome.error.details);
+        return this.#fail(to, outcome.error.code, outcome.error.message, outcome.error.details);
+      case "aborted":
+        return outcome.reason instanceof ToolTimeout
+          ? this.#fail(to, "tool_failed", `the tool timed out after ${outcome.reason.timeoutMs} ms`)
+          : this.#fail(to, "unavailable", "the server is shutting down; retry");
     }
-    if (output instanceof StatusReply) {
-      const code = output.error?.code ?? "internal";
-      return this.#reply(requestId, output.status, output.result, output.error ? `${code}: ${output.error.message}` : null, 200);
-    }
-    // 10. Output valid; 11. sign.
-    const checked = tool.output.safeParse(output);
-    if (!checked.success || !isJsonObject(checked.data)) {
-      this.#report(checked.success ? new Error("tool output is not a JSON object") : checked.error, {
-        phase: "handler",
-        tool: tool.name,
-      });
-      return this.#fail(requestId, "bad_output", `the output of '${tool.name}' does not match its schema`);
-    }
-    return this.#reply(requestId, "ok", checked.data, null, 200);
   }
 
-  async #startJob(tool: Tool, args: unknown, ctx: ToolContext): Promise<HandleResult> {
-    const { requestId, clientId } = ctx;
-    if (!isJsonObject(args)) return this.#fail(requestId, "bad_args", "job arguments must be an object");
+  async #startJob(entry: RegisteredTool, args: JsonObject, ctx: RequestContext, to: ReplyTo): Promise<HandleResult> {
+    const { clientId } = ctx;
     const idempotencyKey = typeof args.idempotency_key === "string" ? args.idempotency_key : undefined;
     let job: JobRecord | undefined;
     try {
-      const created = await this.jobStore.create({ id: randomUUID(), clientId, tool: tool.name, args, idempotencyKey });
+      const created = await this.jobStore.create({
+        id: randomUUID(),
+        clientId,
+        tool: entry.tool.name,
+        args,
+        idempotencyKey,
+        ...this.#limiter.quotas(clientId),
+      });
       job = created.job;
       if (!created.created) {
         if (canonicalize(job.args) !== canonicalize(args)) {
-          return this.#fail(requestId, "bad_args", "idempotency_key was already used with different arguments", {
+          return this.#fail(to, "bad_args", "idempotency_key was already used with different arguments", {
             reason: "idempotency_conflict",
             job_id: job.id,
           });
         }
-        return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
+        return this.#reply(to, "accepted", { job_id: job.id }, null, 200);
       }
-      await this.#queue.enqueue(job);
-      return this.#reply(requestId, "accepted", { job_id: job.id }, null, 200);
+      await this.#jobs.queue.enqueue(job);
+      this.#observe("job", { jobId: job.id, tool: job.tool, clientId, event: "accepted" });
+      return this.#reply(to, "accepted", { job_id: job.id }, null, 200);
     } catch (error) {
       // Stored but not dispatched: end it, so it does not sit queued forever (best effort; the store may be down too).
       if (job !== undefined) {
@@ -295,36 +399,71 @@ export class SmcpServer {
           .finish(job.id, { state: "error", error: { code: "unavailable", message: "the job could not be queued" } })
           .catch(() => undefined);
       }
-      return this.#storeFailure(requestId, error);
+      return this.#storeFailure(to, error);
     }
   }
 
-  #toolFailure(requestId: string, tool: string, error: unknown): HandleResult {
-    if (error instanceof SmcpError) return this.#fail(requestId, error.code, error.message, error.details);
-    this.#report(error, { phase: "handler", tool });
-    return this.#fail(requestId, "tool_failed", `'${tool}' failed`);
+  #storeFailure(to: ReplyTo, error: unknown): HandleResult {
+    if (!(error instanceof SmcpError)) {
+      this.#report(error, { phase: "store" });
+      this.#storeDown(error);
+    }
+    const failure = toSmcpError(error, "unavailable", { message: "a store the server needs is unavailable; retry later" });
+    if (failure.code === "rate_limited") this.#observeLimit(undefined, failure.details);
+    return this.#fail(to, failure.code, failure.message, failure.details);
   }
 
-  #storeFailure(requestId: string, error: unknown): HandleResult {
-    if (error instanceof SmcpError) return this.#fail(requestId, error.code, error.message, error.details);
-    this.#report(error, { phase: "store" });
-    return this.#fail(requestId, "unavailable", "a store the server needs is unavailable; retry later");
+  // Outages are reported once when they start and once when they end, not once per request.
+  #storeDown(error: unknown): void {
+    if (!this.#storeHealthy) return;
+    this.#storeHealthy = false;
+    this.#observe("store", { healthy: false, error });
   }
 
-  #fail(requestId: string, code: ErrorCode, message: string, details: unknown = NO_DETAILS): HandleResult {
-    const result: JsonObject = details === undefined ? { code } : { code, details: toJsonDetails(details) };
-    return this.#reply(requestId, "error", result, `${code}: ${message}`, httpStatusFor(code));
+  #storeUp(): void {
+    if (this.#storeHealthy) return;
+    this.#storeHealthy = true;
+    this.#observe("store", { healthy: true });
   }
 
-  #reply(
-    requestId: string,
-    status: ResponseStatus,
-    result: JsonObject | null,
-    error: string | null,
-    httpStatus: number,
-  ): HandleResult {
+  #observeLimit(clientId: string | undefined, details: unknown): void {
+    const reason = isJsonObject(details) && typeof details.reason === "string" ? details.reason : "store_full";
+    this.#observe("rateLimited", { clientId: clientId ?? "", reason: reason as LimitReason });
+  }
+
+  #observeRequest(result: HandleResult, trace: Trace, durationMs: number): void {
+    const { response } = result;
+    const code = response.status === "error" ? (response.result?.code as ErrorCode | undefined) : undefined;
+    this.#observe("request", {
+      requestId: response.request_id,
+      clientId: trace.clientId,
+      tool: trace.tool,
+      code,
+      status: response.status,
+      httpStatus: result.httpStatus,
+      durationMs,
+    });
+  }
+
+  #observe<K extends keyof ServerObserver>(hook: K, event: Parameters<NonNullable<ServerObserver[K]>>[0]): void {
+    try {
+      (this.#observer?.[hook] as ((event: unknown) => void) | undefined)?.call(this.#observer, event);
+    } catch {
+      // A failing metrics or log sink must not fail a request.
+    }
+  }
+
+  #fail(to: ReplyTo, code: ErrorCode, message: string, details?: unknown): HandleResult {
+    const bounded = boundDetails(details);
+    const result: JsonObject = bounded === undefined ? { code } : { code, details: bounded };
+    // toWellFormed: a tool's message may hold a lone surrogate, or the cut may split a pair.
+    const text = (message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH)}...` : message).toWellFormed();
+    return this.#reply(to, "error", result, `${code}: ${text}`, httpStatusFor(code));
+  }
+
+  #reply(to: ReplyTo, status: ResponseStatus, result: JsonObject | null, error: string | null, httpStatus: number): HandleResult {
     const fields = {
-      request_id: requestId,
+      request_id: to.id,
       ts_ms: this.#now(),
       ok: status !== "error",
       server_id: this.keyring.serverId,
@@ -334,12 +473,12 @@ export class SmcpServer {
     };
     let signed: ReturnType<typeof signResponse>;
     try {
-      signed = signResponse(fields, this.keyring.signingKey);
+      signed = signResponse(fields, to.key);
     } catch (error) {
       // The result held something that is not JSON (a Date, NaN...): that is the tool's bad output.
       if (status === "error") throw error;
       this.#report(error, { phase: "handler" });
-      return this.#fail(requestId, "bad_output", "the tool's output is not JSON");
+      return this.#fail(to, "bad_output", "the tool's output is not JSON");
     }
     return { httpStatus, body: signed.body, response: signed.message as ResponseMessage };
   }
@@ -353,7 +492,13 @@ export class SmcpServer {
   }
 }
 
-/** Creates a transport-agnostic server. Wrap it with `createHttpHandler` / `serveHttp` for HTTP. */
+/** What a request's observer event needs that only the middle of `handle` learns. */
+interface Trace {
+  clientId: string | undefined;
+  tool: string | undefined;
+}
+
+/** Creates a transport-agnostic server. Wrap it with `createFetchHandler` (or `smcp/http`'s `serveHttp`) for HTTP. */
 export function createServer(options: ServerOptions): SmcpServer {
   return new SmcpServer(options);
 }
@@ -369,81 +514,65 @@ class RequestContext implements ToolContext {
     readonly clientId: string,
     readonly requestId: string,
     readonly signal: AbortSignal,
-    private readonly env: ToolEnvironment,
+    private readonly engine: JobEngine,
   ) {}
 
   get server(): ServerInfo {
-    return this.env.server;
+    return this.engine.env.server;
   }
 
   get tools(): () => ToolDescription[] {
-    return this.env.tools;
+    return this.engine.env.tools;
   }
 
   get jobs(): JobAccess {
-    this.#jobs ??= this.env.jobsFor(this.clientId);
+    this.#jobs ??= this.engine.access(this.clientId);
     return this.#jobs;
   }
 
   /** The same context with another signal (a sync tool's timeout). */
   withSignal(signal: AbortSignal): RequestContext {
-    return new RequestContext(this.clientId, this.requestId, signal, this.env);
+    return new RequestContext(this.clientId, this.requestId, signal, this.engine);
   }
 }
 
-async function runWithTimeout(tool: Tool & { kind: "sync" }, args: unknown, ctx: RequestContext): Promise<unknown> {
-  if (tool.timeoutMs === undefined) return tool.handler(args, ctx);
-  const controller = new AbortController();
-  const signal = AbortSignal.any([ctx.signal, controller.signal]);
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const error = new SmcpError("tool_failed", `'${tool.name}' timed out after ${tool.timeoutMs} ms`);
-      controller.abort(error);
-      reject(error);
-    }, tool.timeoutMs);
-  });
+/**
+ * Details an error answer can carry: JSON, and small enough that the answer
+ * stays under {@link MAX_ERROR_BYTES}: validation issues are dropped from the
+ * end (and counted) until they fit; anything else that does not fit is dropped.
+ */
+function boundDetails(details: unknown): JsonObject[keyof JsonObject] | undefined {
+  if (details === undefined) return undefined;
+  let text: string;
   try {
-    return await Promise.race([Promise.resolve(tool.handler(args, ctx.withSignal(signal))), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function toJsonDetails(details: unknown): JsonObject[keyof JsonObject] {
-  try {
-    canonicalize(details);
-    return details as JsonObject[keyof JsonObject];
+    text = canonicalize(details);
   } catch {
     return null;
   }
+  // Details no receiver could read (a lone surrogate) are dropped like any non-JSON.
+  if (hasLoneSurrogate(text)) return null;
+  if (text.length <= MAX_DETAILS_BYTES) return details as JsonObject[keyof JsonObject];
+  if (isIssueDetails(details)) {
+    const issues = [...details.issues];
+    let more = details.more;
+    while (issues.length > 0 && canonicalize({ issues, more }).length > MAX_DETAILS_BYTES) {
+      issues.pop();
+      more++;
+    }
+    return { issues, more } as unknown as JsonObject;
+  }
+  return { truncated: true };
 }
 
-const ENVELOPE_KEYS = 9;
-const shortId = (v: unknown): v is string => typeof v === "string" && v.length <= 256;
-
-/**
- * The envelope if it is plainly valid: exactly the nine fields, each of the
- * simplest accepted type (a narrower test than {@link EnvelopeSchema}, so
- * whatever it accepts the schema accepts too). Undefined means "ask the schema".
- */
-function plainEnvelope(value: unknown): Envelope | undefined {
-  if (!isJsonObject(value)) return undefined;
-  let keys = 0;
-  for (const _ in value) keys++;
-  if (keys !== ENVELOPE_KEYS) return undefined;
-  const { v, request_id, ts_ms, client_id, server_id, tool, args, nonce, signature } = value;
-  if (v !== PROTOCOL_VERSION || typeof signature !== "string" || !isJsonObject(args)) return undefined;
-  if (!(shortId(request_id) && shortId(client_id) && shortId(server_id) && shortId(tool) && shortId(nonce) && nonce !== ""))
-    return undefined;
-  if (typeof ts_ms !== "number" || !Number.isInteger(ts_ms)) return undefined;
-  return value as Envelope;
+function isIssueDetails(value: unknown): value is IssueDetails {
+  return isJsonObject(value) && Array.isArray(value.issues) && typeof value.more === "number";
 }
 
-function byteLengthExceeds(input: string | Uint8Array, max: number): boolean {
-  if (typeof input !== "string") return input.byteLength > max;
-  // A UTF-16 unit is at most 3 UTF-8 bytes: only count when it could matter.
-  return input.length > max || (input.length * 3 > max && Buffer.byteLength(input, "utf8") > max);
+/** The message's size in bytes, counted exactly only when it could pass `max`. */
+function byteLength(input: string | Uint8Array, max: number): number {
+  if (typeof input !== "string") return input.byteLength;
+  // A UTF-16 unit is at most 3 UTF-8 bytes.
+  return input.length * 3 <= max ? input.length : Buffer.byteLength(input, "utf8");
 }
 
 function positive(value: number, name: string): number {

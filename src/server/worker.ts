@@ -1,33 +1,48 @@
-import { randomUUID } from "node:crypto";
-import { jobAccessFor } from "../jobs/access.js";
-import type { JobQueue } from "../jobs/queue.js";
-import { JobRunner, type ToolEnvironment } from "../jobs/runner.js";
+import { createJobEngine, type ErrorContext } from "../jobs/engine.js";
+import type { JobQueueFactory } from "../jobs/queue.js";
 import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
-import { PROTOCOL_VERSION } from "../protocol/messages.js";
-import { builtinTools } from "../tools/builtin.js";
+import type { JobStore } from "../stores/jobs.js";
+import type { NonceStore } from "../stores/nonces.js";
 import type { Tool } from "../tools/define.js";
 import { ToolRegistry } from "../tools/registry.js";
-import type { OpenedStores } from "./stores.js";
+import { defaultCapabilities } from "./core.js";
+import type { JobEvent } from "./observer.js";
+
+/** The stores a worker runs on: what `openStores(url)` returns. */
+export interface WorkerStores {
+  jobStore: JobStore;
+  nonceStore?: NonceStore | undefined;
+  /** How jobs are dispatched; a worker needs one that reaches other processes (Redis, SQLite). */
+  jobQueue?: JobQueueFactory | undefined;
+}
 
 /** Options for {@link createWorker}. */
 export interface WorkerOptions {
   /** Opened with `openStores(url)`; must be a store whose jobs can run elsewhere (Redis, SQLite). */
-  stores: OpenedStores;
-  /** The job tools to run: the same definitions the API servers offer. Default: the built-ins. */
-  tools?: Iterable<Tool>;
-  /** The server id job handlers see in `ctx.server`. Default `smcp-worker`. */
+  stores: WorkerStores;
+  /** The job tools this worker runs: the same definitions the API servers offer. It takes only their jobs. */
+  tools: Iterable<Tool>;
+  /** The server id job handlers see in `ctx.server`. Default `smcp-local`. */
   serverId?: string;
+  /** Capabilities handlers see in `ctx.server` (as the API servers report them). */
+  capabilities?: JsonObject;
   /** Jobs run at once. Default 32. */
   concurrency?: number;
-  /** Lease of a running job, ms (see {@link JobRunner}). Default 30,000. */
+  /** Lease of a running job, ms (see `JobRunner`). Default 30,000. */
   leaseMs?: number;
-  onError?: (error: unknown) => void;
+  /** How often to delete finished jobs past their retention, ms (0: never). Default 60,000. */
+  sweepEveryMs?: number;
+  /** Sees each job transition (metrics, logs: `smcp/observe`). */
+  onJob?: (event: JobEvent) => void;
+  onError?: (error: unknown, context: ErrorContext) => void;
 }
 
 /** A job worker without an API: it executes jobs that API replicas enqueued. */
 export interface SmcpWorker {
   readonly workerId: string;
+  /** The job tools it takes. */
+  readonly tools: readonly string[];
   /** Stops taking jobs; running ones go back to `queued` for another worker. */
   close(): Promise<void>;
 }
@@ -35,27 +50,35 @@ export interface SmcpWorker {
 /** Starts a worker process's job execution (what `smcp worker` runs). */
 export function createWorker(options: WorkerOptions): SmcpWorker {
   const { stores } = options;
-  if (!stores.jobQueue)
+  if (!stores.jobQueue) {
     throw new SmcpUsageError("a worker needs a shared store (redis:// or sqlite:); memory jobs live in the API process");
-  const tools = new ToolRegistry(options.tools ?? builtinTools);
-  const workerId = `smcp-worker-${randomUUID().slice(0, 8)}`;
-  const capabilities: JsonObject = { async: true, stateless: true, protocol: PROTOCOL_VERSION };
-  let queue: JobQueue | undefined;
-  const env: ToolEnvironment = {
-    server: { id: options.serverId ?? "smcp-worker", fingerprint: "worker", capabilities },
-    tools: () => tools.describe(),
-    jobsFor: (clientId) => jobAccessFor(stores.jobStore, queue as JobQueue, clientId),
-  };
-  const onError = options.onError ?? (() => {});
-  const runner = new JobRunner({ store: stores.jobStore, tools, env, workerId, onError, leaseMs: options.leaseMs });
-  queue = stores.jobQueue({ runner, store: stores.jobStore, tools, concurrency: options.concurrency ?? 32, onError });
+  }
+  const tools = new ToolRegistry(options.tools);
+  const jobTools = tools.jobToolNames();
+  if (jobTools.length === 0) throw new SmcpUsageError('a worker needs at least one job tool (kind: "job") to run');
+  const engine = createJobEngine({
+    store: stores.jobStore,
+    queue: stores.jobQueue,
+    tools,
+    server: {
+      id: options.serverId ?? "smcp-local",
+      fingerprint: "worker",
+      capabilities: { ...defaultCapabilities(), ...options.capabilities },
+    },
+    leaseMs: options.leaseMs,
+    concurrency: options.concurrency,
+    sweepEveryMs: options.sweepEveryMs,
+    onJob: options.onJob,
+    onError: options.onError,
+  });
   let closing: Promise<void> | undefined;
   return {
-    workerId,
+    workerId: engine.runner.workerId,
+    tools: jobTools,
     close() {
       closing ??= (async () => {
-        await queue?.close();
-        await Promise.allSettled([stores.jobStore.close(), stores.nonceStore.close()]);
+        await engine.close();
+        await Promise.allSettled([stores.jobStore.close(), stores.nonceStore?.close()]);
       })();
       return closing;
     },

@@ -12,10 +12,17 @@ export interface ServerInfo {
 
 /** A client's read/cancel view of its own jobs. */
 export interface JobAccess {
-  /** The job, if it exists and belongs to the calling client. */
-  get(jobId: string): Promise<JobView | undefined>;
+  /**
+   * The job, if it exists and belongs to the calling client. With `waitMs`,
+   * an open job is answered once it ends or its progress changes (past
+   * `version`, the one the caller last saw), or when the wait is over (a
+   * long poll, SPEC §8).
+   */
+  get(jobId: string, wait?: { waitMs: number; version?: number | undefined }): Promise<JobView | undefined>;
   /** Cancels the job if it exists, belongs to the caller and has not finished. */
   cancel(jobId: string): Promise<JobView | undefined>;
+  /** The caller's jobs, newest first. */
+  list(filter?: { state?: JobView["state"]; limit?: number }): Promise<JobView[]>;
 }
 
 /** A job as tools and clients see it. */
@@ -29,6 +36,10 @@ export interface JobView {
   readonly attempts: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** Bumped by each change a poll shows (progress, the end); 1 when accepted. */
+  readonly version: number;
+  /** True for a queued job whose tool no live worker takes now: it waits for one. */
+  readonly unserved?: boolean;
 }
 
 /** Public description of a tool, as `list_tools` reports it. */
@@ -74,6 +85,13 @@ interface ToolFields<I extends z.ZodType, O extends z.ZodType> {
   output: O;
   /** Abort the handler after this long; a job then ends in `error`/`timeout`. */
   timeoutMs?: number;
+  /**
+   * JSON Schemas given as they are, for a tool whose contract is JSON Schema
+   * rather than zod (a tool bridged from an MCP server). `input` is then
+   * published by `list_tools` and enforced (compiled once with ajv) before the
+   * handler runs; `output` is published. The zod schemas still run after it.
+   */
+  jsonSchema?: { input?: JsonObject; output?: JsonObject };
 }
 
 /** A synchronous tool: answers `status: "ok"` with its result. */
@@ -102,6 +120,13 @@ export type SyncTool = Extract<Tool, { kind: "sync" }>;
 export type JobTool = Extract<Tool, { kind: "job" }>;
 
 const TOOL_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+// A brand rather than class identity: a tool module may load its own copy of smcp.
+const SMCP_TOOL = Symbol.for("smcp.tool");
+
+/** True for a value {@link defineTool} made (from any copy of smcp). */
+export function isTool(value: unknown): value is Tool {
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[SMCP_TOOL] === true;
+}
 
 /** Defines a tool from zod schemas and a handler (sync by default, `kind: "job"` for jobs). */
 export function defineTool<I extends z.ZodType, O extends z.ZodType>(def: JobToolDefinition<I, O>): Tool<I, O> & { kind: "job" };
@@ -116,7 +141,7 @@ export function defineTool(def: SyncToolDefinition | JobToolDefinition): Tool {
     throw new SmcpUsageError(`tool '${def.name}': timeoutMs must be a positive integer`);
   }
   if (typeof def.handler !== "function") throw new SmcpUsageError(`tool '${def.name}' needs a handler function`);
-  return Object.freeze({ ...def, kind: def.kind ?? "sync" }) as Tool;
+  return Object.freeze({ ...def, kind: def.kind ?? "sync", [SMCP_TOOL]: true }) as Tool;
 }
 
 /** The JSON Schemas of a tool's input and output (for discovery and LLM tool calling). */
@@ -125,8 +150,9 @@ export function describeTool(tool: Tool): ToolDescription {
     name: tool.name,
     description: tool.description,
     kind: tool.kind,
-    input_schema: z.toJSONSchema(tool.input, { io: "input", unrepresentable: "any" }) as JsonObject,
-    output_schema: z.toJSONSchema(tool.output, { io: "output", unrepresentable: "any" }) as JsonObject,
+    input_schema: tool.jsonSchema?.input ?? (z.toJSONSchema(tool.input, { io: "input", unrepresentable: "any" }) as JsonObject),
+    output_schema:
+      tool.jsonSchema?.output ?? (z.toJSONSchema(tool.output, { io: "output", unrepresentable: "any" }) as JsonObject),
   };
 }
 

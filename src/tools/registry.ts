@@ -1,9 +1,17 @@
 import { SmcpUsageError } from "../protocol/errors.js";
 import { describeTool, type Tool, type ToolDescription } from "./define.js";
+import { ArgsValidator } from "./validate.js";
+
+/** A tool as the registry holds it: the definition, its published description and its argument check. */
+export interface RegisteredTool {
+  readonly tool: Tool;
+  readonly description: ToolDescription;
+  readonly args: ArgsValidator;
+}
 
 /** The tools a server offers, looked up by name through a `Map`. */
 export class ToolRegistry {
-  readonly #tools = new Map<string, Tool>();
+  readonly #tools = new Map<string, RegisteredTool>();
   #descriptions: ToolDescription[] | undefined;
 
   constructor(tools: Iterable<Tool> = []) {
@@ -13,23 +21,37 @@ export class ToolRegistry {
   /** Adds a tool; a second tool with the same name is a usage error. */
   add(tool: Tool): void {
     if (this.#tools.has(tool.name)) throw new SmcpUsageError(`two tools are named '${tool.name}'; tool names must be unique`);
-    this.#tools.set(tool.name, tool);
+    const description = describeTool(tool);
+    const args = new ArgsValidator(tool.input, description.input_schema, { authoritative: tool.jsonSchema?.input !== undefined });
+    this.#tools.set(tool.name, { tool, description, args });
     this.#descriptions = undefined;
   }
 
   /** The tool with this name, or undefined. */
   get(name: string): Tool | undefined {
+    return this.#tools.get(name)?.tool;
+  }
+
+  /** The tool with its description and argument check, or undefined. */
+  entry(name: string): RegisteredTool | undefined {
     return this.#tools.get(name);
   }
 
   /** All tools, in the order they were added. */
   list(): Tool[] {
-    return [...this.#tools.values()];
+    return [...this.#tools.values()].map((entry) => entry.tool);
+  }
+
+  /** Names of the job tools (what a worker with this registry can run). */
+  jobToolNames(): string[] {
+    return this.list()
+      .filter((tool) => tool.kind === "job")
+      .map((tool) => tool.name);
   }
 
   /** Descriptions with JSON Schemas, computed once. */
   describe(): ToolDescription[] {
-    this.#descriptions ??= this.list().map(describeTool);
+    this.#descriptions ??= [...this.#tools.values()].map((entry) => entry.description);
     return this.#descriptions;
   }
 }

@@ -8,6 +8,8 @@ export interface StoreFixture {
   store: JobStore;
   /** Moves the store's clock forward. */
   advance(ms: number): void;
+  /** Shared stores: a second handle on the same jobs (another connection or file handle, as another process has). */
+  reopen?: () => JobStore;
 }
 
 /** Makes a fresh store with the given retention. */
@@ -15,6 +17,15 @@ export type StoreFactory = (options: { retentionMs: number }) => Promise<StoreFi
 
 // A lease far in the future: tests that need an expired one pass their own.
 const LEASE = Date.now() + 3_600_000;
+
+/** Whether a promise has settled by now (it is not awaited). */
+function tracked(promise: Promise<void>): { settled: () => boolean; promise: Promise<void> } {
+  let settled = false;
+  const watched = promise.then(() => {
+    settled = true;
+  });
+  return { settled: () => settled, promise: watched };
+}
 
 const job = (clientId = "c1", extra: Record<string, unknown> = {}) => ({
   id: randomUUID(),
@@ -24,8 +35,11 @@ const job = (clientId = "c1", extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-/** The job-store contract (issue 2 and 4): the same on every store. */
-export function jobStoreConformance(name: string, make: StoreFactory): void {
+/**
+ * The job-store contract (issue 2 and 4; watch: SPEC §8): the same on every
+ * store; shared stores (whose fixtures can `reopen`) also across handles.
+ */
+export function jobStoreConformance(name: string, make: StoreFactory, options: { shared: boolean } = { shared: true }): void {
   describe(`JobStore conformance: ${name}`, () => {
     const stores: JobStore[] = [];
     const fresh = async (retentionMs = 60_000) => {
@@ -201,6 +215,84 @@ export function jobStoreConformance(name: string, make: StoreFactory): void {
       assert.equal(requeued?.workerId, null);
       assert.equal(requeued?.leaseUntil, null);
       assert.equal((await store.claim("w2", LEASE))?.id, dead.id);
+    });
+
+    it("versions: 1 when created; a worker starting the job keeps it; progress, the end and cancel bump it", async () => {
+      const { store } = await fresh();
+      const a = job();
+      const b = job();
+      assert.equal((await store.create(a)).job.version, 1);
+      await store.create(b);
+      assert.equal((await store.start(a.id, "w1", LEASE))?.version, 1, "start is not a change a poll shows");
+      assert.equal((await store.claim("w1", LEASE))?.version, 1, "nor is claim");
+      await store.progress(a.id, { done: 1 });
+      assert.equal((await store.get(a.id))?.version, 2);
+      await store.progress(a.id, { done: 2 });
+      await store.finish(a.id, { state: "done", result: {} });
+      assert.equal((await store.get(a.id))?.version, 4);
+      assert.equal(await store.finish(a.id, { state: "done", result: {} }), false);
+      assert.equal((await store.get(a.id))?.version, 4, "a refused write changes nothing");
+      assert.equal((await store.cancel(b.id))?.version, 2);
+    });
+
+    it("watch: at once for an unknown job or a version already past; at progress, the end, cancel and abort; never at start", async () => {
+      const { store } = await fresh();
+      const never = new AbortController().signal;
+      // At once: these resolve without anything happening (a hang fails the test).
+      await store.watch("no-such-job", 1, never);
+      const a = job();
+      const fence = job();
+      await store.create(a);
+      await store.create(fence);
+      await store.watch(a.id, 7, never);
+
+      // A worker starting the job wakes nobody: a change published after it (the fence) arrives first.
+      const onA = tracked(store.watch(a.id, 1, never));
+      const onFence = tracked(store.watch(fence.id, 1, never));
+      await store.start(a.id, "w1", LEASE);
+      await store.start(fence.id, "w1", LEASE);
+      await store.progress(fence.id, { fence: 1 });
+      await onFence.promise;
+      assert.equal(onA.settled(), false, "start woke a watcher");
+
+      await store.progress(a.id, { done: 1 });
+      await onA.promise;
+      const atEnd = tracked(store.watch(a.id, 2, never));
+      await store.finish(a.id, { state: "done", result: {} });
+      await atEnd.promise;
+
+      const b = job();
+      await store.create(b);
+      const atCancel = store.watch(b.id, 1, never);
+      await store.cancel(b.id);
+      await atCancel;
+
+      const c = job();
+      await store.create(c);
+      const controller = new AbortController();
+      const aborted = store.watch(c.id, 1, controller.signal);
+      controller.abort();
+      await aborted;
+      await store.watch(c.id, 1, controller.signal); // an aborted signal: at once
+    });
+
+    const shared = options.shared ? it : () => undefined; // memory: one process, no other handle
+    shared("watch sees a change made through another handle on the same store (as by another process)", async () => {
+      const fixture = await fresh();
+      assert.ok(fixture.reopen, "a shared store's fixture opens a second handle");
+      const other = fixture.reopen();
+      stores.push(other);
+      const a = job();
+      await fixture.store.create(a);
+      await other.start(a.id, "w-other", LEASE);
+      const woken = fixture.store.watch(a.id, 1, new AbortController().signal);
+      await other.progress(a.id, { from: "other" });
+      await woken;
+      assert.equal((await fixture.store.get(a.id))?.version, 2);
+      const ended = fixture.store.watch(a.id, 2, new AbortController().signal);
+      await other.finish(a.id, { state: "done", result: { from: "other" } });
+      await ended;
+      assert.equal((await fixture.store.get(a.id))?.state, "done");
     });
 
     it("unknown ids are undefined, never a crash", async () => {

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { z } from "zod";
-import { builtinTools, defineTool, type ServerOptions, SmcpError } from "../../src/index.js";
-import { rejectOnAbort } from "../../src/util/abort.js";
+import { defineTool, demoTools, type ServerOptions, SmcpError } from "../../src/index.js";
+
+/** Rejects with the signal's reason when it aborts: a handler that honours its signal. */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
 import { pair, until } from "../helpers.js";
 
 /** Controls for jobs that wait on the test instead of on time. */
@@ -73,7 +81,7 @@ function gatedTools(gates: Gates) {
     output: z.strictObject({ n: z.number() }),
     handler: async () => ({ n: "x" }) as unknown as { n: number },
   });
-  return [...builtinTools, gated, slow, crashing, badOutput];
+  return [...demoTools, gated, slow, crashing, badOutput];
 }
 
 /** Server-level job behaviour (SPEC §4, issue 2/4), run against any store setup. */
@@ -201,6 +209,48 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
         (e: unknown) => e instanceof SmcpError && e.code === "timeout",
       );
       await until(async () => (await server.jobStore.get(jobId))?.state === "cancelled");
+    });
+
+    it("a flood from one client: another client's job takes the next free slot, and its calls answer meanwhile (issue 10)", async (t) => {
+      const { client, other, server } = await setup({ jobConcurrency: 2 });
+      const before = performance.now();
+      await other.call("batch_sum", { numbers: [1, 2] });
+      const quiet = performance.now() - before;
+      const flood = 500;
+      const floodIds = await Promise.all(
+        Array.from(
+          { length: flood },
+          async (_, i) => ((await client.call("gated", { gate: `flood-${i}` })) as { job_id: string }).job_id,
+        ),
+      );
+      assert.equal(new Set(floodIds).size, flood);
+      const startedFlood = () => [...gates.started].filter((g) => g.startsWith("flood-"));
+      await until(() => startedFlood().length === 2, 20_000, "two flood jobs running");
+      assert.ok((await server.jobStore.counts()).queued >= flood - 2, "the flood is queued");
+      const { job_id: theirs } = (await other.call("gated", { gate: "after-flood" })) as { job_id: string };
+      // The other client's requests answer while the flood waits (ordering, not speed: timings are a diagnostic).
+      const during = performance.now();
+      assert.deepEqual(await other.call("batch_sum", { numbers: [1, 2] }), { count: 2, total: 3 });
+      t.diagnostic(`batch_sum: ${quiet.toFixed(1)} ms before the flood, ${(performance.now() - during).toFixed(1)} ms during it`);
+      assert.equal((await other.poll(theirs)).result?.state, "queued");
+      // One slot frees: it goes to the other client's job, not to the flood's next.
+      gates.open(startedFlood()[0] as string);
+      await until(() => gates.started.has("after-flood"), 20_000, "the other client's job to start");
+      const order = [...gates.started].filter((g) => g.startsWith("flood-") || g === "after-flood");
+      assert.equal(order.indexOf("after-flood"), 2, `started: ${order.slice(0, 5).join(", ")}`);
+      gates.open("after-flood");
+      await until(async () => (await other.poll(theirs)).status === "done", 20_000, "the other client's job to end");
+      // Closing with the flood queued hands the running jobs back at once, even one BullMQ hands over while the
+      // worker closes (it must not start: these jobs never end by themselves).
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error("close() still waits on a job after 15 s")), 15_000);
+      });
+      try {
+        await Promise.race([server.close(), stuck]);
+      } finally {
+        clearTimeout(timer);
+      }
     });
 
     it("callAndWait throws the job's own error code", async () => {

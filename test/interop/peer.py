@@ -1,22 +1,28 @@
 """Test driver around the seed's Python code (seed.py): signs, verifies,
 canonicalizes, generates random documents, and serves the seed's MCPServer
-over a tiny stdlib HTTP shell. Reads one JSON request on stdin, writes one
-JSON answer on stdout (except `serve`, which prints its port and runs).
+over a tiny stdlib HTTP shell; signs and verifies Ed25519 (SPEC §7) with the
+`cryptography` package over the seed's canonical bytes. Reads one JSON
+request on stdin, writes one JSON answer on stdout (except `serve`, which
+prints its port and runs).
 
 usage: python3 peer.py OP < request.json
 """
-import asyncio, json, random, sys, threading
+import asyncio, base64, json, random, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 import seed
 
 
-def signed_envelope(secret, client_id, server_id, tool, args, **overrides):
+def signed_envelope(secret, client_id, server_id, tool, args, sign=None, **overrides):
     # The seed's client flow, minus its bug: sign the envelope that is sent.
     env = seed.MCPEnvelope(client_id=client_id, server_id=server_id, tool=tool, args=args or {}, signature="", **overrides)
     payload = env.model_dump()
     payload.pop("signature")
-    payload["signature"] = seed._hmac_hex(secret, payload)
+    payload["signature"] = sign(payload) if sign else seed._hmac_hex(secret, payload)
     return payload
 
 
@@ -24,6 +30,84 @@ def verify(secret, body):
     msg = json.loads(body)
     sig = msg.pop("signature", None)
     return isinstance(sig, str) and seed._hmac_hex(secret, msg) == sig
+
+
+# ---------------------------------------------------------------- Ed25519 (SPEC §7)
+def b64url_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def b64url(raw):
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def ed_private(text):
+    assert text.startswith("ed25519-secret:"), "not an ed25519-secret: key"
+    return Ed25519PrivateKey.from_private_bytes(b64url_decode(text[len("ed25519-secret:"):]))
+
+
+def ed_public(text):
+    assert text.startswith("ed25519:"), "not an ed25519: key"
+    return Ed25519PublicKey.from_public_bytes(b64url_decode(text[len("ed25519:"):]))
+
+
+def ed_public_text(public_key):
+    return "ed25519:" + b64url(public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+
+
+def ed_signer(secret_text):
+    key = ed_private(secret_text)
+    return lambda payload: key.sign(seed._canonical_json(payload)).hex()
+
+
+def ed_verify(public_text, body):
+    """128 lowercase hex over the seed's canonical bytes of the message without its signature."""
+    msg = json.loads(body)
+    sig = msg.pop("signature", None)
+    if not (isinstance(sig, str) and len(sig) == 128 and sig == sig.lower()):
+        return False
+    try:
+        ed_public(public_text).verify(bytes.fromhex(sig), seed._canonical_json(msg))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def op_ed25519_keygen(req):
+    out = []
+    for _ in range(req["n"]):
+        key = Ed25519PrivateKey.generate()
+        seed_bytes = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        out.append({"secret": "ed25519-secret:" + b64url(seed_bytes), "public": ed_public_text(key.public_key())})
+    return out
+
+
+def op_ed25519_public(req):
+    """The public key of each ed25519-secret: string, derived by cryptography."""
+    return [ed_public_text(ed_private(text).public_key()) for text in req["secrets"]]
+
+
+def op_ed25519_sign(req):
+    out = []
+    for item in req["items"]:
+        args = json.loads(item["args_json"]) if "args_json" in item else item.get("args")
+        env = signed_envelope(None, item["client_id"], item["server_id"], item["tool"], args, sign=ed_signer(item["secret"]))
+        out.append(json.dumps(env))  # not the canonical text on purpose, as in op_sign
+    return out
+
+
+def op_ed25519_verify(req):
+    results = []
+    for item in req["items"]:
+        shape = None
+        if item.get("kind") == "response":
+            try:
+                seed.MCPResponse(**json.loads(item["body"]))
+                shape = True
+            except Exception:
+                shape = False
+        results.append({"verified": ed_verify(item["public"], item["body"]), "shape_ok": shape})
+    return results
 
 
 def op_sign(req):
@@ -70,8 +154,15 @@ def op_seed_handle(req):
 
 def op_http_client(req):
     """The seed's client flow against an HTTP server: every call signed with the
-    seed's code, every answer verified with it (signature + MCPResponse shape)."""
+    seed's code, every answer verified with it (signature + MCPResponse shape).
+    With `client_key`/`server_key` (ed25519-secret: / ed25519:) it signs and
+    verifies Ed25519 instead of HMAC."""
     import time, urllib.request, urllib.error
+
+    if "client_key" in req:
+        sign, check = ed_signer(req["client_key"]), lambda body: ed_verify(req["server_key"], body)
+    else:
+        sign, check = None, lambda body: verify(req["server_secret"].encode(), body)
 
     def post(body):
         r = urllib.request.Request(req["url"], data=body.encode(), headers={"Content-Type": "application/json"}, method="POST")
@@ -82,7 +173,7 @@ def op_http_client(req):
             return e.code, e.read().decode()
 
     def call(tool, args):
-        env = signed_envelope(req["client_secret"].encode(), req["client_id"], req["server_id"], tool, args)
+        env = signed_envelope(req.get("client_secret", "").encode(), req["client_id"], req["server_id"], tool, args, sign=sign)
         status, body = post(json.dumps(env))
         msg = json.loads(body)
         try:
@@ -93,7 +184,7 @@ def op_http_client(req):
         return {
             "tool": tool,
             "http": status,
-            "verified": verify(req["server_secret"].encode(), body),
+            "verified": check(body),
             "shape_ok": shape_ok,
             "request_id_ok": msg.get("request_id") == env["request_id"],
             "status": msg.get("status"),
@@ -222,7 +313,8 @@ def op_serve(req):
     return None
 
 
-OPS = {"sign": op_sign, "verify": op_verify, "canonical": op_canonical, "random-docs": op_random_docs, "seed-handle": op_seed_handle, "http-client": op_http_client}
+OPS = {"sign": op_sign, "verify": op_verify, "canonical": op_canonical, "random-docs": op_random_docs, "seed-handle": op_seed_handle, "http-client": op_http_client,
+       "ed25519-keygen": op_ed25519_keygen, "ed25519-public": op_ed25519_public, "ed25519-sign": op_ed25519_sign, "ed25519-verify": op_ed25519_verify}
 
 if __name__ == "__main__":
     op = sys.argv[1]

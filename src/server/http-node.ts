@@ -1,0 +1,328 @@
+import { createServer as createNodeServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
+import type { HandleResult, SmcpServer } from "./core.js";
+import {
+  HEALTH_BODY,
+  type HttpOptions,
+  type HttpSettings,
+  httpSettings,
+  notFoundBody,
+  precheck,
+  targetPath,
+} from "./http-common.js";
+
+/** A node:http request listener for smcp; `handleContinue` serves `checkContinue` (Expect: 100-continue). */
+export interface NodeHttpHandler {
+  (req: IncomingMessage, res: ServerResponse): void;
+  /** For `server.on("checkContinue", …)`: decides before `100 Continue` is sent, so a refused body is never sent. */
+  handleContinue(req: IncomingMessage, res: ServerResponse): void;
+}
+
+/**
+ * A node:http request listener: `POST {path}` runs the protocol, `GET
+ * /healthz` answers without auth. Mount it in any node:http stack; register
+ * `handleContinue` for `checkContinue` too, as {@link serveHttp} does.
+ */
+export function createHttpHandler(server: SmcpServer, options: HttpOptions = {}): NodeHttpHandler {
+  const settings = httpSettings(options, "/mcp");
+  const deadlines = new BodyDeadlines();
+  let inFlight = 0;
+  const handle = (req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean) => {
+    const decision = precheck(
+      {
+        method: req.method ?? "",
+        pathname: targetPath(req.url ?? ""),
+        contentType: req.headers["content-type"],
+        contentLength: req.headers["content-length"],
+        inFlight,
+      },
+      settings,
+    );
+    switch (decision.kind) {
+      case "health":
+        res.writeHead(200, [
+          "content-type",
+          "application/json",
+          "cache-control",
+          "no-store",
+          "content-length",
+          String(HEALTH_BODY.length),
+        ]);
+        res.end(req.method === "HEAD" ? undefined : HEALTH_BODY);
+        return;
+      case "metrics":
+        void serveMetrics(settings, res);
+        return;
+      case "not_found":
+        return refuse(req, res, 404, notFoundBody(settings));
+      case "refuse": {
+        const result = server.reject(decision.code, decision.message);
+        return refuse(req, res, result.httpStatus, result.body, decision.headers);
+      }
+      case "read":
+        inFlight++;
+        res.once("close", () => inFlight--);
+        if (awaitingContinue) res.writeContinue();
+        void readAndHandle(server, req, res, settings, deadlines);
+    }
+  };
+  const listener = ((req, res) => handle(req, res, false)) as NodeHttpHandler;
+  listener.handleContinue = (req, res) => handle(req, res, true);
+  return listener;
+}
+
+async function readAndHandle(
+  server: SmcpServer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  settings: HttpSettings,
+  deadlines: BodyDeadlines,
+) {
+  const body = await readBody(req, settings, deadlines);
+  if (body === "aborted") return;
+  if (body === "too_large") return refuseResult(req, res, server.reject("too_large", "the body exceeds the size limit"));
+  if (body === "timeout") return refuseResult(req, res, server.reject("bad_envelope", "the body was not received in time"));
+  send(res, await server.handle(body));
+}
+
+async function serveMetrics(settings: HttpSettings, res: ServerResponse): Promise<void> {
+  const metrics = settings.metrics as NonNullable<HttpSettings["metrics"]>;
+  try {
+    const text = await metrics.render();
+    res.writeHead(200, [
+      "content-type",
+      metrics.contentType,
+      "cache-control",
+      "no-store",
+      "content-length",
+      String(Buffer.byteLength(text)),
+    ]);
+    res.end(text);
+  } catch {
+    res.writeHead(500, ["content-type", "text/plain"]).end("metrics unavailable\n");
+  }
+}
+
+function refuseResult(req: IncomingMessage, res: ServerResponse, result: HandleResult): void {
+  refuse(req, res, result.httpStatus, result.body);
+}
+
+/** Answers and closes the connection: the rest of the body is not read. */
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: string,
+  extra: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const headers = [
+    "content-type",
+    "application/json",
+    "cache-control",
+    "no-store",
+    "content-length",
+    String(Buffer.byteLength(body)),
+    "connection",
+    "close",
+  ];
+  for (const [name, value] of Object.entries(extra)) headers.push(name, value);
+  res.writeHead(status, headers);
+  res.end(body);
+  res.once("finish", () => req.destroy());
+}
+
+function send(res: ServerResponse, result: HandleResult): void {
+  if (res.headersSent || res.destroyed) return;
+  // A flat [name, value, ...] list: the cheapest form for node:http to write.
+  res.writeHead(result.httpStatus, [
+    "content-type",
+    "application/json",
+    "cache-control",
+    "no-store",
+    "content-length",
+    String(Buffer.byteLength(result.body)),
+  ]);
+  res.end(result.body);
+}
+
+/**
+ * Deadlines of the bodies being read, checked by one timer rather than one
+ * timer per request (a per-request timer costs measurably at high rates).
+ */
+class BodyDeadlines {
+  readonly #pending = new Set<{ deadline: number; expire: () => void }>();
+  #timer: NodeJS.Timeout | undefined;
+
+  add(timeoutMs: number, expire: () => void): () => void {
+    const entry = { deadline: Date.now() + timeoutMs, expire };
+    this.#pending.add(entry);
+    if (!this.#timer) {
+      this.#timer = setInterval(() => this.#sweep(), Math.min(250, timeoutMs));
+      this.#timer.unref();
+    }
+    return () => this.#pending.delete(entry);
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const entry of this.#pending) {
+      if (entry.deadline > now) continue;
+      this.#pending.delete(entry);
+      entry.expire();
+    }
+    if (this.#pending.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+function readBody(
+  req: IncomingMessage,
+  settings: HttpSettings,
+  deadlines: BodyDeadlines,
+): Promise<Buffer | "too_large" | "timeout" | "aborted"> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const finish = (value: Buffer | "too_large" | "timeout" | "aborted") => {
+      if (settled) return;
+      settled = true;
+      forget();
+      req.off("data", onData);
+      req.pause();
+      resolve(value);
+    };
+    const forget = deadlines.add(settings.bodyTimeoutMs, () => finish("timeout"));
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > settings.maxBodyBytes) return finish("too_large");
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () => finish(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+    req.once("error", () => finish("aborted"));
+    req.once("close", () => finish(req.complete ? Buffer.concat(chunks, size) : "aborted"));
+  });
+}
+
+// node's own answers to a malformed request, as node writes them (its default `clientError` behaviour).
+const CLIENT_ERROR_ANSWERS = new Map([
+  ["HPE_HEADER_OVERFLOW", "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n"],
+  ["ERR_HTTP_REQUEST_TIMEOUT", "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n"],
+]);
+
+/**
+ * A body longer than its Content-Length leaves bytes that node parses as a
+ * malformed next request; by default node answers those with a bare 400 and
+ * destroys the socket at once, so the signed answer still owed to the
+ * complete request before is lost (found by test/fuzz-readers.test.ts). Here
+ * that answer goes out first, then the connection closes; any other client
+ * error gets node's default answer.
+ */
+function answerBeforeClientError(http: Server): void {
+  const owed = new WeakMap<Duplex, { req: IncomingMessage; res: ServerResponse }>();
+  http.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    const entry = { req, res };
+    owed.set(req.socket, entry);
+    res.once("close", () => {
+      if (owed.get(req.socket) === entry) owed.delete(req.socket);
+    });
+  });
+  http.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const entry = owed.get(socket);
+    if (entry?.req.complete && !entry.res.writableFinished) {
+      owed.delete(socket);
+      entry.res.once("close", () => socket.destroy());
+      return;
+    }
+    if (socket.writable && !entry?.res.headersSent) {
+      socket.write(CLIENT_ERROR_ANSWERS.get(error.code ?? "") ?? "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    }
+    socket.destroy();
+  });
+}
+
+/** Options for {@link serveHttp}: the HTTP edge, explicitly configured. */
+export interface ServeOptions extends HttpOptions {
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8787; 0 picks a free port. */
+  port?: number;
+  /** Idle keep-alive connections are closed after this many ms. Default 5,000. */
+  keepAliveTimeoutMs?: number;
+  /** The request head must arrive within this many ms (node's `headersTimeout`). Default 10,000. */
+  headersTimeoutMs?: number;
+  /** The whole request must arrive within this many ms (node's `requestTimeout`, a backstop to `bodyTimeoutMs`). Default 60,000. */
+  requestTimeoutMs?: number;
+  /** Open connections at most; node refuses more at once (`server.maxConnections`). Default 2,048. */
+  maxConnections?: number;
+  /** In-flight requests get this long to finish on close before connections are cut. Default 10,000. */
+  shutdownGraceMs?: number;
+}
+
+/** A running HTTP server. */
+export interface RunningServer {
+  /** `http://HOST:PORT`. */
+  readonly origin: string;
+  /** The protocol endpoint, `http://HOST:PORT/mcp`. */
+  readonly url: string;
+  readonly http: Server;
+  /**
+   * Graceful stop: stop accepting, let in-flight requests finish (up to the
+   * grace period), close idle connections, then close the smcp server and its stores.
+   */
+  close(): Promise<void>;
+}
+
+/** Serves an smcp server over HTTP; resolves once it is listening. */
+export async function serveHttp(server: SmcpServer, options: ServeOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? "127.0.0.1";
+  const handler = createHttpHandler(server, options);
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const http = createNodeServer(
+    {
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      headersTimeout,
+      requestTimeout: options.requestTimeoutMs ?? 60_000,
+      // node checks both timeouts only this often (default 30 s, so a 10 s head deadline was
+      // 30 s in practice; found by test/http-edge.test.ts): check at least every second.
+      connectionsCheckingInterval: Math.min(1_000, headersTimeout),
+    },
+    handler,
+  );
+  http.on("checkContinue", handler.handleContinue);
+  answerBeforeClientError(http);
+  http.maxConnections = options.maxConnections ?? 2048;
+  await new Promise<void>((resolve, reject) => {
+    http.once("error", reject);
+    http.listen(options.port ?? 8787, host, () => {
+      http.off("error", reject);
+      resolve();
+    });
+  });
+  const { port } = http.address() as AddressInfo;
+  const origin = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const path = options.path ?? "/mcp";
+  let closing: Promise<void> | undefined;
+  return {
+    origin,
+    url: `${origin}${path}`,
+    http,
+    close() {
+      closing ??= (async () => {
+        server.drain(); // held long polls answer now, so in-flight requests end quickly
+        const stopped = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeIdleConnections();
+        const grace = setTimeout(() => http.closeAllConnections(), options.shutdownGraceMs ?? 10_000);
+        await stopped;
+        clearTimeout(grace);
+        await server.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,228 @@
+import { createRequire } from "node:module";
+import pino, { type DestinationStream, type Logger } from "pino";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { JobStore } from "../stores/jobs.js";
+import type { NonceStore } from "../stores/nonces.js";
+import { redactUrl } from "../util/redact.js";
+import type { MetricsEndpoint } from "./http-common.js";
+import type { JobEvent, RequestEvent, ServerObserver } from "./observer.js";
+
+/** Options for {@link createObservability}. */
+export interface ObservabilityOptions {
+  /** Build Prometheus metrics (served at `GET /metrics` by `serveHttp`'s `metrics` option). Default false. */
+  metrics?: boolean;
+  /** Label request metrics with the client id (the operator's choice: ids are cardinality). Default false. */
+  perClientMetrics?: boolean;
+  /** Log level: `fatal`, `error`, `warn`, `info` (one line per request), `debug`, `silent`. Default `info`. */
+  logLevel?: string;
+  /** Where log lines go. Default: stderr, JSON lines (human-readable through pino-pretty when `pretty`). */
+  destination?: DestinationStream;
+  /** Human-readable lines instead of JSON (a terminal). Default false. */
+  pretty?: boolean;
+  /** Stores whose state the metrics report (jobs by state, nonces held). */
+  stores?: { jobStore?: JobStore; nonceStore?: NonceStore };
+  /** Long polls held now (a gauge). */
+  heldPolls?: () => number;
+}
+
+/** Metrics and logs for one server or worker process. */
+export interface Observability {
+  /** Give it to `createServer({ observer })` / `createWorker({ onJob })`. */
+  observer: ServerObserver & { job(event: JobEvent): void };
+  logger: Logger;
+  metrics: MetricsEndpoint | undefined;
+  /** Flushes the log. */
+  close(): Promise<void>;
+}
+
+/**
+ * Turns a server's events into structured JSON logs (pino: one line per
+ * request with request_id, client_id, tool, code, HTTP status and duration;
+ * job transitions; one line when a store goes down and one when it is back)
+ * and, when asked, Prometheus metrics (prom-client, its own registry).
+ * Never a secret or an argument value; client ids in metric labels only with
+ * `perClientMetrics`.
+ */
+export function createObservability(options: ObservabilityOptions = {}): Observability {
+  const destination = options.destination ?? pino.destination({ dest: 2, sync: false, minLength: 4096 });
+  const logger = options.pretty
+    ? pino({ level: options.logLevel ?? "info", base: null }, prettyStream(destination))
+    : pino({ level: options.logLevel ?? "info", base: null }, destination);
+  const metrics = options.metrics ? buildMetrics(options) : undefined;
+  const logRequests = logger.isLevelEnabled("info");
+
+  const observer = {
+    request(event: RequestEvent) {
+      metrics?.request(event);
+      if (!logRequests) return;
+      logger.info(
+        {
+          request_id: event.requestId,
+          client_id: event.clientId,
+          tool: event.tool,
+          code: event.code ?? event.status,
+          http_status: event.httpStatus,
+          duration_ms: Math.round(event.durationMs * 100) / 100,
+        },
+        "request",
+      );
+    },
+    job(event: JobEvent) {
+      metrics?.job(event);
+      logger.info(
+        {
+          job_id: event.jobId,
+          tool: event.tool,
+          client_id: event.clientId,
+          code: event.code,
+          queue_wait_ms: event.queueWaitMs,
+          run_ms: event.runMs,
+        },
+        `job ${event.event}`,
+      );
+    },
+    store(event: { healthy: boolean; error?: unknown }) {
+      metrics?.store(event.healthy);
+      if (event.healthy) logger.warn("store available again");
+      else logger.error({ error: describeError(event.error) }, "store unavailable: answering 503 unavailable until it is back");
+    },
+    rateLimited(event: { clientId: string; reason: string }) {
+      metrics?.limited(event.reason);
+      logger.debug({ client_id: event.clientId, reason: event.reason }, "rate limited");
+    },
+  };
+  return {
+    observer,
+    logger,
+    metrics: metrics && { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
+    close: () =>
+      new Promise<void>((resolve) => {
+        logger.flush(() => resolve());
+      }),
+  };
+}
+
+function buildMetrics(options: ObservabilityOptions) {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const perClient = options.perClientMetrics === true;
+  const requests = new Counter({
+    name: "smcp_requests_total",
+    help: "Requests answered, by tool and code (ok, accepted, running, done, or the error code).",
+    labelNames: perClient ? ["tool", "code", "client_id"] : ["tool", "code"],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: "smcp_request_duration_seconds",
+    help: "Time from the request's body to its signed answer, by tool.",
+    labelNames: ["tool"],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 30],
+    registers: [registry],
+  });
+  const jobs = new Counter({
+    name: "smcp_job_transitions_total",
+    help: "Job transitions made by this process, by tool and event.",
+    labelNames: ["tool", "event"],
+    registers: [registry],
+  });
+  const queueWait = new Histogram({
+    name: "smcp_job_queue_wait_seconds",
+    help: "How long jobs waited, queued, before a worker started them.",
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800],
+    registers: [registry],
+  });
+  const storeUp = new Gauge({
+    name: "smcp_store_up",
+    help: "1 while the stores answer, 0 during an outage.",
+    registers: [registry],
+  });
+  storeUp.set(1);
+  const storeOutages = new Counter({ name: "smcp_store_outages_total", help: "Store outages seen.", registers: [registry] });
+  const limited = new Counter({
+    name: "smcp_rate_limited_total",
+    help: "Requests refused with rate_limited, by reason (rate, open_jobs, stored_bytes, long_polls, store_full).",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  const { jobStore, nonceStore } = options.stores ?? {};
+  if (jobStore) {
+    new Gauge({
+      name: "smcp_jobs",
+      help: "Jobs in the store by state (queued, running, finished and retained).",
+      labelNames: ["state"],
+      registers: [registry],
+      async collect() {
+        const counts = await jobStore.counts().catch(() => undefined);
+        if (!counts) return;
+        for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
+      },
+    });
+  }
+  const stats = nonceStore && (nonceStore as { stats?: () => { held: number; capacityHeld?: number } }).stats;
+  if (nonceStore && stats) {
+    new Gauge({
+      name: "smcp_nonces_held",
+      help: "(client_id, nonce) pairs the replay cache holds now.",
+      registers: [registry],
+      collect() {
+        this.set(stats.call(nonceStore).held);
+      },
+    });
+    new Gauge({
+      name: "smcp_nonces_capacity",
+      help: "Pairs the replay cache can hold before it refuses new requests (unavailable).",
+      registers: [registry],
+      collect() {
+        const capacity = stats.call(nonceStore).capacityHeld;
+        if (capacity !== undefined) this.set(capacity);
+      },
+    });
+  }
+  const heldPolls = options.heldPolls;
+  if (heldPolls) {
+    new Gauge({
+      name: "smcp_long_polls_held",
+      help: "poll_job calls with wait_ms held open now.",
+      registers: [registry],
+      collect() {
+        this.set(heldPolls());
+      },
+    });
+  }
+  return {
+    registry,
+    request(event: RequestEvent) {
+      const tool = event.tool ?? "";
+      const code = event.code ?? event.status;
+      if (perClient) requests.inc({ tool, code, client_id: event.clientId ?? "" });
+      else requests.inc({ tool, code });
+      latency.observe({ tool }, event.durationMs / 1000);
+    },
+    job(event: JobEvent) {
+      jobs.inc({ tool: event.tool, event: event.event });
+      if (event.queueWaitMs !== undefined) queueWait.observe(event.queueWaitMs / 1000);
+    },
+    store(healthy: boolean) {
+      storeUp.set(healthy ? 1 : 0);
+      if (!healthy) storeOutages.inc();
+    },
+    limited(reason: string) {
+      limited.inc({ reason });
+    },
+  };
+}
+
+function prettyStream(destination: DestinationStream): DestinationStream {
+  try {
+    const pretty = createRequire(import.meta.url)("pino-pretty") as (options: object) => DestinationStream;
+    return pretty({ destination, colorize: true, translateTime: "HH:MM:ss.l", ignore: "pid,hostname" });
+  } catch {
+    return destination; // pino-pretty is not installed: JSON lines
+  }
+}
+
+/** An error's message for a log line (never its stack or a URL password). */
+function describeError(error: unknown): string | undefined {
+  if (error === undefined) return undefined;
+  return redactUrl(error instanceof Error ? error.message : String(error));
+}

@@ -1,0 +1,47 @@
+import type { ErrorCode } from "../protocol/errors.js";
+import type { ResponseStatus } from "../protocol/messages.js";
+
+/** One handled request, as an operator sees it (never arguments, secrets or signatures). */
+export interface RequestEvent {
+  /** The envelope's request_id (as answered: "" when it was not a string of at most 256 characters). */
+  requestId: string;
+  /** The client, once its signature verified; undefined before. */
+  clientId: string | undefined;
+  /** The tool, when the server has one by that name; undefined otherwise (never an unknown name). */
+  tool: string | undefined;
+  /** The answer's error code; undefined for a non-error answer. */
+  code: ErrorCode | undefined;
+  status: ResponseStatus;
+  httpStatus: number;
+  durationMs: number;
+}
+
+/** A job's transition. */
+export interface JobEvent {
+  jobId: string;
+  tool: string;
+  clientId: string;
+  event: "accepted" | "started" | "done" | "error" | "cancelled" | "requeued";
+  /** For `error`: the job's code. */
+  code?: string;
+  /** For `started`: how long it waited in the queue, ms. */
+  queueWaitMs?: number;
+  /** For the end events: how long the run took, ms. */
+  runMs?: number;
+}
+
+/** Why a client was refused with `rate_limited`. */
+export type LimitReason = "rate" | "open_jobs" | "stored_bytes" | "long_polls" | "store_full";
+
+/**
+ * What a server reports for metrics and logs (`smcp/observe` turns these
+ * into Prometheus metrics and JSON log lines). Every hook is optional and
+ * must not throw; none is called with a secret or an argument value.
+ */
+export interface ServerObserver {
+  request?(event: RequestEvent): void;
+  job?(event: JobEvent): void;
+  /** A store became unusable (`healthy: false`, once per outage) or usable again. */
+  store?(event: { healthy: boolean; error?: unknown }): void;
+  rateLimited?(event: { clientId: string; reason: LimitReason }): void;
+}

@@ -1,0 +1,316 @@
+import type { Redis } from "ioredis";
+import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
+import {
+  type ClientUsage,
+  DEFAULT_JOB_RETENTION_MS,
+  type JobCounts,
+  type JobError,
+  type JobListFilter,
+  type JobOutcome,
+  type JobRecord,
+  type JobState,
+  type JobStore,
+  type JobStoreOptions,
+  type NewJob,
+  quotaExceeded,
+} from "../jobs.js";
+import { JobWatchers } from "../watchers.js";
+import { SCRIPTS, type ScriptName } from "./scripts.js";
+
+/** Options for {@link RedisJobStore}. */
+export interface RedisJobStoreOptions extends JobStoreOptions {
+  /** Prefix of every key (`{smcp}:` hash-tags them into one Redis Cluster slot). Default `smcp:`. */
+  prefix?: string;
+  /** Disconnect the connection on `close()` (when the store owns it). Default false. */
+  closeConnection?: boolean;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+// Jobs deleted per sweep script: the script blocks Redis while it runs, so it stays short.
+const SWEEP_BATCH = 200;
+
+/**
+ * Jobs in Redis, shared by every replica and worker: a hash per job, each
+ * transition one Lua script (see ./scripts.ts). Every change is published,
+ * so a long poll on any replica wakes as soon as a worker anywhere moves the
+ * job; finished jobs are deleted by the retention sweep (a TTL a day later is
+ * only the backstop), which also gives their bytes back to the client's quota.
+ */
+export class RedisJobStore implements JobStore {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #channel: string;
+  readonly #retentionMs: number;
+  readonly #now: () => number;
+  readonly #closeConnection: boolean;
+  readonly #watchers = new JobWatchers();
+  #subscriber: Promise<Redis> | undefined;
+
+  constructor(redis: Redis, options: RedisJobStoreOptions = {}) {
+    this.#redis = redis;
+    this.#prefix = options.prefix ?? "smcp:";
+    this.#channel = `${this.#prefix}changed`;
+    this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
+    this.#now = options.now ?? Date.now;
+    this.#closeConnection = options.closeConnection ?? false;
+    for (const [name, script] of Object.entries(SCRIPTS)) {
+      if (!(`smcp_${name}` in redis)) redis.defineCommand(`smcp_${name}`, { numberOfKeys: script.keys, lua: script.lua });
+    }
+  }
+
+  #key(name: string): string {
+    return `${this.#prefix}${name}`;
+  }
+
+  #run(name: ScriptName, keys: string[], ...args: (string | number)[]): Promise<unknown> {
+    const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[`smcp_${name}`];
+    if (!command) throw new Error(`script ${name} is not defined`);
+    return command.call(this.#redis, ...keys, ...args);
+  }
+
+  async create(input: NewJob): Promise<{ job: JobRecord; created: boolean }> {
+    const job = this.#key(`job:${input.id}`);
+    const idem =
+      input.idempotencyKey === undefined
+        ? job
+        : this.#key(`idem:${lengthPrefixed(input.clientId, input.tool, input.idempotencyKey)}`);
+    const [status, reply] = (await this.#run(
+      "create",
+      [
+        job,
+        this.#key("queued"),
+        this.#key(`client:${input.clientId}`),
+        this.#key("all"),
+        idem,
+        this.#key("open"),
+        this.#key("bytes"),
+        this.#key("turn"),
+        this.#key("seq"),
+        this.#key("running"),
+        this.#key("serving"),
+      ],
+      this.#prefix,
+      input.id,
+      input.clientId,
+      input.tool,
+      canonicalize(input.args),
+      input.idempotencyKey ?? "",
+      this.#now(),
+      this.#retentionMs + DAY_MS,
+      input.maxOpenJobs ?? "",
+      input.maxStoredBytes ?? "",
+    )) as [number, string[] | string];
+    if (status === -1) throw quotaExceeded(reply === "open_jobs" ? "open_jobs" : "stored_bytes");
+    const record = toRecord(fromFlat(reply as string[]));
+    if (!record) throw new Error("the job store returned no job");
+    return { job: record, created: status === 1 };
+  }
+
+  async get(id: string): Promise<JobRecord | undefined> {
+    const job = toRecord(await this.#redis.hgetall(this.#key(`job:${id}`)));
+    return job && !this.#expired(job) ? job : undefined;
+  }
+
+  async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
+    const keys = [this.#key(`job:${id}`), this.#key("queued"), this.#key("running"), this.#key("serving")];
+    const flat = (await this.#run("start", keys, id, workerId, leaseUntil, this.#now())) as string[] | null;
+    return flat ? toRecord(fromFlat(flat)) : undefined;
+  }
+
+  async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
+    const keys = [this.#key("queued"), this.#key("running"), this.#key("serving")];
+    const toolList = tools ? JSON.stringify(tools) : "";
+    const flat = (await this.#run("claim", keys, this.#prefix, workerId, leaseUntil, this.#now(), toolList)) as string[] | null;
+    return flat ? toRecord(fromFlat(flat)) : undefined;
+  }
+
+  async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
+    if (ids.length === 0) return [];
+    return (await this.#run("heartbeat", [this.#key("running")], this.#prefix, workerId, leaseUntil, ...ids)) as string[];
+  }
+
+  async stale(now: number, limit = 100): Promise<JobRecord[]> {
+    const ids = await this.#redis.zrangebyscore(this.#key("running"), "-inf", `(${now}`, "LIMIT", 0, limit);
+    const jobs = await this.#many(ids);
+    return jobs.filter((j) => j.state === "running" && j.leaseUntil !== null && j.leaseUntil < now);
+  }
+
+  async progress(id: string, progress: JsonObject): Promise<boolean> {
+    const result = await this.#run("progress", [this.#key(`job:${id}`)], id, canonicalize(progress), this.#now(), this.#channel);
+    return result === 1;
+  }
+
+  async finish(id: string, outcome: JobOutcome): Promise<boolean> {
+    const result = outcome.state === "done" ? canonicalize(outcome.result) : "";
+    const error = outcome.state === "error" ? canonicalize(outcome.error) : "";
+    return (await this.#end(id, outcome.state, result, error)) === 1;
+  }
+
+  async cancel(id: string): Promise<JobRecord | undefined> {
+    await this.#end(id, "cancelled", "", canonicalize({ code: "cancelled", message: "cancelled" }));
+    return this.get(id);
+  }
+
+  #end(id: string, state: JobState, result: string, error: string): Promise<unknown> {
+    return this.#run("finish", this.#endKeys(id), id, state, result, error, this.#now(), this.#retentionMs, this.#channel);
+  }
+
+  // The keys of the scripts that may end a job (finish, requeue), in their KEYS order.
+  #endKeys(id: string): string[] {
+    return [`job:${id}`, "queued", "running", "open", "bytes", "expiring"].map((name) => this.#key(name));
+  }
+
+  async requeue(id: string, maxAttempts: number, staleBefore?: number): Promise<JobState | undefined> {
+    const error = canonicalize({ code: "tool_failed", message: "the worker stopped during each of its attempts" });
+    const args = [id, maxAttempts, staleBefore ?? "", this.#now(), this.#retentionMs, error, this.#channel];
+    const state = (await this.#run("requeue", this.#endKeys(id), ...args)) as string;
+    return state === "" ? undefined : (state as JobState);
+  }
+
+  async list(filter: JobListFilter = {}): Promise<JobRecord[]> {
+    const set = filter.clientId === undefined ? this.#key("all") : this.#key(`client:${filter.clientId}`);
+    const limit = filter.limit ?? Number.POSITIVE_INFINITY;
+    const out: JobRecord[] = [];
+    // Newest first, a page at a time, so a short list of a long history reads only what it shows.
+    for (let start = 0; out.length < limit; start += 200) {
+      const ids = await this.#redis.zrevrange(set, start, start + 199);
+      if (ids.length === 0) break;
+      for (const job of await this.#many(ids)) {
+        if (filter.state === undefined || job.state === filter.state) out.push(job);
+        if (out.length >= limit) break;
+      }
+    }
+    return out;
+  }
+
+  async sweep(now = this.#now()): Promise<number> {
+    const keys = [this.#key("expiring"), this.#key("all"), this.#key("bytes"), this.#key("open"), this.#key("turn")];
+    let removed = 0;
+    for (;;) {
+      const ids = (await this.#run("sweep", keys, this.#prefix, now, SWEEP_BATCH, this.#channel)) as string[];
+      removed += ids.length;
+      if (ids.length < SWEEP_BATCH) return removed;
+    }
+  }
+
+  async watch(id: string, version: number, signal: AbortSignal): Promise<void> {
+    // Subscribe before reading the version, so a change between the two is not missed.
+    await this.#subscribe();
+    const waiting = this.#watchers.wait(id, signal);
+    const current = await this.#redis.hget(this.#key(`job:${id}`), "version");
+    if (current === null || Number(current) !== version) this.#watchers.notify(id);
+    await waiting;
+  }
+
+  async usage(clientId: string): Promise<ClientUsage> {
+    const [open, bytes] = await Promise.all([
+      this.#redis.hget(this.#key("open"), clientId),
+      this.#redis.hget(this.#key("bytes"), clientId),
+    ]);
+    return { open: Number(open ?? 0), bytes: Number(bytes ?? 0) };
+  }
+
+  async counts(): Promise<JobCounts> {
+    const [queued, running, finished] = await Promise.all([
+      this.#redis.zcard(this.#key("queued")),
+      this.#redis.zcard(this.#key("running")),
+      this.#redis.zcard(this.#key("expiring")),
+    ]);
+    return { queued, running, finished };
+  }
+
+  async announce(workerId: string, tools: readonly string[], ttlMs: number): Promise<void> {
+    const now = this.#now();
+    const pipeline = this.#redis.pipeline();
+    for (const tool of tools) {
+      const key = this.#key(`offers:${tool}`);
+      pipeline.zadd(key, now + ttlMs, workerId);
+      pipeline.zremrangebyscore(key, "-inf", `(${now}`);
+      pipeline.pexpire(key, ttlMs * 4);
+    }
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+  }
+
+  async isOffered(tool: string): Promise<boolean> {
+    const live = await this.#redis.zrangebyscore(this.#key(`offers:${tool}`), `(${this.#now()}`, "+inf", "LIMIT", 0, 1);
+    return live.length > 0;
+  }
+
+  async close(): Promise<void> {
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber) (await subscriber.catch(() => undefined))?.disconnect();
+    if (this.#closeConnection) this.#redis.disconnect();
+  }
+
+  // One subscriber connection per store, opened on the first long poll.
+  #subscribe(): Promise<Redis> {
+    this.#subscriber ??= (async () => {
+      const subscriber = this.#redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+      subscriber.on("error", () => {}); // reconnects by itself; a poll meanwhile ends at its own timeout
+      subscriber.on("message", (_channel: string, id: string) => this.#watchers.notify(id));
+      await subscriber.connect();
+      await subscriber.subscribe(this.#channel);
+      return subscriber;
+    })().catch((error: unknown) => {
+      this.#subscriber = undefined;
+      throw error;
+    });
+    return this.#subscriber;
+  }
+
+  // Reads also honour the store's own clock (a job past its retention reads as gone before the sweep).
+  #expired(job: JobRecord): boolean {
+    return job.expiresAt !== null && job.expiresAt <= this.#now();
+  }
+
+  async #many(ids: string[]): Promise<JobRecord[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.#redis.pipeline();
+    for (const id of ids) pipeline.hgetall(this.#key(`job:${id}`));
+    const results = (await pipeline.exec()) ?? [];
+    const jobs: JobRecord[] = [];
+    for (const [error, hash] of results) {
+      if (error) throw error;
+      const job = toRecord(hash as Record<string, string>);
+      if (job && !this.#expired(job)) jobs.push(job);
+    }
+    return jobs;
+  }
+}
+
+const lengthPrefixed = (...parts: string[]) => parts.map((s) => `${s.length}:${s}`).join(":");
+
+/** HGETALL's reply as a Lua script returns it: [field, value, field, value, ...]. */
+function fromFlat(flat: readonly string[]): Record<string, string> {
+  const hash: Record<string, string> = Object.create(null);
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i] as string] = flat[i + 1] as string;
+  return hash;
+}
+
+function toRecord(hash: Record<string, string>): JobRecord | undefined {
+  if (hash.id === undefined || hash.state === undefined) return undefined;
+  const object = (text: string | undefined) => (text === undefined || text === "" ? null : (parseJson(text) as JsonObject));
+  const number = (text: string | undefined) => (text === undefined || text === "" ? null : Number(text));
+  const idem = hash.idem ?? "";
+  return {
+    id: hash.id,
+    clientId: hash.client_id ?? "",
+    tool: hash.tool ?? "",
+    args: object(hash.args) ?? {},
+    idempotencyKey: idem === "" ? null : idem,
+    state: hash.state as JobState,
+    progress: object(hash.progress),
+    result: object(hash.result),
+    error: object(hash.error) as JobError | null,
+    attempts: Number(hash.attempts ?? 0),
+    workerId: hash.worker_id ?? null,
+    leaseUntil: number(hash.lease_until),
+    createdAt: Number(hash.created_at),
+    updatedAt: Number(hash.updated_at),
+    expiresAt: number(hash.expires_at),
+    version: Number(hash.version ?? 1),
+    turn: Number(hash.turn ?? 1),
+    bytes: Number(hash.bytes ?? 0),
+  };
+}

@@ -1,0 +1,38 @@
+import { createRequire } from "node:module";
+import type { RateLimiterRedis } from "rate-limiter-flexible";
+import type { OpenedStores, OpenStoresOptions } from "../open.js";
+import { connectRedis, parseRedisUrl } from "./connection.js";
+import { RedisJobStore } from "./jobs.js";
+import { RedisNonceStore } from "./nonces.js";
+import { BullJobQueue } from "./queue.js";
+
+const requireLib = createRequire(import.meta.url);
+
+/** Opens the Redis stores: jobs and replay cache shared by every replica, jobs dispatched through BullMQ. */
+export async function openRedisStores(url: string, options: OpenStoresOptions = {}): Promise<OpenedStores> {
+  const target = parseRedisUrl(url);
+  const onError = options.onError ?? (() => {});
+  const connect = (blocking = false) => connectRedis(target, { blocking, onError });
+  const [jobs, nonces, queue, publisher] = await Promise.all([connect(), connect(), connect(), connect()]);
+  const prefix = target.prefix;
+  return {
+    jobStore: new RedisJobStore(jobs, {
+      prefix,
+      closeConnection: true,
+      ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+    }),
+    nonceStore: new RedisNonceStore(nonces, { prefix, closeConnection: true }),
+    // Worker connections are opened only by a process that runs jobs.
+    jobQueue: (deps) => new BullJobQueue({ ...deps, connections: { queue, publisher, open: connect }, prefix }),
+    // Rate counters in Redis, so a client's limit holds across every replica (fails closed when Redis is down).
+    rateLimiter: (config) => {
+      const Redis = requireLib("rate-limiter-flexible/lib/RateLimiterRedis.js") as typeof RateLimiterRedis;
+      return new Redis({
+        ...config,
+        keyPrefix: `${prefix}${config.keyPrefix}`,
+        storeClient: nonces,
+        rejectIfRedisNotReady: true,
+      });
+    },
+  };
+}

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const LOAD = fileURLToPath(new URL("./entry/load.mjs", import.meta.url));
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** Imports an entry point (by its package name, as a user would) in a fresh node and reports what it loaded. */
+function load(specifier: string): { ms: number; seen: string[]; addons: string[] } {
+  const out = execFileSync(process.execPath, [LOAD, specifier], { cwd: ROOT, encoding: "utf8" });
+  return JSON.parse(out) as { ms: number; seen: string[]; addons: string[] };
+}
+
+const packagesIn = (seen: string[]) =>
+  new Set(seen.flatMap((url) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1] ?? []));
+
+describe("entry points load only what they need (issue 11)", () => {
+  it("`smcp` (client, protocol, core server) loads no native addon, no Redis, no SQLite, no MCP SDK, no metrics or logs", () => {
+    const { seen, addons } = load("smcp");
+    const packages = packagesIn(seen);
+    for (const heavy of [
+      "better-sqlite3",
+      "ioredis",
+      "bullmq",
+      "msgpackr",
+      "@modelcontextprotocol/sdk",
+      "prom-client",
+      "pino",
+      "ajv",
+    ]) {
+      assert.ok(!packages.has(heavy), `smcp loaded ${heavy}`);
+    }
+    assert.deepEqual(addons, [], "no native addon");
+    assert.deepEqual([...packages].sort(), ["zod"], "zod is its one dependency at import");
+  });
+
+  it("`smcp/sqlite` does not load Redis; `smcp/redis` does not load SQLite", () => {
+    const sqlite = packagesIn(load("smcp/sqlite").seen);
+    assert.ok(sqlite.has("better-sqlite3"));
+    assert.ok(!sqlite.has("ioredis") && !sqlite.has("bullmq"));
+    const redis = packagesIn(load("smcp/redis").seen);
+    assert.ok(redis.has("ioredis") && redis.has("bullmq"));
+    assert.ok(!redis.has("better-sqlite3"));
+  });
+
+  it("`smcp/stores` loads a backend only when a URL asks for it", () => {
+    const stores = packagesIn(load("smcp/stores").seen);
+    for (const heavy of ["better-sqlite3", "ioredis", "bullmq"]) assert.ok(!stores.has(heavy), `smcp/stores loaded ${heavy}`);
+  });
+});

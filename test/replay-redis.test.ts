@@ -1,0 +1,83 @@
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { after, describe, it } from "node:test";
+import { Redis } from "ioredis";
+import { RedisNonceStore } from "../src/redis.js";
+import { until } from "./helpers.js";
+import { type Child, freePort, start } from "./process-helpers.js";
+import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
+
+const RUN = `smcp-test-${randomUUID().slice(0, 8)}:`;
+const connections: Redis[] = [];
+const children: Child[] = [];
+after(async () => {
+  await deleteKeys(RUN);
+  for (const c of connections) c.disconnect();
+  for (const child of children) await child.stop("SIGKILL");
+});
+const connect = (url = REDIS_URL) => {
+  const redis = new Redis(url, { lazyConnect: true, retryStrategy: () => 50 });
+  connections.push(redis);
+  return redis;
+};
+
+describe("Redis replay cache", () => {
+  it("keys have a fixed length, a hash tag per client, and carry neither the client id nor the nonce", async () => {
+    const redis = connect();
+    const prefix = `${RUN}a:`;
+    const store = new RedisNonceStore(redis, { prefix });
+    const cases = [
+      ["c1", "n"],
+      ["c1", "x".repeat(500)],
+      ["c2", "n"],
+      ["a-client-id-of-some-length", randomUUID()],
+      ["ключ", "nonce-✓-\u{1F600}"],
+    ] as const;
+    const keys = cases.map(([c, n]) => store.key(c, n));
+    const shape = new RegExp(`^${prefix}nonce:\\{[A-Za-z0-9_-]{8}\\}:[A-Za-z0-9_-]{22}$`);
+    for (const [k, key] of keys.entries()) {
+      assert.match(key, shape);
+      assert.equal(key.length, (keys[0] as string).length);
+      const [c, n] = cases[k] as readonly [string, string];
+      // (Ids long enough not to turn up in base64url by chance.)
+      if (c.length >= 4) assert.ok(!key.slice(prefix.length).includes(c), key);
+      if (n.length >= 4) assert.ok(!key.includes(n), key);
+    }
+    const tag = (key: string) => /\{(.*)\}/.exec(key)?.[1];
+    assert.equal(tag(keys[0] as string), tag(keys[1] as string), "one client, one hash tag");
+    assert.notEqual(tag(keys[0] as string), tag(keys[2] as string));
+    // The key is the one written, with the pair's time to live.
+    const expiresAt = Date.now() + 30_000;
+    assert.equal(await store.reserve("c1", "n", expiresAt), true);
+    const ttl = await redis.pttl(store.key("c1", "n"));
+    assert.ok(ttl > 25_000 && ttl <= 30_000, `pttl ${ttl}`);
+    assert.equal(await redis.get(store.key("c1", "n")), "1");
+  });
+
+  it("refuses to hold nonces in a Redis that may evict them (maxmemory with an evicting policy), and resumes once it may not", async () => {
+    const port = await freePort();
+    children.push(
+      await start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]),
+    );
+    const redis = connect(`redis://127.0.0.1:${port}/0`);
+    await until(async () => (await redis.ping().catch(() => "")) === "PONG", 10_000, "redis-server to listen");
+    await redis.config("SET", "maxmemory", "100mb");
+    await redis.config("SET", "maxmemory-policy", "volatile-lru");
+    const store = new RedisNonceStore(redis, { policyCheckEveryMs: 0 });
+    await assert.rejects(
+      store.reserve("c1", "n", Date.now() + 60_000),
+      /maxmemory-policy volatile-lru.*set maxmemory-policy noeviction/,
+    );
+    assert.equal(await redis.dbsize(), 0, "nothing was written");
+    await redis.config("SET", "maxmemory-policy", "noeviction");
+    assert.equal(await store.reserve("c1", "n", Date.now() + 60_000), true);
+    // No maxmemory: nothing is evicted whatever the policy says.
+    await redis.config("SET", "maxmemory-policy", "allkeys-lru");
+    await redis.config("SET", "maxmemory", "0");
+    assert.equal(await store.reserve("c1", "m", Date.now() + 60_000), true);
+    const stats = store.stats();
+    assert.equal(stats.held, 2);
+    assert.equal(stats.capacityBytes, undefined);
+    assert.ok((stats.bytes ?? 0) > 0);
+  });
+});
