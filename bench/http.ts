@@ -74,13 +74,14 @@ const quiet = () => quietFlags(values.smcp);
 async function smcpPeer(
   name: string,
   kind: StoreKind,
-  options: { keys?: "hmac" | "ed25519"; extra?: string[] } = {},
+  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string } = {},
 ): Promise<Peer> {
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
+  const cpu = options.cpu ?? 0;
   return {
     name,
-    start: () => startSmcp({ store: store.url, bin: values.smcp, keys, extra: options.extra ?? quiet() }),
+    start: () => startSmcp({ store: store.url, bin: values.smcp, keys, cpu, extra: options.extra ?? quiet() }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
@@ -120,8 +121,17 @@ async function peerFor(key: string): Promise<Peer> {
   }
   if (key === "smcp-sqlite") return smcpPeer("smcp serve, SQLite", "sqlite");
   if (key === "smcp-redis") return smcpPeer("smcp serve, Redis", "redis");
+  // `serve --workers 2` (node:cluster) allowed on both CPUs: on this 2-core machine it shares CPU 1 with wrk,
+  // so the figure is what a second process buys when the generator takes a core, not ideal scaling.
+  const workers = /^smcp-(sqlite|redis)-workers2$/.exec(key)?.[1] as StoreKind | undefined;
+  if (workers) {
+    return smcpPeer(`smcp serve --workers 2, ${workers === "sqlite" ? "SQLite" : "Redis"}, CPUs 0-1`, workers, {
+      cpu: "0,1",
+      extra: [...quiet(), "--workers", "2"],
+    });
+  }
   throw new Error(
-    `unknown peer ${key}; known: raw, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis`,
+    `unknown peer ${key}; known: raw, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-sqlite-workers2, smcp-redis-workers2`,
   );
 }
 

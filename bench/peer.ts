@@ -26,7 +26,7 @@ function taskset(): boolean {
 }
 
 /** `[command, args]` that run `argv` pinned to `cpu` when taskset exists (taskset execs, so the pid is the program's). */
-export function pinned(argv: readonly string[], cpu: number): [string, string[]] {
+export function pinned(argv: readonly string[], cpu: number | string): [string, string[]] {
   return taskset() ? ["taskset", ["-c", String(cpu), ...argv]] : [argv[0] as string, argv.slice(1)];
 }
 
@@ -56,7 +56,7 @@ export function rssOf(pid: number): { rss: number; peak: number } {
 }
 
 /** Starts `node ARGS...` pinned to `cpu` and resolves with its URL once it prints `listening on URL`. */
-export async function startPeer(args: string[], cpu: number): Promise<RunningPeer> {
+export async function startPeer(args: string[], cpu: number | string): Promise<RunningPeer> {
   const [command, argv] = pinned([process.execPath, ...args], cpu);
   const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";

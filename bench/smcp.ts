@@ -13,8 +13,8 @@ export interface SmcpServeOptions {
   bin?: string;
   /** More `serve` flags. */
   extra?: string[];
-  /** The CPU to pin the server to. Default 0. */
-  cpu?: number;
+  /** The CPU (or list, "0,1") to pin the server to. Default 0. */
+  cpu?: number | string;
   /** The keys: HMAC secrets (default), or Ed25519 (the server's private key, the client's public one). */
   keys?: "hmac" | "ed25519";
 }
