@@ -12,12 +12,22 @@ const { values } = parseArgs({
     requests: { type: "string", default: "100000" },
     chunk: { type: "string", default: "10000" },
     limits: { type: "string", default: "on" },
+    // on: prom-client metrics and a pino logger at warn, as `smcp serve --metrics --log-level warn` wires them.
+    metrics: { type: "string", default: "off" },
     dist: { type: "boolean", default: false },
   },
 });
 const smcp = (await import(values.dist ? "../dist/index.js" : "../src/index.js")) as typeof import("../src/index.js");
 const { BENCH } = await import("./fixtures.js");
+const observe = values.metrics === "on" ? await observability() : undefined;
+async function observability() {
+  const { createObservability } = (await import(
+    values.dist ? "../dist/observe.js" : "../src/observe.js"
+  )) as typeof import("../src/observe.js");
+  return createObservability({ metrics: true, logLevel: "warn" });
+}
 const server = smcp.createServer({
+  ...(observe ? { observer: observe.observer } : {}),
   keyring: { serverId: "bench", serverSecrets: BENCH.serverSecret, clients: { bench: BENCH.clientSecret } },
   tools: smcp.demoTools,
   // on: the limiter counts every request (at a rate it never reaches); off: no limiter at all.
@@ -38,6 +48,7 @@ for (let off = 0; off + CHUNK <= N; off += CHUNK) {
   perRequest.push((used.user + used.system) / CHUNK);
 }
 await server.close();
+await observe?.close();
 // The first chunk warms the JIT up; the rest are reported.
 const warm = perRequest.slice(1).sort((a, b) => a - b);
 const median = warm[Math.floor(warm.length / 2)] as number;

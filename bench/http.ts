@@ -10,7 +10,7 @@
 // undici (Node, same process as this script) sends --requests bodies.
 //
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
-//        [--peers raw,mcp-sdk,smcp-memory,smcp-sqlite,smcp-redis] [--target URL] [--smcp PATH]
+//        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--target URL] [--smcp PATH]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,8 +32,11 @@ const { values } = parseArgs({
     // (the warm-up: max-rate x its seconds); one file per peer, topped up between runs.
     duration: { type: "string", default: "10" },
     "warmup-s": { type: "string", default: "3" },
-    "max-rate": { type: "string", default: "40000" },
+    "max-rate": { type: "string", default: "100000" },
     headroom: { type: "string", default: "2" },
+    // wrk: interleaved (every peer started first, then run 1 of each peer, run 2 of each, ...), so that drift of
+    // a shared machine over the minutes of a run lands on every peer alike; or sequential (one peer after another).
+    order: { type: "string", default: "interleaved" },
     // undici: requests per run and in the warm-up.
     requests: { type: "string", default: "20000" },
     warmup: { type: "string", default: "3000" },
@@ -174,37 +177,54 @@ async function sanityCheck(peer: Peer, url: string): Promise<void> {
     throw new Error(`${peer.name}: unexpected answer ${response.status} ${text.slice(0, 300)}`);
 }
 
-async function wrkRuns(peer: Peer, url: string, dir: string): Promise<Run[]> {
-  const pool = new BodyPool(join(dir, "bodies.txt"), peer.bodies);
-  const wrk = async (seconds: number, count: number): Promise<Run> => {
+/** Runs wrk against one peer: a warm-up, then one measured run per call, each with bodies signed just before it. */
+class WrkPeer {
+  readonly #pool: BodyPool;
+  #best = 0;
+
+  constructor(
+    readonly peer: Peer,
+    readonly url: string,
+    file: string,
+  ) {
+    this.#pool = new BodyPool(file, peer.bodies);
+  }
+
+  async warmUp(): Promise<void> {
+    const warm = await this.#wrk(WARMUP_S, Math.ceil(MAX_RATE * WARMUP_S));
+    if (warm.errors > 0) throw new Error(`${this.peer.name}: ${warm.errors} error answers during warm-up`);
+    this.#best = warm.rps;
+  }
+
+  async run(): Promise<Run> {
+    // A floor of 5,000 req/s: a peer whose warm-up ran cold (JIT, a noisy neighbour) may more than double later.
+    const rate = Math.max(this.#best, 5000);
+    const run = await this.#wrk(SECONDS, Math.ceil(rate * SECONDS * HEADROOM) + 2 * CONCURRENCY);
+    this.#best = Math.max(this.#best, run.rps);
+    return run;
+  }
+
+  dispose(): void {
+    rmSync(this.#pool.file, { force: true });
+  }
+
+  async #wrk(seconds: number, count: number): Promise<Run> {
+    // Bodies left from an earlier run may be minutes old when runs are interleaved: never send them.
+    this.#pool.discard();
     // Signing uses both cores: the server sits idle meanwhile.
-    await onAllCpus(1, () => pool.ensure(count));
-    const headers = peer.headers ? { headers: peer.headers } : {};
+    await onAllCpus(1, () => this.#pool.ensure(count));
+    const headers = this.peer.headers ? { headers: this.peer.headers } : {};
     const r = await runWrk({
-      url,
-      bodiesFile: pool.file,
-      skip: pool.sent,
+      url: this.url,
+      bodiesFile: this.#pool.file,
+      skip: this.#pool.sent,
       seconds,
       connections: CONCURRENCY,
       cpu: 1,
       ...headers,
     });
-    pool.consumed(r.used);
+    this.#pool.consumed(r.used);
     return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.non2xx, socket: socketErrors(r) };
-  };
-  try {
-    const warm = await wrk(WARMUP_S, Math.ceil(MAX_RATE * WARMUP_S));
-    if (warm.errors > 0) throw new Error(`${peer.name}: ${warm.errors} error answers during warm-up`);
-    let best = warm.rps;
-    const runs: Run[] = [];
-    for (let r = 0; r < RUNS; r++) {
-      const run = await wrk(SECONDS, Math.ceil(best * SECONDS * HEADROOM) + 2 * CONCURRENCY);
-      best = Math.max(best, run.rps);
-      runs.push(run);
-    }
-    return runs;
-  } finally {
-    rmSync(pool.file, { force: true });
   }
 }
 
@@ -233,29 +253,87 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
 pinSelf(1);
 const dir = mkdtempSync(join(tmpdir(), "smcp-bench-http-"));
 const rows: Row[] = [];
+
+function rowOf(peer: Peer, runs: Run[]): Row {
+  const row: Row = {
+    peer: peer.name,
+    rps: median(runs.map((x) => x.rps)),
+    p50ms: median(runs.map((x) => x.p50ms)),
+    p99ms: median(runs.map((x) => x.p99ms)),
+    maxms: Math.max(...runs.map((x) => x.maxms)),
+    errors: runs.reduce((n, x) => n + x.errors, 0),
+    socket: runs.map((x) => x.socket).join(" / "),
+  };
+  console.error(`${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms`);
+  return row;
+}
+
+interface Started {
+  peer: Peer;
+  url: string;
+  stop: () => Promise<void>;
+}
+
+async function startOne(key: string): Promise<Started> {
+  const peer = values.target ? targetPeer(values.target) : await peerFor(key);
+  const server = await peer.start();
+  const url = `${server.url}${peer.path ?? "/mcp"}`;
+  const stop = async () => {
+    await server.stop();
+    await peer.cleanup?.();
+  };
+  try {
+    await sanityCheck(peer, url);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { peer, url, stop };
+}
+
+const INTERLEAVED = GENERATOR === "wrk" && values.order === "interleaved";
 try {
   const keys = values.target ? ["target"] : (values.peers as string).split(",");
-  for (const key of keys) {
-    const peer = values.target ? targetPeer(values.target) : await peerFor(key);
-    const server = await peer.start();
+  if (INTERLEAVED) {
+    // Every peer listens at once (pinned to CPU 0; an idle one costs nothing), and takes its runs in turn.
+    const started: Started[] = [];
     try {
-      const url = `${server.url}${peer.path ?? "/mcp"}`;
-      await sanityCheck(peer, url);
-      const runs = GENERATOR === "wrk" ? await wrkRuns(peer, url, dir) : await undiciRuns(peer, url);
-      const row: Row = {
-        peer: peer.name,
-        rps: median(runs.map((x) => x.rps)),
-        p50ms: median(runs.map((x) => x.p50ms)),
-        p99ms: median(runs.map((x) => x.p99ms)),
-        maxms: Math.max(...runs.map((x) => x.maxms)),
-        errors: runs.reduce((n, x) => n + x.errors, 0),
-        socket: runs.map((x) => x.socket).join(" / "),
-      };
-      rows.push(row);
-      console.error(`${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms`);
+      for (const key of keys) started.push(await startOne(key));
+      const runners = started.map((s, i) => new WrkPeer(s.peer, s.url, join(dir, `bodies-${i}.txt`)));
+      try {
+        for (const runner of runners) await runner.warmUp();
+        const runs: Run[][] = runners.map(() => []);
+        for (let r = 0; r < RUNS; r++) {
+          for (const [i, runner] of runners.entries()) (runs[i] as Run[]).push(await runner.run());
+        }
+        for (const [i, runner] of runners.entries()) rows.push(rowOf(runner.peer, runs[i] as Run[]));
+      } finally {
+        for (const runner of runners) runner.dispose();
+      }
     } finally {
-      await server.stop();
-      await peer.cleanup?.();
+      for (const s of started) await s.stop();
+    }
+  } else {
+    for (const key of keys) {
+      const { peer, url, stop } = await startOne(key);
+      try {
+        let runs: Run[];
+        if (GENERATOR === "wrk") {
+          const runner = new WrkPeer(peer, url, join(dir, "bodies.txt"));
+          try {
+            await runner.warmUp();
+            runs = [];
+            for (let r = 0; r < RUNS; r++) runs.push(await runner.run());
+          } finally {
+            runner.dispose();
+          }
+        } else {
+          runs = await undiciRuns(peer, url);
+        }
+        rows.push(rowOf(peer, runs));
+      } finally {
+        await stop();
+      }
     }
   }
 } finally {
@@ -266,7 +344,7 @@ const raw = rows.find((r) => r.peer === "raw node:http");
 const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
 const per =
   GENERATOR === "wrk"
-    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s`
+    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(`\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}\n`);
 console.log(

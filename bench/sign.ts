@@ -81,6 +81,11 @@ export class BodyPool {
     return this.#sent;
   }
 
+  /** Skips every body written but not sent (e.g. signed too long ago to be fresh). */
+  discard(): void {
+    this.#sent = this.#written;
+  }
+
   /** Makes sure at least `count` unsent bodies are in the file; resolves with how many it added. */
   async ensure(count: number): Promise<number> {
     const missing = count - (this.#written - this.#sent);

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { canonicalize, JsonSyntaxError, parseLossless } from "../src/index.js";
-import { compareCodePoints, formatPythonFloat } from "../src/protocol/canonical.js";
+import { compareCodePoints, formatPythonFloat, quoteString } from "../src/protocol/canonical.js";
 import { type Key, toKeys } from "../src/protocol/keys.js";
 import { signMessage, signResponse } from "../src/protocol/sign.js";
 import { python } from "./helpers.js";
@@ -152,6 +153,33 @@ describe("canonical form against python3 at test time", () => {
     const ours = docs.slice(0, 200).map((d) => parseLossless(d.text).canonical);
     const theirs = python<string[]>("canonical", { texts: ours });
     assert.deepEqual(theirs, ours);
+  });
+});
+
+describe("long strings (written as bytes past 256 units) and many keys (sorted natively)", () => {
+  const unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+  const hex4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  // An independent oracle: JSON.stringify escapes like Python below U+007F; the rest is written \uXXXX.
+  const oracle = (s: string) => JSON.stringify(s).replace(/[\u007f-\uffff]/g, hex4);
+
+  it("quoteString of any string, short or long, matches the oracle (lone surrogates included)", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit, maxLength: 300 }), fc.string({ unit, minLength: 257, maxLength: 3000 })), (s) =>
+        assert.equal(quoteString(s), oracle(s)),
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("a long text Python wrote, and an object of 5,000 keys in text order, canonicalize like Python", () => {
+    const text = JSON.stringify({ t: `é\n"\\😀\u007f${"\u00e9\ud83d\ude00".repeat(300)}`, u: "x".repeat(300) });
+    const keys = `{${Array.from({ length: 5000 }, (_, i) => `"k${i}":${i}`).join(",")},"\uffff":1,"\ud83d\ude00":2}`;
+    const plainKeys = `{${Array.from({ length: 5000 }, (_, i) => `"k${i}":${i}`).join(",")}}`;
+    const texts = [text, keys, plainKeys];
+    assert.deepEqual(
+      python<string[]>("canonical", { texts }),
+      texts.map((t) => parseLossless(t).canonical),
+    );
   });
 });
 
