@@ -442,6 +442,7 @@ class Parser {
     // the parallel lists are only sorted when a key arrives out of order.
     let out = "{";
     let sorted = true;
+    let omitted = false;
     const keys: string[] = [];
     const members: string[] = [];
     for (;;) {
@@ -464,8 +465,12 @@ class Parser {
         }
       }
       if (depth === 1) this.inArgs = false;
-      // JSON values are never undefined, so only an inherited name needs the own-property check.
-      if (value[key] !== undefined && Object.hasOwn(value, key)) this.fail("duplicate key");
+      // Duplicates are found from the key order (below), not by a lookup here: with many keys the lookup of
+      // each fresh key string was most of the parse. Only the omitted key needs its own check.
+      if (depth === 1 && key === this.omitKey) {
+        if (omitted) this.fail("duplicate key");
+        omitted = true;
+      }
       if (key === "__proto__") {
         // Keep "__proto__" an ordinary own key instead of a prototype switch.
         Object.defineProperty(value, key, { value: child, enumerable: true, writable: true, configurable: true });
@@ -475,7 +480,12 @@ class Parser {
       if (!(depth === 1 && key === this.omitKey)) {
         const member = `${quotedKey}:${this.canonical}`;
         const previous = keys[keys.length - 1];
-        if (sorted && previous !== undefined && compareCodePoints(previous, key) > 0) sorted = false;
+        if (sorted && previous !== undefined) {
+          // Arriving sorted, a repeated key can only follow itself.
+          const order = previous === key ? 0 : compareCodePoints(previous, key);
+          if (order === 0) this.fail("duplicate key");
+          if (order > 0) sorted = false;
+        }
         if (sorted) out += previous === undefined ? member : `,${member}`;
         keys.push(key);
         members.push(member);
@@ -495,6 +505,10 @@ class Parser {
         ? (a, b) => ((keys[a] as string) < (keys[b] as string) ? -1 : 1)
         : (a, b) => compareCodePoints(keys[a] as string, keys[b] as string),
     );
+    // Sorted, a repeated key sits next to itself.
+    for (let k = 1; k < order.length; k++) {
+      if (keys[order[k] as number] === keys[order[k - 1] as number]) this.fail("duplicate key");
+    }
     this.canonical = `{${order.map((index) => members[index]).join(",")}}`;
     return value;
   }
