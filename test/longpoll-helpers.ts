@@ -91,6 +91,7 @@ export class Gates {
   readonly #open = new Map<string, () => void>();
   readonly #waiting = new Map<string, Promise<void>>();
   readonly started = new Set<string>();
+  readonly aborted = new Set<string>();
 
   wait(name: string): Promise<void> {
     let promise = this.#waiting.get(name);

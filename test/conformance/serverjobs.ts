@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { z } from "zod";
 import { defineTool, demoTools, type ServerOptions, SmcpError } from "../../src/index.js";
+import { pair, until } from "../helpers.js";
+import { Gates } from "../longpoll-helpers.js";
 
 /** Rejects with the signal's reason when it aborts: a handler that honours its signal. */
 function rejectOnAbort(signal: AbortSignal): Promise<never> {
@@ -9,30 +11,6 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
     if (signal.aborted) reject(signal.reason);
     else signal.addEventListener("abort", () => reject(signal.reason), { once: true });
   });
-}
-
-import { pair, until } from "../helpers.js";
-
-/** Controls for jobs that wait on the test instead of on time. */
-class Gates {
-  readonly #open = new Map<string, () => void>();
-  readonly #waiting = new Map<string, Promise<void>>();
-  readonly started = new Set<string>();
-  readonly aborted = new Set<string>();
-
-  wait(name: string): Promise<void> {
-    let promise = this.#waiting.get(name);
-    if (!promise) {
-      promise = new Promise<void>((resolve) => this.#open.set(name, resolve));
-      this.#waiting.set(name, promise);
-    }
-    return promise;
-  }
-
-  open(name: string): void {
-    void this.wait(name);
-    this.#open.get(name)?.();
-  }
 }
 
 function gatedTools(gates: Gates) {
