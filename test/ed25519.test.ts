@@ -2,12 +2,10 @@ import assert from "node:assert/strict";
 import { createHmac, verify as nodeVerify, randomUUID } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { z } from "zod";
 import {
   callerKeys,
   createClient,
   createServer,
-  defineTool,
   demoTools,
   type HandleResult,
   hasCanonicalS,
@@ -37,6 +35,7 @@ import {
   mixedPair,
   SERVER_ID,
   SERVER_SECRET,
+  spyTool,
 } from "./helpers.js";
 
 const key = (text: string) => parseKey(text, "test") as Key;
@@ -291,16 +290,7 @@ describe("a client's keys are of one algorithm (SPEC §7)", () => {
 /** A server with a spy tool, an HMAC client and an Ed25519 client. */
 function spyServer() {
   const calls = { spy: 0 };
-  const spy = defineTool({
-    name: "spy",
-    description: "counts calls",
-    input: z.strictObject({ n: z.number() }),
-    output: z.strictObject({ n: z.number() }),
-    handler: ({ n }) => {
-      calls.spy++;
-      return { n };
-    },
-  });
+  const spy = spyTool(calls);
   const nonceStore = new MemoryNonceStore();
   const { server } = mixedPair({ tools: [...demoTools, spy], nonceStore });
   return { server, calls, nonceStore };

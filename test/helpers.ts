@@ -1,9 +1,11 @@
 import { execFile, execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import { z } from "zod";
 import {
   createClient,
   createServer,
+  defineTool,
   demoTools,
   inProcessTransport,
   type ServerOptions,
@@ -132,4 +134,30 @@ export async function until(check: () => boolean | Promise<boolean>, timeoutMs =
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** `smcp serve` flags for the test server with both HMAC clients. */
+export const SERVE_KEYS = [
+  "--server-id",
+  SERVER_ID,
+  "--server-secret",
+  SERVER_SECRET,
+  "--client",
+  `${CLIENT_ID}=${CLIENT_SECRET}`,
+  "--client",
+  `${OTHER_CLIENT_ID}=${OTHER_CLIENT_SECRET}`,
+];
+
+/** A sync tool `spy` that echoes `{n}` and counts its runs in `calls.spy`: "nothing executed" checks read it. */
+export function spyTool(calls: { spy: number }) {
+  return defineTool({
+    name: "spy",
+    description: "counts calls",
+    input: z.strictObject({ n: z.number() }),
+    output: z.strictObject({ n: z.number() }),
+    handler: ({ n }) => {
+      calls.spy++;
+      return { n };
+    },
+  });
 }

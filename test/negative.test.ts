@@ -16,7 +16,7 @@ import {
   verifyCanonical,
 } from "../src/index.js";
 import { toKeys } from "../src/protocol/keys.js";
-import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_SECRET, pair, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_SECRET, pair, SERVER_ID, SERVER_SECRET, spyTool, until } from "./helpers.js";
 
 const serverKeys = toKeys(SERVER_SECRET, "server");
 const clientKey = toKeys(CLIENT_SECRET, "client")[0] as ReturnType<typeof toKeys>[number];
@@ -40,16 +40,7 @@ const signed = (overrides: Record<string, unknown> = {}, key = clientKey) => sig
 
 function setup(extra: { nonceStore?: NonceStore; jobStore?: MemoryJobStore } = {}) {
   const calls = { spy: 0, failing: 0 };
-  const spy = defineTool({
-    name: "spy",
-    description: "counts calls",
-    input: z.strictObject({ n: z.number() }),
-    output: z.strictObject({ n: z.number() }),
-    handler: ({ n }) => {
-      calls.spy++;
-      return { n };
-    },
-  });
+  const spy = spyTool(calls);
   const failing = defineTool({
     name: "failing",
     description: "throws an internal error",

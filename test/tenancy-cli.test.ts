@@ -14,6 +14,7 @@ import {
   CLIENT_SECRET,
   OTHER_CLIENT_ID,
   OTHER_CLIENT_SECRET,
+  SERVE_KEYS,
   SERVER_ID,
   SERVER_SECRET,
   signedEnvelope,
@@ -22,16 +23,7 @@ import {
 import { type Child, startCli } from "./process-helpers.js";
 
 const TOOLS_MODULE = fileURLToPath(new URL("./fixtures/tenancy-tools.mjs", import.meta.url));
-const KEYS = [
-  "--server-id",
-  SERVER_ID,
-  "--server-secret",
-  SERVER_SECRET,
-  "--client",
-  `${CLIENT_ID}=${CLIENT_SECRET}`,
-  "--client",
-  `${OTHER_CLIENT_ID}=${OTHER_CLIENT_SECRET}`,
-];
+const KEYS = SERVE_KEYS;
 const children: Child[] = [];
 after(async () => {
   for (const child of children) await child.stop("SIGKILL");

@@ -4,21 +4,21 @@ import { after, describe, it } from "node:test";
 import { Redis } from "ioredis";
 import { createClient, httpTransport } from "../src/index.js";
 import { RedisJobStore } from "../src/redis.js";
-import { CLIENT_ID, CLIENT_SECRET, OTHER_CLIENT_ID, OTHER_CLIENT_SECRET, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  OTHER_CLIENT_ID,
+  OTHER_CLIENT_SECRET,
+  SERVE_KEYS,
+  SERVER_ID,
+  SERVER_SECRET,
+  until,
+} from "./helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
 
 const RUN = `smcp-test-${randomUUID().slice(0, 8)}:`;
-const KEYS = [
-  "--server-id",
-  SERVER_ID,
-  "--server-secret",
-  SERVER_SECRET,
-  "--client",
-  `${CLIENT_ID}=${CLIENT_SECRET}`,
-  "--client",
-  `${OTHER_CLIENT_ID}=${OTHER_CLIENT_SECRET}`,
-];
+const KEYS = SERVE_KEYS;
 const ENV = { SMCP_CONFIG: "/nonexistent/keyring.json" };
 const children: Child[] = [];
 const connections: Redis[] = [];
