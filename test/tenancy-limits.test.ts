@@ -104,15 +104,23 @@ async function allowedOf(server: SmcpServer, client: SmcpClient, n: number): Pro
 }
 
 describe("per-client request rate (issue 10)", () => {
-  it("past rate + burst: 429 rate_limited, signed, retry_after_ms; nothing stored or run, the nonce not spent; other clients unaffected", async () => {
+  it("past rate + burst: 429 rate_limited, signed, retry_after_ms; nothing stored or run, the nonce spent (never runs later); other clients unaffected", async () => {
     const { server, client, other, runs, jobStore, nonceStore } = setup({ limits: { rate: 1, burst: 1 } });
     assert.equal((await send(server, client, "tick")).response.ok, true);
     assert.equal((await send(server, client, "tick")).response.ok, true);
     const noncesBefore = nonceStore.size;
-    const wait = assertRefused(await send(server, client, "counted", { payload: "refused" }), "rate");
+    const refused = client.buildEnvelope("counted", { payload: "refused" });
+    const answer = await server.handle(refused.body);
+    const wait = assertRefused(
+      { http: answer.httpStatus, response: client.verifyResponse(answer.body, refused.envelope.request_id) },
+      "rate",
+    );
     assert.ok(wait <= 1000, `a 1/s rate asks for at most a second, not ${wait} ms`);
     assertRefused(await send(server, client, "tick"), "rate");
-    assert.equal(nonceStore.size, noncesBefore, "a refused request spends no nonce");
+    assert.equal(nonceStore.size, noncesBefore + 2, "a rate-limited request spends its nonce");
+    // Whoever captured the refused envelope can't run it later: it is a replay, whatever the budget.
+    const again = await server.handle(refused.body);
+    assert.equal(again.response.result?.code, "replay");
     assert.equal(runs.tick, 2);
     assert.equal(runs.job, 0);
     assert.deepEqual(await jobStore.list({ clientId: CLIENT_ID }), [], "no job stored");

@@ -133,8 +133,8 @@ export function defaultCapabilities(): JsonObject {
 
 /**
  * The transport-agnostic server: `handle(bytes)` runs SPEC §3 in order
- * (shape → client → signature → server_id → freshness → nonce → tool →
- * args → run → output → sign) and always resolves to a signed response.
+ * (shape → client → signature → server_id → freshness → nonce → rate →
+ * tool → args → run → output → sign) and always resolves to a signed response.
  * Error answers are bounded (at most 16 KiB) and reflect nothing from the
  * request but its `request_id` (SPEC §5).
  */
@@ -263,20 +263,6 @@ export class SmcpServer {
         return this.#fail(to, "stale", "ts_ms is outside the freshness window");
       }
       if (trace) trace.clientId = env.client_id;
-      // The client's request rate, counted once it is known to be who it says; refused requests store nothing.
-      let waitMs: number | undefined;
-      try {
-        waitMs = await this.#limiter.consume(env.client_id);
-      } catch (error) {
-        return this.#storeFailure(to, error);
-      }
-      if (waitMs !== undefined) {
-        this.#observe("rateLimited", { clientId: env.client_id, reason: "rate" });
-        return this.#fail(to, "rate_limited", "too many requests from this client; retry later", {
-          reason: "rate",
-          retry_after_ms: waitMs,
-        });
-      }
       // 6. Nonce, reserved only now that the envelope is authentic and fresh. Store down: fail closed.
       let fresh: boolean;
       try {
@@ -284,8 +270,25 @@ export class SmcpServer {
       } catch (error) {
         return this.#storeFailure(to, error);
       }
-      this.#storeUp();
       if (!fresh) return this.#fail(to, "replay", "the nonce was already used");
+      // The client's request rate, charged only now (SPEC §3): a replay or forgery under a client's id
+      // costs that client nothing. A refused request has spent its nonce, so a captured copy of it
+      // can never run later; the client retries with a fresh envelope.
+      let waitMs: number | undefined;
+      try {
+        waitMs = await this.#limiter.consume(env.client_id);
+      } catch (error) {
+        return this.#storeFailure(to, error);
+      }
+      // Both shared stores of this path answered (the replay cache and the rate counters).
+      this.#storeUp();
+      if (waitMs !== undefined) {
+        this.#observe("rateLimited", { clientId: env.client_id, reason: "rate" });
+        return this.#fail(to, "rate_limited", "too many requests from this client; retry later", {
+          reason: "rate",
+          retry_after_ms: waitMs,
+        });
+      }
       return await this.#dispatch(env, to, size, trace, parsed.floatArgs);
     } catch (error) {
       this.#report(error, { phase: "internal" });

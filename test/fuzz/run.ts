@@ -6,6 +6,9 @@
  *   FUZZ_SECONDS=N   time budget of each property, in seconds
  *   FUZZ_RUNS=N      most cases per property
  *   FUZZ_SEED=S      replay with this seed (printed on failure) ...
+ *                    (unset under `npm test`: each property's seed is derived from its test's
+ *                    name, so CI replays exactly the cases a developer ran; `npm run fuzz`
+ *                    draws fresh seeds)
  *   FUZZ_PATH=P      ... and this path: only the failing case runs, with its shrinking
  *
  * A failure prints fast-check's report and the line that replays it.
@@ -30,6 +33,15 @@ export interface Budget {
   runs: number;
   /** Most seconds (the run stops at whichever comes first). */
   seconds: number;
+  /** Fewest cases that count as a run (default 5): a property cut off by time before this fails. */
+  minRuns?: number;
+}
+
+/** A stable 32-bit seed from a test's name (FNV-1a), so `npm test` replays the same cases everywhere. */
+export function seedOf(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  return hash | 0;
 }
 
 /** Totals of every property run in this process, for the summary line. */
@@ -50,7 +62,8 @@ export async function runProperty<T>(
 ): Promise<void> {
   const seconds = envNumber("FUZZ_SECONDS") ?? (LONG ? 25 : budget.seconds);
   const runs = envNumber("FUZZ_RUNS") ?? (LONG ? 2 ** 31 - 1 : budget.runs);
-  const seed = envNumber("FUZZ_SEED");
+  // Under `npm test` the seed is the test's own; fresh seeds are `npm run fuzz`'s job.
+  const seed = envNumber("FUZZ_SEED") ?? (LONG ? undefined : seedOf(t.fullName));
   const path = process.env.FUZZ_PATH;
   // The case running when time is up: fast-check stops waiting for it, this does not (a hang
   // inside it is reported by the sandbox's deadline, with the case's value).
@@ -84,6 +97,12 @@ export async function runProperty<T>(
     const report = `The case running when time ran out failed.\nCounterexample: ${fc.stringify(last.value)}\nError: ${message}`;
     console.error(`${report}\nreplay: FUZZ_SEED=${details.seed} ${replay}`);
     throw new Error(`${report}\nreplay: FUZZ_SEED=${details.seed} ${replay}`);
+  }
+  const minRuns = Math.min(budget.minRuns ?? 5, runs);
+  if (!details.failed && details.numRuns < minRuns && path === undefined) {
+    throw new Error(
+      `only ${details.numRuns} cases ran in ${seconds} s (at least ${minRuns} needed): the property tested too little; raise its time budget or make its cases cheaper`,
+    );
   }
   if (details.failed) {
     const cause =
