@@ -81,6 +81,7 @@ export {
   type ServerOptions,
   SmcpServer,
 } from "./server/core.js";
+export { installProcessGuards, type ProcessGuardOptions, type StrayError } from "./server/guards.js";
 export type { HttpOptions } from "./server/http-common.js";
 export { createFetchHandler } from "./server/http-fetch.js";
 export {
@@ -93,7 +94,7 @@ export {
   type RateLimiter,
   type RateLimiterFactory,
 } from "./server/limits.js";
-export type { JobEvent, LimitReason, RequestEvent, ServerObserver } from "./server/observer.js";
+export type { JobEvent, LimitReason, OverdueEvent, RequestEvent, ServerObserver } from "./server/observer.js";
 export { createWorker, type SmcpWorker, type WorkerOptions, type WorkerStores } from "./server/worker.js";
 export type {
   ClientUsage,
@@ -136,3 +137,4 @@ export {
   protocolTools,
   serverIdentity,
 } from "./tools/protocol.js";
+export { DEFAULT_MAX_OVERDUE_RUNS, ToolRuns, type ToolRunsOptions } from "./tools/runs.js";

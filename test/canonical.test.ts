@@ -216,3 +216,14 @@ describe("signResponse writes what the generic signer writes", () => {
     }
   });
 });
+
+describe("object size (SPEC §2: at most 10,000 members)", () => {
+  const object = (n: number) => `{${Array.from({ length: n }, (_, i) => `"k${i}":${i}`).join(",")}}`;
+  it("10,000 members parse; 10,001 are refused, at any depth and in any order", () => {
+    assert.equal(Object.keys(parseLossless(object(10_000)).value as object).length, 10_000);
+    assert.throws(() => parseLossless(object(10_001)), JsonSyntaxError);
+    assert.throws(() => parseLossless(`{"args":${object(10_001)}}`), JsonSyntaxError);
+    const reversed = `{${Array.from({ length: 10_001 }, (_, i) => `"k${10_001 - i}":0`).join(",")}}`;
+    assert.throws(() => parseLossless(reversed), JsonSyntaxError);
+  });
+});

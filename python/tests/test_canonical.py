@@ -110,3 +110,11 @@ def test_outgoing_bytes_are_what_the_seed_signs() -> None:
     value = {"numbers": [1.5, 2, 1e21, 1e-7, -0.0], "s": "é😀\x00", "\uffff": [2**70]}
     assert canonical.dumps(value) == support.seed._canonical_json(value)
     assert json.loads(canonical.dumps(value)) == value
+
+
+def test_objects_up_to_10000_members() -> None:
+    at_cap = json.dumps({f"k{i}": i for i in range(10_000)})
+    assert len(canonical.loads(at_cap)) == 10_000
+    over = json.dumps({"outer": {f"k{i}": i for i in range(10_001)}})
+    with pytest.raises(JsonRejected, match="more than 10000 members"):
+        canonical.loads(over)

@@ -4,6 +4,7 @@ import { SmcpUsageError } from "../protocol/errors.js";
 import { Keyring } from "../protocol/keyring.js";
 import { isEd25519Secret } from "../protocol/keys.js";
 import { createServer, type SmcpServer } from "../server/core.js";
+import { installProcessGuards } from "../server/guards.js";
 import { serveHttp } from "../server/http-node.js";
 import type { ClientLimits, LimitsOptions } from "../server/limits.js";
 import { createObservability } from "../server/observe.js";
@@ -316,10 +317,13 @@ async function runServer(
       log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(error) }, `${ctx.phase} error`);
     },
   });
+  // One tool's forgotten `await` must not stop the server for everyone: logged, counted, survived.
+  const unguard = installProcessGuards({ onStray: observe.stray, runningTools: () => server.runs.runningTools() });
   let running: Awaited<ReturnType<typeof serveHttp>>;
   try {
     running = await serveHttp(server, { host: settings.host, port: settings.port, ...settings.http, metrics: observe.metrics });
   } catch (error) {
+    unguard();
     await server.close();
     const code = (error as { code?: string }).code;
     if (code === "EADDRINUSE") throw new SmcpUsageError(`port ${settings.port} is in use; pick another with --port N`);
@@ -349,6 +353,7 @@ async function runServer(
   const signal = await stopping;
   log.info(`${signal}: finishing in-flight requests`);
   await running.close();
+  unguard();
   log.info("stopped");
   await observe.close();
   // A cluster worker's channel to the primary would keep it alive: let go of it once stopped.

@@ -1,4 +1,5 @@
 import { SmcpUsageError } from "../protocol/errors.js";
+import { installProcessGuards } from "../server/guards.js";
 import { createObservability } from "../server/observe.js";
 import { createWorker } from "../server/worker.js";
 import { openStores } from "../stores/open.js";
@@ -74,9 +75,11 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
     serverId,
     sweepEveryMs: Math.min(60_000, Math.max(1000, Math.floor(retentionMs / 4))),
     onJob: observe.observer.job,
+    onOverdue: observe.observer.overdue,
     onError: (e, ctx) =>
       log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(e) }, `${ctx.phase} error`),
   });
+  const unguard = installProcessGuards({ onStray: observe.stray, runningTools: () => worker.runs.runningTools() });
   log.info({ worker_id: worker.workerId, store: redactUrl(store), tools: worker.tools }, "worker started");
   io.out(`worker ${worker.workerId} on ${redactUrl(store)}, tools: ${worker.tools.join(", ")}`);
   // Stay up until told to stop: with SQLite nothing else holds the event loop (the queue polls on an unref'd timer).
@@ -85,6 +88,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   clearInterval(alive);
   log.info(`${signal}: handing running jobs back to the queue`);
   await worker.close();
+  unguard();
   log.info("stopped");
   await observe.close();
   return 0;

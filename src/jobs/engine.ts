@@ -3,6 +3,7 @@ import type { JobEvent } from "../server/observer.js";
 import type { JobStore } from "../stores/jobs.js";
 import type { JobAccess, ServerInfo } from "../tools/define.js";
 import type { ToolRegistry } from "../tools/registry.js";
+import { ToolRuns } from "../tools/runs.js";
 import { jobAccessFor, type LongPollLimits, LongPollSlots } from "./access.js";
 import { ClaimingJobQueue, type JobQueue, type JobQueueFactory } from "./queue.js";
 import { JobRunner, newWorkerId, type ToolEnvironment } from "./runner.js";
@@ -27,8 +28,10 @@ export interface JobEngineOptions {
   /** Names this process in job records. Default: a random id. */
   workerId?: string | undefined;
   leaseMs?: number | undefined;
-  /** Jobs run at once here. Default 32. */
+  /** Jobs run at once here. Default 32. A run that outlives its timeout keeps its slot until it really ends. */
   concurrency?: number | undefined;
+  /** This process's tool runs (shared with the server's sync calls). Default: the engine's own. */
+  runs?: ToolRuns | undefined;
   now?: (() => number) | undefined;
   onError?: ((error: unknown, context: ErrorContext) => void) | undefined;
   /** Caps on long polls held at once. */
@@ -87,6 +90,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     leaseMs: options.leaseMs,
     now: options.now,
     onJob: options.onJob,
+    runs: options.runs ?? new ToolRuns(),
   });
   const onError = (error: unknown) => report(error);
   const deps = { runner, store, tools, concurrency, execute: options.execute ?? true, onError };

@@ -5,8 +5,9 @@ import { isJsonObject } from "../protocol/messages.js";
 import type { JobEvent } from "../server/observer.js";
 import type { JobRecord, JobStore } from "../stores/jobs.js";
 import type { JobAccess, JobContext, ServerInfo, ToolDescription } from "../tools/define.js";
-import { invokeTool, ToolTimeout } from "../tools/invoke.js";
+import { invokeTool, ToolTimeout, timedOut } from "../tools/invoke.js";
 import type { ToolRegistry } from "../tools/registry.js";
+import type { ToolRuns } from "../tools/runs.js";
 
 /** What job handlers see of the server, whichever process runs them. */
 export interface ToolEnvironment {
@@ -34,6 +35,8 @@ export interface JobRunnerOptions {
   now?: (() => number) | undefined;
   /** Sees each transition this runner makes (started, done, error, cancelled, requeued). */
   onJob?: ((event: JobEvent) => void) | undefined;
+  /** Counts this process's runs; a run that outlives its timeout is overdue there until it ends. */
+  runs?: ToolRuns | undefined;
 }
 
 /** Why a running job was aborted from outside (a timeout is the tool's own: {@link ToolTimeout}). */
@@ -132,6 +135,11 @@ export class JobRunner {
   #heartbeat: NodeJS.Timeout | undefined;
   // Set by abortAll: this process is shutting down and starts nothing more.
   #stopped = false;
+  // Resolves at abortAll: a shutdown stops waiting for handlers that ignore their signal.
+  #stopping!: () => void;
+  readonly #stop = new Promise<void>((resolve) => {
+    this.#stopping = resolve;
+  });
 
   constructor(options: JobRunnerOptions) {
     this.#options = options;
@@ -173,8 +181,9 @@ export class JobRunner {
     const controller = new AbortController();
     this.#active.set(job.id, controller);
     this.#heartbeat ??= setInterval(() => void this.#renew(), Math.max(10, Math.floor(this.#leaseMs / 3)));
+    let overdue: Promise<void> | undefined;
     try {
-      await this.#execute(job, controller);
+      overdue = (await this.#execute(job, controller))?.settled;
     } finally {
       this.#active.delete(job.id);
       if (this.#active.size === 0) {
@@ -182,6 +191,9 @@ export class JobRunner {
         this.#heartbeat = undefined;
       }
     }
+    // The job is answered, but its handler ignored the abort and still runs: its slot stays taken
+    // until it really ends, so a tool that ignores timeouts can't run more than the concurrency at once.
+    if (overdue) await Promise.race([overdue, this.#stop]);
   }
 
   // Renews the leases of the jobs running here; a job cancelled from another
@@ -212,10 +224,12 @@ export class JobRunner {
    */
   abortAll(): void {
     this.#stopped = true;
+    this.#stopping();
     for (const controller of this.#active.values()) controller.abort(new JobAbort("shutdown"));
   }
 
-  async #execute(job: JobRecord, controller: AbortController): Promise<void> {
+  /** Runs the job and writes its outcome; gives its handler's real end when that comes later (wrapped: an async function would wait for a promise it returns). */
+  async #execute(job: JobRecord, controller: AbortController): Promise<{ settled: Promise<void> } | undefined> {
     const { store, tools, env } = this.#options;
     const entry = tools.entry(job.tool);
     if (entry?.tool.kind !== "job") {
@@ -252,6 +266,7 @@ export class JobRunner {
         },
       }),
       report: (error) => this.#options.onError?.(error, { tool: job.tool, jobId: job.id }),
+      runs: this.#options.runs,
     });
     const runMs = () => Math.max(0, this.#now() - begun);
     switch (outcome.kind) {
@@ -268,6 +283,7 @@ export class JobRunner {
       }
       case "aborted":
         await this.#settleAbort(job, outcome.reason, runMs());
+        return outcome.settled && { settled: outcome.settled };
     }
   }
 
@@ -289,7 +305,8 @@ export class JobRunner {
   async #settleAbort(job: JobRecord, reason: unknown, runMs: number): Promise<void> {
     const { store, tools } = this.#options;
     if (reason instanceof ToolTimeout) {
-      await this.#fail(job, { code: "timeout", message: `the job exceeded its limit of ${reason.timeoutMs} ms` }, runMs);
+      // The same answer a sync call's timeout gets (one code for both: SPEC §5 has no `timeout`).
+      await this.#fail(job, { code: "tool_failed", message: timedOut(reason) }, runMs);
     } else if (reason instanceof JobAbort && reason.reason === "shutdown") {
       if ((await store.requeue(job.id, maxAttemptsOf(tools, job.tool))) === "queued") this.#emit(job, "requeued");
     } else {

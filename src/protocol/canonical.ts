@@ -21,6 +21,8 @@ export interface ParseLimits {
   maxDepth?: number;
   /** Longest number lexeme allowed. Default 64. */
   maxNumberLength?: number;
+  /** Most members one object may have. Default 10,000. */
+  maxMembers?: number;
 }
 
 /** Options for {@link parseLossless}. */
@@ -61,6 +63,8 @@ export class CanonicalValueError extends TypeError {
 
 const DEFAULT_MAX_DEPTH = 64;
 const DEFAULT_MAX_NUMBER_LENGTH = 64;
+// SPEC §2: bounds the cost of one object (sorting, duplicate checks) whatever the body size.
+const DEFAULT_MAX_MEMBERS = 10_000;
 
 // ---------------------------------------------------------------------------
 // Writing
@@ -321,6 +325,7 @@ export function parseLossless(input: string | Uint8Array, options: ParseOptions 
     options.maxDepth ?? DEFAULT_MAX_DEPTH,
     options.maxNumberLength ?? DEFAULT_MAX_NUMBER_LENGTH,
     options.omitTopLevelKey,
+    options.maxMembers ?? DEFAULT_MAX_MEMBERS,
   );
   return parser.document();
 }
@@ -366,6 +371,7 @@ class Parser {
     private readonly maxDepth: number,
     private readonly maxNumberLength: number,
     private readonly omitKey: string | undefined,
+    private readonly maxMembers: number,
   ) {}
 
   document(): ParsedJson {
@@ -445,7 +451,8 @@ class Parser {
     let omitted = false;
     const keys: string[] = [];
     const members: string[] = [];
-    for (;;) {
+    for (let count = 1; ; count++) {
+      if (count > this.maxMembers) this.fail("too many members in one object");
       if (s.charCodeAt(this.i) !== 0x22) this.fail("expected a key");
       const key = this.string();
       const quotedKey = this.canonical;

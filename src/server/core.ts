@@ -26,9 +26,10 @@ import { MemoryNonceStore } from "../stores/memory/nonces.js";
 import type { NonceStore } from "../stores/nonces.js";
 import type { OpenedStores } from "../stores/open.js";
 import type { JobAccess, ServerInfo, Tool, ToolContext, ToolDescription } from "../tools/define.js";
-import { invokeTool, ToolTimeout } from "../tools/invoke.js";
+import { invokeTool, ToolTimeout, timedOut } from "../tools/invoke.js";
 import { MAX_WAIT_MS, protocolTools } from "../tools/protocol.js";
 import { type RegisteredTool, ToolRegistry } from "../tools/registry.js";
+import { ToolRuns } from "../tools/runs.js";
 import { ClientLimiter, type LimitsOptions } from "./limits.js";
 import type { LimitReason, ServerObserver } from "./observer.js";
 
@@ -60,8 +61,14 @@ export interface ServerOptions {
   runJobs?: boolean;
   /** Lease of a running job, ms: a job whose worker stops renewing it is requeued after this long. Default 30,000. */
   jobLeaseMs?: number;
-  /** Jobs run at once in this process. Default 32. */
+  /** Jobs run at once in this process. Default 32. A job whose handler outlives its timeout keeps its slot until it ends. */
   jobConcurrency?: number;
+  /**
+   * Runs of one tool that may still be going past their timeout (handlers
+   * that ignore their abort signal) before new runs of that tool get
+   * `unavailable`. Default 32 (`DEFAULT_MAX_OVERDUE_RUNS`).
+   */
+  maxOverdueRuns?: number;
   /** How often this process deletes finished jobs past their retention, ms (0: never). Default 60,000. */
   sweepEveryMs?: number;
   /** Accepted distance of `ts_ms` from the server clock, in ms. Default 300,000 (±5 min). */
@@ -149,6 +156,8 @@ export class SmcpServer {
   readonly #maxBytes: number;
   readonly #parseLimits: ParseLimits;
   readonly #limiter: ClientLimiter;
+  /** Tool code running in this process, sync calls and jobs alike (overdue runs counted and capped). */
+  readonly runs: ToolRuns;
   readonly #observer: ServerObserver | undefined;
   #storeHealthy = true;
   readonly #now: () => number;
@@ -183,6 +192,10 @@ export class SmcpServer {
     setMaxListeners(0, this.#shutdown.signal);
     this.nonceStore = options.nonceStore ?? stores?.nonceStore ?? new MemoryNonceStore({ now: this.#now });
     this.jobStore = options.jobStore ?? stores?.jobStore ?? new MemoryJobStore({ now: this.#now });
+    this.runs = new ToolRuns({
+      maxOverdue: options.maxOverdueRuns,
+      onOverdue: options.observer?.overdue && ((event) => this.#observe("overdue", event)),
+    });
     this.#jobs = createJobEngine({
       store: this.jobStore,
       queue: options.jobQueue ?? stores?.jobQueue,
@@ -192,6 +205,7 @@ export class SmcpServer {
       workerId: options.workerId,
       leaseMs: options.jobLeaseMs,
       concurrency: options.jobConcurrency,
+      runs: this.runs,
       now: this.#now,
       longPoll: options.longPoll,
       sweepEveryMs: options.sweepEveryMs,
@@ -350,6 +364,7 @@ export class SmcpServer {
       signal: ctx.signal,
       context: (signal) => (signal === ctx.signal ? ctx : ctx.withSignal(signal)),
       report: (error) => this.#report(error, { phase: "handler", tool: entry.tool.name }),
+      runs: this.runs,
     });
     switch (outcome.kind) {
       case "output":
@@ -359,12 +374,14 @@ export class SmcpServer {
         return this.#reply(to, status, result, error ? `${error.code}: ${error.message}` : null, 200);
       }
       case "failed":
-        if (outcome.error.code === "unavailable") this.#storeDown(outcome.error);
+        // Only the protocol tools use the server's stores; a tool's own `unavailable` (its upstream
+        // is down, too many overdue runs) is that tool's answer, not a store outage.
+        if (outcome.error.code === "unavailable" && entry.protocol) this.#storeDown(outcome.error);
         if (outcome.error.code === "rate_limited") this.#observeLimit(ctx.clientId, outcome.error.details);
         return this.#fail(to, outcome.error.code, outcome.error.message, outcome.error.details);
       case "aborted":
         return outcome.reason instanceof ToolTimeout
-          ? this.#fail(to, "tool_failed", `the tool timed out after ${outcome.reason.timeoutMs} ms`)
+          ? this.#fail(to, "tool_failed", timedOut(outcome.reason))
           : this.#fail(to, "unavailable", "the server is shutting down; retry");
     }
   }

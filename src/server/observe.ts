@@ -4,8 +4,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { JobStore } from "../stores/jobs.js";
 import type { NonceStore } from "../stores/nonces.js";
 import { redactUrl } from "../util/redact.js";
+import type { StrayError } from "./guards.js";
 import type { MetricsEndpoint } from "./http-common.js";
-import type { JobEvent, RequestEvent, ServerObserver } from "./observer.js";
+import type { JobEvent, OverdueEvent, RequestEvent, ServerObserver } from "./observer.js";
 
 /** Options for {@link createObservability}. */
 export interface ObservabilityOptions {
@@ -28,7 +29,9 @@ export interface ObservabilityOptions {
 /** Metrics and logs for one server or worker process. */
 export interface Observability {
   /** Give it to `createServer({ observer })` / `createWorker({ onJob })`. */
-  observer: ServerObserver & { job(event: JobEvent): void };
+  observer: ServerObserver & { job(event: JobEvent): void; overdue(event: OverdueEvent): void };
+  /** Give it to `installProcessGuards({ onStray })`: logs and counts an error tool code let escape. */
+  stray(event: StrayError): void;
   logger: Logger;
   metrics: MetricsEndpoint | undefined;
   /** Flushes the log. */
@@ -90,9 +93,27 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
       metrics?.limited(event.reason);
       logger.debug({ client_id: event.clientId, reason: event.reason }, "rate limited");
     },
+    overdue(event: OverdueEvent) {
+      metrics?.overdue(event);
+      if (event.event === "overdue") {
+        logger.warn(
+          { tool: event.tool, overdue: event.overdue },
+          "a tool run outlived its time limit: its handler ignores its abort signal and still runs",
+        );
+      } else logger.info({ tool: event.tool, overdue: event.overdue }, "an overdue tool run ended");
+    },
   };
   return {
     observer,
+    stray(event: StrayError) {
+      metrics?.stray(event.kind);
+      logger.error(
+        { kind: event.kind, tools_running: event.toolsRunning, error: describeError(event.error), at: whereFrom(event.error) },
+        "an error escaped tool code (not awaited or thrown from a callback); the server goes on",
+      );
+      // Rare and important: written now, not when the buffer next fills.
+      logger.flush();
+    },
     logger,
     metrics: metrics && { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     close: () =>
@@ -142,6 +163,24 @@ function buildMetrics(options: ObservabilityOptions) {
     name: "smcp_rate_limited_total",
     help: "Requests refused with rate_limited, by reason (rate, open_jobs, stored_bytes, long_polls, store_full).",
     labelNames: ["reason"],
+    registers: [registry],
+  });
+  const overdueNow = new Gauge({
+    name: "smcp_tool_runs_overdue",
+    help: "Tool runs still going after their caller was answered (timeout, cancel): handlers that ignore their abort signal.",
+    labelNames: ["tool"],
+    registers: [registry],
+  });
+  const overdueTotal = new Counter({
+    name: "smcp_tool_runs_overdue_total",
+    help: "Tool runs that outlived their timeout or abort, by tool.",
+    labelNames: ["tool"],
+    registers: [registry],
+  });
+  const strays = new Counter({
+    name: "smcp_stray_errors_total",
+    help: "Errors tool code let escape (unhandled rejections, exceptions thrown from callbacks), caught and survived.",
+    labelNames: ["kind"],
     registers: [registry],
   });
   const { jobStore, nonceStore } = options.stores ?? {};
@@ -209,6 +248,13 @@ function buildMetrics(options: ObservabilityOptions) {
     limited(reason: string) {
       limited.inc({ reason });
     },
+    overdue(event: OverdueEvent) {
+      overdueNow.set({ tool: event.tool }, event.overdue);
+      if (event.event === "overdue") overdueTotal.inc({ tool: event.tool });
+    },
+    stray(kind: string) {
+      strays.inc({ kind });
+    },
   };
 }
 
@@ -219,6 +265,13 @@ function prettyStream(destination: DestinationStream): DestinationStream {
   } catch {
     return destination; // pino-pretty is not installed: JSON lines
   }
+}
+
+/** The first frame of an error's stack outside node's own code: where stray tool code lives (a file and line, no values). */
+function whereFrom(error: unknown): string | undefined {
+  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : undefined;
+  const frame = stack?.split("\n").find((line) => line.trimStart().startsWith("at ") && !line.includes("node:"));
+  return frame?.trim().slice(3, 300);
 }
 
 /** An error's message for a log line (never its stack or a URL password). */

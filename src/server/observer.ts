@@ -1,5 +1,8 @@
 import type { ErrorCode } from "../protocol/errors.js";
 import type { ResponseStatus } from "../protocol/messages.js";
+import type { OverdueEvent } from "../tools/runs.js";
+
+export type { OverdueEvent } from "../tools/runs.js";
 
 /** One handled request, as an operator sees it (never arguments, secrets or signatures). */
 export interface RequestEvent {
@@ -44,4 +47,6 @@ export interface ServerObserver {
   /** A store became unusable (`healthy: false`, once per outage) or usable again. */
   store?(event: { healthy: boolean; error?: unknown }): void;
   rateLimited?(event: { clientId: string; reason: LimitReason }): void;
+  /** A tool run outlived its timeout or abort (its handler ignores its signal), or such a run finally ended. */
+  overdue?(event: OverdueEvent): void;
 }

@@ -6,6 +6,7 @@ import type { JobStore } from "../stores/jobs.js";
 import type { NonceStore } from "../stores/nonces.js";
 import type { Tool } from "../tools/define.js";
 import { ToolRegistry } from "../tools/registry.js";
+import { type OverdueEvent, ToolRuns } from "../tools/runs.js";
 import { defaultCapabilities } from "./core.js";
 import type { JobEvent } from "./observer.js";
 
@@ -27,8 +28,12 @@ export interface WorkerOptions {
   serverId?: string;
   /** Capabilities handlers see in `ctx.server` (as the API servers report them). */
   capabilities?: JsonObject;
-  /** Jobs run at once. Default 32. */
+  /** Jobs run at once. Default 32. A job whose handler outlives its timeout keeps its slot until it ends. */
   concurrency?: number;
+  /** Overdue runs (past their timeout, handler still going) one tool may have before its new runs fail with `unavailable`. Default 32. */
+  maxOverdueRuns?: number;
+  /** Sees overdue runs begin and end (metrics, logs). */
+  onOverdue?: (event: OverdueEvent) => void;
   /** Lease of a running job, ms (see `JobRunner`). Default 30,000. */
   leaseMs?: number;
   /** How often to delete finished jobs past their retention, ms (0: never). Default 60,000. */
@@ -43,6 +48,8 @@ export interface SmcpWorker {
   readonly workerId: string;
   /** The job tools it takes. */
   readonly tools: readonly string[];
+  /** Tool code running here, overdue runs counted. */
+  readonly runs: ToolRuns;
   /** Stops taking jobs; running ones go back to `queued` for another worker. */
   close(): Promise<void>;
 }
@@ -56,7 +63,9 @@ export function createWorker(options: WorkerOptions): SmcpWorker {
   const tools = new ToolRegistry(options.tools);
   const jobTools = tools.jobToolNames();
   if (jobTools.length === 0) throw new SmcpUsageError('a worker needs at least one job tool (kind: "job") to run');
+  const runs = new ToolRuns({ maxOverdue: options.maxOverdueRuns, onOverdue: options.onOverdue });
   const engine = createJobEngine({
+    runs,
     store: stores.jobStore,
     queue: stores.jobQueue,
     tools,
@@ -75,6 +84,7 @@ export function createWorker(options: WorkerOptions): SmcpWorker {
   return {
     workerId: engine.runner.workerId,
     tools: jobTools,
+    runs,
     close() {
       closing ??= (async () => {
         await engine.close();

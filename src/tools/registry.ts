@@ -1,5 +1,6 @@
 import { SmcpUsageError } from "../protocol/errors.js";
 import { describeTool, type Tool, type ToolDescription } from "./define.js";
+import { protocolTools } from "./protocol.js";
 import { ArgsValidator } from "./validate.js";
 
 /** A tool as the registry holds it: the definition, its published description and its argument check. */
@@ -7,6 +8,8 @@ export interface RegisteredTool {
   readonly tool: Tool;
   readonly description: ToolDescription;
   readonly args: ArgsValidator;
+  /** One of the protocol's own tools (SPEC §4), which use the server's stores. */
+  readonly protocol: boolean;
 }
 
 /** The tools a server offers, looked up by name through a `Map`. */
@@ -23,7 +26,7 @@ export class ToolRegistry {
     if (this.#tools.has(tool.name)) throw new SmcpUsageError(`two tools are named '${tool.name}'; tool names must be unique`);
     const description = describeTool(tool);
     const args = new ArgsValidator(tool.input, description.input_schema, { authoritative: tool.jsonSchema?.input !== undefined });
-    this.#tools.set(tool.name, { tool, description, args });
+    this.#tools.set(tool.name, { tool, description, args, protocol: (protocolTools as readonly Tool[]).includes(tool) });
     this.#descriptions = undefined;
   }
 

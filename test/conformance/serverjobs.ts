@@ -13,7 +13,26 @@ function rejectOnAbort(signal: AbortSignal): Promise<never> {
   });
 }
 
+/** How many `stubborn` handlers run at once now, and the most ever seen. */
+const stubbornRuns = { now: 0, max: 0 };
+
 function gatedTools(gates: Gates) {
+  const stubborn = defineTool({
+    kind: "job",
+    name: "stubborn",
+    description: "ignores its abort signal: runs until the test opens its gate, long past its timeout",
+    timeoutMs: 20,
+    input: z.strictObject({ gate: z.string() }),
+    output: z.strictObject({}),
+    handler: async ({ gate }) => {
+      stubbornRuns.now++;
+      stubbornRuns.max = Math.max(stubbornRuns.max, stubbornRuns.now);
+      gates.started.add(gate);
+      await gates.wait(gate);
+      stubbornRuns.now--;
+      return {};
+    },
+  });
   const gated = defineTool({
     kind: "job",
     name: "gated",
@@ -59,7 +78,7 @@ function gatedTools(gates: Gates) {
     output: z.strictObject({ n: z.number() }),
     handler: async () => ({ n: "x" }) as unknown as { n: number },
   });
-  return [...demoTools, gated, slow, crashing, badOutput];
+  return [...demoTools, gated, slow, crashing, badOutput, stubborn];
 }
 
 /** Server-level job behaviour (SPEC §4, issue 2/4), run against any store setup. */
@@ -135,13 +154,41 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
       assert.equal(gates.started.has("q-second"), false);
     });
 
-    it("a handler past its timeout is aborted and the job ends in error/timeout", async () => {
+    it("a handler past its timeout is aborted and the job ends in tool_failed, as a sync call's timeout does", async () => {
       const { client } = await setup();
       const { job_id } = (await client.call("slow", { gate: "never" })) as { job_id: string };
       await until(async () => (await client.poll(job_id)).status === "error");
       const polled = await client.poll(job_id);
-      assert.equal(polled.result?.code, "timeout");
-      assert.match(polled.error ?? "", /^timeout: /);
+      assert.equal(polled.result?.code, "tool_failed");
+      assert.equal(polled.error, "tool_failed: the tool timed out after 50 ms");
+    });
+
+    it("a handler that ignores its abort keeps its slot until it really ends: never more than the concurrency at once", async () => {
+      const { client, server } = await setup({ jobConcurrency: 2 });
+      stubbornRuns.max = 0;
+      const names = Array.from({ length: 6 }, (_, i) => `stubborn-${name}-${i}`);
+      const ids: string[] = [];
+      for (const gate of names) ids.push(((await client.call("stubborn", { gate })) as { job_id: string }).job_id);
+      // Let the running ones go only once both slots are full (or every job has started), six times over.
+      const opened = new Set<string>();
+      while (opened.size < names.length) {
+        // ... and have timed out (their callers answered): only then is a slot held by an overdue run.
+        await until(() => {
+          const started = names.filter((n) => gates.started.has(n) && !opened.has(n)).length;
+          const overdue = server.runs.overdueByTool().get("stubborn") ?? 0;
+          return (started === 2 || started === names.length - opened.size) && overdue === started;
+        });
+        for (const gate of names.filter((n) => gates.started.has(n) && !opened.has(n))) {
+          opened.add(gate);
+          gates.open(gate);
+        }
+      }
+      assert.ok(stubbornRuns.max <= 2, `${stubbornRuns.max} handlers ran at once with a concurrency of 2`);
+      for (const id of ids) {
+        await until(async () => (await client.poll(id)).status === "error");
+        assert.equal((await client.poll(id)).error, "tool_failed: the tool timed out after 20 ms");
+      }
+      await until(() => server.runs.overdueByTool().size === 0, 5000, "the overdue runs to end");
     });
 
     it("a throwing handler ends in tool_failed without its message; a wrong shape in bad_output", async () => {

@@ -20,6 +20,8 @@ from typing import Any
 MAX_DEPTH = 64
 #: Longest number lexeme a receiver accepts.
 MAX_NUMBER_LENGTH = 64
+#: Most members one object may have (SPEC §2).
+MAX_MEMBERS = 10_000
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -139,6 +141,8 @@ def _check_tree(value: Any) -> None:
         elif isinstance(item, dict):
             if depth > MAX_DEPTH:
                 raise JsonRejected(f"nesting deeper than {MAX_DEPTH}")
+            if len(item) > MAX_MEMBERS:
+                raise JsonRejected(f"an object has more than {MAX_MEMBERS} members")
             for key, child in item.items():
                 if _SURROGATE.search(key):
                     raise JsonRejected("a key holds a lone surrogate")
