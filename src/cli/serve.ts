@@ -7,7 +7,7 @@ import { createServer, type SmcpServer } from "../server/core.js";
 import { installProcessGuards } from "../server/guards.js";
 import { serveHttp } from "../server/http-node.js";
 import type { ClientLimits, LimitsOptions } from "../server/limits.js";
-import { createObservability } from "../server/observe.js";
+import { createObservability, DEFAULT_LOG_BUFFER_BYTES } from "../server/observe.js";
 import { openStores } from "../stores/open.js";
 import type { Tool } from "../tools/define.js";
 import { demoTools } from "../tools/demo.js";
@@ -80,6 +80,7 @@ operating:
   --metrics-per-client   label request metrics with client ids
   --log-level LEVEL      fatal, error, warn, info (a line per request), debug, silent   SMCP_LOG_LEVEL default info
   --log-format F         json or pretty                                             default: pretty on a terminal
+  --log-buffer-bytes N   log held for a slow reader; past it lines are dropped and counted   default 8388608
 
 ${MCP_SERVE_HELP}
 
@@ -375,21 +376,28 @@ function clientLimits(flags: Flags, perClient: Map<string, ClientLimits>): Limit
   return limits;
 }
 
-/** `--log-level` and `--log-format`, shared by serve and worker. */
+/** `--log-level`, `--log-format` and `--log-buffer-bytes`, shared by serve and worker. */
 export const LOG_FLAGS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  "log-buffer-bytes": { type: "string" },
 } as const;
 
 const LOG_LEVELS = new Set(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
 /** The log settings from flags and environment: JSON lines, or pretty ones on a terminal. */
-export function logSettings(flags: Flags, io: CliIO): { logLevel: string; pretty: boolean } {
+export function logSettings(flags: Flags, io: CliIO): { logLevel: string; pretty: boolean; logBufferBytes: number } {
   const logLevel = flags.string("log-level") ?? io.env.SMCP_LOG_LEVEL ?? "info";
   if (!LOG_LEVELS.has(logLevel)) throw new SmcpUsageError(`--log-level must be one of ${[...LOG_LEVELS].join(", ")}`);
   const format = flags.string("log-format") ?? (io.tty ? "pretty" : "json");
   if (format !== "json" && format !== "pretty") throw new SmcpUsageError("--log-format must be json or pretty");
-  return { logLevel, pretty: format === "pretty" };
+  const logBufferBytes = parseInteger(
+    flags.string("log-buffer-bytes") ?? io.env.SMCP_LOG_BUFFER_BYTES ?? String(DEFAULT_LOG_BUFFER_BYTES),
+    "--log-buffer-bytes",
+    4096,
+    1024 ** 3,
+  );
+  return { logLevel, pretty: format === "pretty", logBufferBytes };
 }
 
 /** An error's message, with any URL password removed. */

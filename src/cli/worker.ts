@@ -30,6 +30,7 @@ their attempts are spent.
   --retention-ms N       finished jobs are deleted this long after they end   SMCP_RETENTION_MS default 86400000
   --log-level LEVEL      fatal, error, warn, info (a line per job transition), debug, silent   default info
   --log-format F         json or pretty (default: pretty on a terminal)
+  --log-buffer-bytes N   log held for a slow reader; past it lines are dropped and counted (default 8388608)
   --config PATH          keyring file (for the store and server id)      SMCP_CONFIG`;
 
 /** `smcp worker`. */

@@ -24,7 +24,17 @@ export interface ObservabilityOptions {
   stores?: { jobStore?: JobStore; nonceStore?: NonceStore };
   /** Long polls held now (a gauge). */
   heldPolls?: () => number;
+  /**
+   * Most bytes of log lines held while the reader (a pipe, a terminal, a
+   * log shipper) falls behind; past it lines are dropped and counted
+   * (`smcp_log_lines_dropped_total`), and one line says so once the reader
+   * is back. Default {@link DEFAULT_LOG_BUFFER_BYTES}. Ignored with `destination`.
+   */
+  logBufferBytes?: number;
 }
+
+/** Default bound on log lines waiting for a slow reader: 8 MiB. */
+export const DEFAULT_LOG_BUFFER_BYTES = 8 * 1024 * 1024;
 
 /** Metrics and logs for one server or worker process. */
 export interface Observability {
@@ -47,12 +57,41 @@ export interface Observability {
  * `perClientMetrics`.
  */
 export function createObservability(options: ObservabilityOptions = {}): Observability {
-  const destination = options.destination ?? pino.destination({ dest: 2, sync: false, minLength: 4096 });
+  const own = options.destination
+    ? undefined
+    : // minLength 0: a line is written as soon as the previous write is done (lines that arrive
+      // meanwhile go out together), so logs show up when things happen, not when 4 KB fill up.
+      pino.destination({ dest: 2, sync: false, minLength: 0, maxLength: options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES });
+  const destination = options.destination ?? (own as DestinationStream);
+  const dropped = { lines: 0, unreported: 0 };
   const logger = options.pretty
     ? pino({ level: options.logLevel ?? "info", base: null }, prettyStream(destination))
     : pino({ level: options.logLevel ?? "info", base: null }, destination);
-  const metrics = options.metrics ? buildMetrics(options) : undefined;
+  const metrics = options.metrics ? buildMetrics(options, dropped) : undefined;
   const logRequests = logger.isLevelEnabled("info");
+  if (own) {
+    // A stalled reader must not grow memory without bound: past maxLength SonicBoom drops the line.
+    own.on("drop", (data: string) => {
+      const lines = countLines(data);
+      dropped.lines += lines;
+      dropped.unreported += lines;
+    });
+    // Everything buffered was written: the reader keeps up again, so say what it missed, once.
+    own.on("drain", () => {
+      if (dropped.unreported === 0) return;
+      const lines = dropped.unreported;
+      dropped.unreported = 0;
+      logger.warn({ dropped_lines: lines }, "the log reader fell behind: lines were dropped (smcp_log_lines_dropped_total)");
+    });
+    // A crash or process.exit: what is still buffered goes out before the process ends.
+    process.once("exit", () => {
+      try {
+        own.flushSync();
+      } catch {
+        // Nothing more can be done at exit (the reader is gone).
+      }
+    });
+  }
 
   const observer = {
     request(event: RequestEvent) {
@@ -123,8 +162,17 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
   };
 }
 
-function buildMetrics(options: ObservabilityOptions) {
+function buildMetrics(options: ObservabilityOptions, dropped: { lines: number }) {
   const registry = new Registry();
+  new Counter({
+    name: "smcp_log_lines_dropped_total",
+    help: "Log lines dropped because the log's reader fell behind by more than the log buffer.",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(dropped.lines);
+    },
+  });
   collectDefaultMetrics({ register: registry });
   const perClient = options.perClientMetrics === true;
   const requests = new Counter({
@@ -265,6 +313,12 @@ function prettyStream(destination: DestinationStream): DestinationStream {
   } catch {
     return destination; // pino-pretty is not installed: JSON lines
   }
+}
+
+function countLines(data: string): number {
+  let n = 0;
+  for (let i = data.indexOf("\n"); i !== -1; i = data.indexOf("\n", i + 1)) n++;
+  return Math.max(1, n);
 }
 
 /** The first frame of an error's stack outside node's own code: where stray tool code lives (a file and line, no values). */
