@@ -36,6 +36,7 @@ export {
   isErrorCode,
   SmcpError,
   SmcpUsageError,
+  ToolError,
   toSmcpError,
 } from "./protocol/errors.js";
 export { type IssueDetails, MAX_ISSUES, type WireIssue } from "./protocol/issues.js";

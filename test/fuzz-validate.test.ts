@@ -25,10 +25,20 @@ function agree(validator: ArgsValidator, args: unknown, shown: () => string): vo
   const bounded = validator.check(args, Number.POSITIVE_INFINITY);
   assert.equal(bounded.ok, zodOnly.ok, `the pre-check refused what zod accepts: ${shown()}`);
   if (!bounded.ok) {
-    // The big-message path answers with at most one issue, keys only the schema names.
-    assert.ok(bounded.details.issues.length <= 20);
-    for (const issue of bounded.details.issues) {
-      for (const segment of issue.path) assert.ok(typeof segment === "number" || segment === "?" || validator.names.has(segment));
+    // Bounded whichever path answered: at most 20 issues; keys (the schema's or the caller's, SPEC §5)
+    // at most 64 characters with no control character; each issue says what to fix.
+    for (const details of [bounded.details, zodOnly.ok ? undefined : zodOnly.details]) {
+      if (!details) continue;
+      assert.ok(details.issues.length <= 20);
+      for (const issue of details.issues) {
+        for (const segment of issue.path) {
+          if (typeof segment === "number") continue;
+          assert.ok(segment.length <= 64, `a path key of ${segment.length} characters: ${shown()}`);
+          // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be there
+          assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(segment), `a control character in a path key: ${shown()}`);
+        }
+        assert.ok(typeof issue.message === "string" && issue.message.length > 0 && issue.message.length <= 400, shown());
+      }
     }
   }
 }

@@ -36,15 +36,23 @@ describe("logs (smcp serve)", () => {
     const client = clientAt(child.line.replace(/^listening on /, ""));
     await client.call("batch_sum", { numbers: [1, 2] });
     await until(() => child.stderr().includes('"tool":"batch_sum"'), 10_000, "the request's log line");
-    const line = child.stderr().split("\n").find((l) => l.includes('"tool":"batch_sum"')) ?? "";
+    const line =
+      child
+        .stderr()
+        .split("\n")
+        .find((l) => l.includes('"tool":"batch_sum"')) ?? "";
     assert.equal(JSON.parse(line).msg, "request");
   });
 
   it("a reader that stalls: lines past --log-buffer-bytes are dropped and counted, and reported once it reads again", async () => {
-    const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--metrics", "--log-buffer-bytes", "65536", ...SERVE_KEYS], {
-      env: { PATH: process.env.PATH },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [BIN, "serve", "--port", "0", "--metrics", "--log-buffer-bytes", "65536", ...SERVE_KEYS],
+      {
+        env: { PATH: process.env.PATH },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     children.push(async () => {
       child.kill("SIGKILL");
       if (child.exitCode === null && child.signalCode === null) await once(child, "exit");

@@ -245,7 +245,7 @@ describe("poll_job wait_ms and version: hostile values", () => {
     const seconds = await server.handle(rawEnvelope("start_long_task", '{"seconds":2.0,"payload":{}}'));
     assert.equal(seconds.response.result?.code, "bad_args");
     assert.deepEqual((seconds.response.result?.details as { issues: unknown[] } | undefined)?.issues, [
-      { path: ["seconds"], code: "invalid_type" },
+      { path: ["seconds"], code: "invalid_type", message: "seconds: expected integer, got float" },
     ]);
     assert.equal(server.jobStore instanceof MemoryJobStore && (await server.jobStore.list()).length, 0, "nothing stored");
     const limit = await server.handle(rawEnvelope("list_jobs", '{"limit":5.0}'));

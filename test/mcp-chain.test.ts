@@ -98,7 +98,7 @@ describe("MCP client → smcp mcp → signed HTTP → smcp serve --mcp-upstream 
       assert.equal(typeof (weather.structuredContent as { temperature: unknown }).temperature, "number");
       const bad = (await client.callTool({ name: "get-sum", arguments: { a: 1, b: "two" } })) as CallToolResult;
       assert.equal(bad.isError, true);
-      assert.equal(textOf(bad), "bad_args: the arguments do not match the tool's input schema\n  b: invalid_type");
+      assert.equal(textOf(bad), "bad_args: the arguments do not match the tool's input schema\n  b: expected number, got string");
     } finally {
       await client.close();
     }

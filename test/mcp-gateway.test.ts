@@ -84,9 +84,14 @@ describe("mcpUpstreamTools with server-everything on stdio (sync tools)", () => 
   it("bad arguments are refused with bad_args before anything is forwarded", async () => {
     const error = await rejectsWith(client.call("get-sum", { a: "one", b: 2 }), "bad_args");
     // The upstream would have answered isError (tool_failed); the issue names the field and the kind.
-    assert.deepEqual(error.details, { issues: [{ path: ["a"], code: "invalid_type" }], more: 0 });
+    assert.deepEqual(error.details, {
+      issues: [{ path: ["a"], code: "invalid_type", message: "a: expected number, got string" }],
+      more: 0,
+    });
     const missing = await rejectsWith(client.call("get-sum", { a: 1 }), "bad_args");
-    assert.equal((missing.details as { issues: { code: string }[] }).issues[0]?.code, "invalid_type");
+    assert.deepEqual((missing.details as { issues: unknown[] }).issues, [
+      { path: ["b"], code: "invalid_type", message: "b: required" },
+    ]);
     await rejectsWith(client.call("get-structured-content", { location: "Atlantis" }), "bad_args");
   });
 

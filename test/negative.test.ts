@@ -38,7 +38,7 @@ function fields(overrides: Record<string, unknown> = {}): Record<string, unknown
 
 const signed = (overrides: Record<string, unknown> = {}, key = clientKey) => signMessage(fields(overrides), key).body;
 
-function setup(extra: { nonceStore?: NonceStore; jobStore?: MemoryJobStore } = {}) {
+function setup(extra: { nonceStore?: NonceStore; jobStore?: MemoryJobStore; hideToolErrors?: boolean } = {}) {
   const calls = { spy: 0, failing: 0 };
   const spy = spyTool(calls);
   const failing = defineTool({
@@ -48,7 +48,7 @@ function setup(extra: { nonceStore?: NonceStore; jobStore?: MemoryJobStore } = {
     output: z.strictObject({}),
     handler: () => {
       calls.failing++;
-      throw new Error(`db password is ${SERVER_SECRET}`);
+      throw new Error("db password is ******");
     },
   });
   const wrongOutput = defineTool({
@@ -82,6 +82,7 @@ function setup(extra: { nonceStore?: NonceStore; jobStore?: MemoryJobStore } = {
     nonceStore,
     jobStore,
     onError: (e) => errors.push(e),
+    ...(extra.hideToolErrors ? { hideToolErrors: true } : {}),
   });
   return { server, client, other, calls, nonceStore, jobStore, errors };
 }
@@ -259,9 +260,17 @@ describe("negative checklist: nothing executed, nothing stored (SPEC §3, §5)",
     await server.close();
   });
 
-  it("tool_failed hides the thrown message; bad_output for a wrong shape or a non-JSON value; internal for a broken schema", async () => {
+  it("tool_failed carries the thrown message (SPEC §5), or hides it when told; bad_output for a wrong shape or a non-JSON value; internal for a broken schema", async () => {
     const { server, calls, errors } = setup();
-    expectError(await server.handle(signed({ tool: "failing", args: {} })), "tool_failed");
+    const shown = await server.handle(signed({ tool: "failing", args: {} }));
+    assert.equal(shown.response.error, "tool_failed: db password is ******", "the tool's own words reach its caller");
+    const hidden = setup({ hideToolErrors: true });
+    expectError(await hidden.server.handle(signed({ tool: "failing", args: {} })), "tool_failed");
+    assert.equal(
+      (await hidden.server.handle(signed({ tool: "failing", args: {} }))).response.error,
+      "tool_failed: the tool failed",
+    );
+    await hidden.server.close();
     expectError(await server.handle(signed({ tool: "wrong_output", args: {} })), "bad_output");
     expectError(await server.handle(signed({ tool: "not_json", args: {} })), "bad_output");
     expectError(await server.handle(signed({ tool: "broken_schema", args: {} })), "internal");

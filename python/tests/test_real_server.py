@@ -115,7 +115,11 @@ def test_start_on_a_sync_tool_is_a_usage_error(client: smcp.Client) -> None:
 
 def test_bad_args(client: smcp.Client) -> None:
     error = server_error("bad_args", lambda: client.call("batch_sum", {"numbers": ["1", 2]}))
-    assert error.details == {"issues": [{"code": "invalid_type", "path": ["numbers", 0]}], "more": 0}
+    assert error.details == {
+        "issues": [{"code": "invalid_type", "path": ["numbers", 0], "message": "numbers[0]: expected number, got string"}],
+        "more": 0,
+    }
+    assert str(error).endswith("(numbers[0]: expected number, got string)")
     server_error("bad_args", lambda: client.call("batch_sum", {"numbers": [1], "extra_key_x": 1}))
     server_error("bad_args", lambda: client.call("start_long_task", {"seconds": 0}))
     server_error("bad_args", lambda: client.call_and_wait("start_long_task", {"seconds": 99}))

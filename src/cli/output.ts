@@ -35,7 +35,9 @@ export function oneLine(text: string, max = 200): string {
 export function issueLines(details: unknown): string[] | undefined {
   if (!isJsonObject(details) || !Array.isArray(details.issues)) return undefined;
   const lines = details.issues.map((issue) => {
-    const { path, code } = isJsonObject(issue) ? issue : {};
+    const { path, code, message } = isJsonObject(issue) ? issue : {};
+    // The server's own words when it gave them (SPEC §5: "numbers: required"), else where and what kind.
+    if (typeof message === "string" && message !== "") return `  ${oneLine(message, 300)}`;
     const where =
       Array.isArray(path) && path.length > 0
         ? path.map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")

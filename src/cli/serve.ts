@@ -11,6 +11,7 @@ import { createObservability, DEFAULT_LOG_BUFFER_BYTES } from "../server/observe
 import { openStores } from "../stores/open.js";
 import type { Tool } from "../tools/define.js";
 import { demoTools } from "../tools/demo.js";
+import { DEFAULT_MAX_OVERDUE_RUNS } from "../tools/runs.js";
 import { redactUrl } from "../util/redact.js";
 import { type Flags, parseCommand } from "./args.js";
 import { isClusterWorker, reportListening, runCluster } from "./cluster.js";
@@ -60,6 +61,10 @@ options (flags win over environment, environment over the keyring file):
                                                    SMCP_STORE      default sqlite:.smcp/smcp.db
   --no-worker            shared stores: only verify and enqueue; \`smcp worker\` processes run the jobs
   --concurrency N        jobs run at once here     SMCP_CONCURRENCY default 32
+  --hide-tool-errors     answer a tool's unexpected errors with "the tool failed", not their message
+                         (a ToolError's message is always shown)   SMCP_HIDE_TOOL_ERRORS=1
+  --max-overdue-runs N   runs of one tool still going past their timeout before its new runs
+                         get unavailable                            SMCP_MAX_OVERDUE_RUNS default 32
   --lease-ms N           a running job whose worker stops renewing its lease this long is requeued
                                                    SMCP_LEASE_MS   default 30000
   --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default 300000
@@ -104,19 +109,28 @@ export const JOB_FLAGS = {
   concurrency: { type: "string" },
   "lease-ms": { type: "string" },
   config: { type: "string" },
+  "hide-tool-errors": { type: "boolean" },
+  "max-overdue-runs": { type: "string" },
 } as const;
 
-/** `--concurrency`, `--lease-ms` and `--tools`, shared by serve and worker. */
+/** `--concurrency`, `--lease-ms`, `--tools` and how tool code is held to account, shared by serve and worker. */
 export async function jobSettings(
   flags: Flags,
   env: NodeJS.ProcessEnv,
-): Promise<{ concurrency: number; leaseMs: number; tools: Tool[] }> {
+): Promise<{ concurrency: number; leaseMs: number; tools: Tool[]; hideToolErrors: boolean; maxOverdueRuns: number }> {
   const modules = flags.list("tools");
   const specs = modules.length > 0 ? modules : (env.SMCP_TOOLS?.split(",").filter((s) => s !== "") ?? []);
   return {
     concurrency: parseInteger(flags.string("concurrency") ?? env.SMCP_CONCURRENCY ?? "32", "--concurrency", 1, 10_000),
     leaseMs: parseInteger(flags.string("lease-ms") ?? env.SMCP_LEASE_MS ?? "30000", "--lease-ms", 100, 86_400_000),
     tools: await loadToolModules(specs),
+    hideToolErrors: flags.boolean("hide-tool-errors") || env.SMCP_HIDE_TOOL_ERRORS === "1",
+    maxOverdueRuns: parseInteger(
+      flags.string("max-overdue-runs") ?? env.SMCP_MAX_OVERDUE_RUNS ?? String(DEFAULT_MAX_OVERDUE_RUNS),
+      "--max-overdue-runs",
+      1,
+      100_000,
+    ),
   };
 }
 
@@ -305,6 +319,8 @@ async function runServer(
     freshnessMs: settings.windowMs,
     runJobs: settings.worker,
     jobConcurrency: settings.concurrency,
+    hideToolErrors: settings.hideToolErrors,
+    maxOverdueRuns: settings.maxOverdueRuns,
     jobLeaseMs: settings.leaseMs,
     maxMessageBytes: settings.http.maxBodyBytes,
     limits: settings.limits,

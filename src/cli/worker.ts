@@ -26,6 +26,8 @@ their attempts are spent.
   --no-demo-tools        leave out the seed's start_long_task
   --server-id ID         the server id job handlers see                  SMCP_SERVER_ID
   --concurrency N        jobs run at once, per tool                      SMCP_CONCURRENCY default 32
+  --hide-tool-errors     answer a tool's unexpected errors with "the tool failed"   SMCP_HIDE_TOOL_ERRORS=1
+  --max-overdue-runs N   runs of one tool past their timeout before new ones fail   default 32
   --lease-ms N           lease of a running job                          SMCP_LEASE_MS    default 30000
   --retention-ms N       finished jobs are deleted this long after they end   SMCP_RETENTION_MS default 86400000
   --log-level LEVEL      fatal, error, warn, info (a line per job transition), debug, silent   default info
@@ -57,7 +59,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   if (store === "memory") {
     throw new SmcpUsageError("a worker needs a shared store: --store redis://HOST:PORT (memory jobs live in the API process)");
   }
-  const { concurrency, leaseMs, tools } = await jobSettings(flags, io.env);
+  const { concurrency, leaseMs, tools, hideToolErrors, maxOverdueRuns } = await jobSettings(flags, io.env);
   const retentionMs = parseInteger(
     flags.string("retention-ms") ?? io.env.SMCP_RETENTION_MS ?? "86400000",
     "--retention-ms",
@@ -77,6 +79,8 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
     sweepEveryMs: Math.min(60_000, Math.max(1000, Math.floor(retentionMs / 4))),
     onJob: observe.observer.job,
     onOverdue: observe.observer.overdue,
+    hideToolErrors,
+    maxOverdueRuns,
     onError: (e, ctx) =>
       log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(e) }, `${ctx.phase} error`),
   });

@@ -32,6 +32,8 @@ export interface JobEngineOptions {
   concurrency?: number | undefined;
   /** This process's tool runs (shared with the server's sync calls). Default: the engine's own. */
   runs?: ToolRuns | undefined;
+  /** Answer a job tool's unexpected errors with "the tool failed" (see `ServerOptions.hideToolErrors`). */
+  hideToolErrors?: boolean | undefined;
   now?: (() => number) | undefined;
   onError?: ((error: unknown, context: ErrorContext) => void) | undefined;
   /** Caps on long polls held at once. */
@@ -91,6 +93,7 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     now: options.now,
     onJob: options.onJob,
     runs: options.runs ?? new ToolRuns(),
+    hideToolErrors: options.hideToolErrors,
   });
   const onError = (error: unknown) => report(error);
   const deps = { runner, store, tools, concurrency, execute: options.execute ?? true, onError };

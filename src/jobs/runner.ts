@@ -37,6 +37,8 @@ export interface JobRunnerOptions {
   onJob?: ((event: JobEvent) => void) | undefined;
   /** Counts this process's runs; a run that outlives its timeout is overdue there until it ends. */
   runs?: ToolRuns | undefined;
+  /** Answer unexpected handler errors with "the tool failed" instead of their message. */
+  hideToolErrors?: boolean | undefined;
 }
 
 /** Why a running job was aborted from outside (a timeout is the tool's own: {@link ToolTimeout}). */
@@ -267,6 +269,7 @@ export class JobRunner {
       }),
       report: (error) => this.#options.onError?.(error, { tool: job.tool, jobId: job.id }),
       runs: this.#options.runs,
+      hideErrors: this.#options.hideToolErrors,
     });
     const runMs = () => Math.max(0, this.#now() - begun);
     switch (outcome.kind) {

@@ -58,6 +58,7 @@ export interface SmcpErrorOptions {
 // (`--tools app.ts` through tsx, a nested node_modules), and its errors must still count.
 const SMCP_ERROR = Symbol.for("smcp.error");
 const SMCP_USAGE_ERROR = Symbol.for("smcp.usage_error");
+const SMCP_TOOL_ERROR = Symbol.for("smcp.tool_error");
 
 export class SmcpError extends Error {
   /** `instanceof` by brand, so an error from another copy of smcp is recognised. */
@@ -103,6 +104,30 @@ export function toSmcpError(
 ): SmcpError {
   if (error instanceof SmcpError) return error;
   return new SmcpError(fallback, options.message, { cause: error, ...(options.origin ? { origin: options.origin } : {}) });
+}
+
+/**
+ * A tool's deliberate failure: throw it from a handler to tell the caller
+ * why (`tool_failed` on the wire, with this message and `details`), even on
+ * a server that hides the messages of unexpected errors. Any other error a
+ * handler throws is unexpected: its message reaches the caller too unless
+ * the server hides them (`hideToolErrors`).
+ */
+export class ToolError extends Error {
+  /** `instanceof` by brand, so an error from another copy of smcp is recognised. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[SMCP_TOOL_ERROR] === true;
+  }
+
+  override readonly name = "ToolError";
+  readonly [SMCP_TOOL_ERROR] = true;
+  /** JSON the caller gets as `result.details`. */
+  readonly details: unknown;
+
+  constructor(message: string, details?: unknown) {
+    super(message);
+    this.details = details;
+  }
 }
 
 /**

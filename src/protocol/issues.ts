@@ -9,6 +9,11 @@ export interface WireIssue {
   path: (string | number)[];
   /** A short machine code (zod's issue codes: `invalid_type`, `too_small`, `unrecognized_keys`...). */
   code: string;
+  /**
+   * What to fix, for a caller whose signature verified (`bad_args`, SPEC §5):
+   * `"numbers: required"`, `"unexpected key 'nums'"`. Never on answers to strangers.
+   */
+  message?: string;
 }
 
 /** `result.details` of a validation error: at most {@link MAX_ISSUES} issues, then how many more there were. */

@@ -69,6 +69,13 @@ export interface ServerOptions {
    * `unavailable`. Default 32 (`DEFAULT_MAX_OVERDUE_RUNS`).
    */
   maxOverdueRuns?: number;
+  /**
+   * Answer a tool's unexpected errors (anything but a `ToolError` or an
+   * `SmcpError`) with "the tool failed" instead of their message. Turn it on
+   * when tools may throw errors that carry internals (SQL, paths, hosts) and
+   * callers are not your own team. Default false (SPEC §5: the message is the caller's to see).
+   */
+  hideToolErrors?: boolean;
   /** How often this process deletes finished jobs past their retention, ms (0: never). Default 60,000. */
   sweepEveryMs?: number;
   /** Accepted distance of `ts_ms` from the server clock, in ms. Default 300,000 (±5 min). */
@@ -156,6 +163,7 @@ export class SmcpServer {
   readonly #maxBytes: number;
   readonly #parseLimits: ParseLimits;
   readonly #limiter: ClientLimiter;
+  readonly #hideToolErrors: boolean;
   /** Tool code running in this process, sync calls and jobs alike (overdue runs counted and capped). */
   readonly runs: ToolRuns;
   readonly #observer: ServerObserver | undefined;
@@ -175,6 +183,7 @@ export class SmcpServer {
     const rateLimiter = options.limits?.rateLimiter ?? stores?.rateLimiter;
     this.#limiter = new ClientLimiter(rateLimiter ? { ...options.limits, rateLimiter } : options.limits);
     this.#observer = options.observer;
+    this.#hideToolErrors = options.hideToolErrors ?? false;
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError;
     this.info = Object.freeze({
@@ -206,6 +215,7 @@ export class SmcpServer {
       leaseMs: options.jobLeaseMs,
       concurrency: options.jobConcurrency,
       runs: this.runs,
+      hideToolErrors: options.hideToolErrors,
       now: this.#now,
       longPoll: options.longPoll,
       sweepEveryMs: options.sweepEveryMs,
@@ -365,6 +375,7 @@ export class SmcpServer {
       context: (signal) => (signal === ctx.signal ? ctx : ctx.withSignal(signal)),
       report: (error) => this.#report(error, { phase: "handler", tool: entry.tool.name }),
       runs: this.runs,
+      hideErrors: this.#hideToolErrors,
     });
     switch (outcome.kind) {
       case "output":

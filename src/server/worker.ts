@@ -34,6 +34,8 @@ export interface WorkerOptions {
   maxOverdueRuns?: number;
   /** Sees overdue runs begin and end (metrics, logs). */
   onOverdue?: (event: OverdueEvent) => void;
+  /** Answer unexpected handler errors with "the tool failed" (see `ServerOptions.hideToolErrors`). */
+  hideToolErrors?: boolean;
   /** Lease of a running job, ms (see `JobRunner`). Default 30,000. */
   leaseMs?: number;
   /** How often to delete finished jobs past their retention, ms (0: never). Default 60,000. */
@@ -66,6 +68,7 @@ export function createWorker(options: WorkerOptions): SmcpWorker {
   const runs = new ToolRuns({ maxOverdue: options.maxOverdueRuns, onOverdue: options.onOverdue });
   const engine = createJobEngine({
     runs,
+    hideToolErrors: options.hideToolErrors,
     store: stores.jobStore,
     queue: stores.jobQueue,
     tools,

@@ -1,7 +1,8 @@
 import type { JsonObject } from "../protocol/canonical.js";
-import { SmcpError } from "../protocol/errors.js";
+import { SmcpError, ToolError } from "../protocol/errors.js";
 import { isJsonObject } from "../protocol/messages.js";
 import { raceAbort } from "../util/abort.js";
+import { boundedText } from "../util/text.js";
 import { StatusReply, type Tool } from "./define.js";
 import type { ToolRuns } from "./runs.js";
 
@@ -44,6 +45,27 @@ export interface InvokeOptions<C> {
   report: (error: unknown) => void;
   /** Counts and caps the process's runs, overdue ones among them. */
   runs?: ToolRuns | undefined;
+  /** Answer unexpected errors with "the tool failed" instead of their own message ({@link ToolError}s still speak). */
+  hideErrors?: boolean | undefined;
+}
+
+/** Longest tool error message an answer carries (SPEC §5). */
+export const MAX_TOOL_MESSAGE = 512;
+
+/**
+ * What the caller is told of a handler's own failure (SPEC §5): a
+ * {@link ToolError}'s message and details; another error's message unless
+ * hidden. Bounded, control characters escaped, well-formed.
+ */
+export function toolFailure(error: unknown, hide = false): SmcpError {
+  if (error instanceof ToolError) {
+    return new SmcpError("tool_failed", boundedText(error.message || "the tool failed", MAX_TOOL_MESSAGE), {
+      details: error.details,
+      cause: error,
+    });
+  }
+  const message = !hide && error instanceof Error && error.message ? error.message : "the tool failed";
+  return new SmcpError("tool_failed", boundedText(message, MAX_TOOL_MESSAGE), { cause: error });
 }
 
 /**
@@ -99,8 +121,9 @@ export async function invokeTool<C>(tool: Tool, args: unknown, options: InvokeOp
   } catch (error) {
     if (signal.aborted) return aborted();
     if (error instanceof SmcpError) return { kind: "failed", error };
-    options.report(error);
-    return { kind: "failed", error: new SmcpError("tool_failed", "the tool failed") };
+    // A deliberate failure is an answer, not an incident: only unexpected errors are reported.
+    if (!(error instanceof ToolError)) options.report(error);
+    return { kind: "failed", error: toolFailure(error, options.hideErrors) };
   } finally {
     clearTimeout(timeout);
   }

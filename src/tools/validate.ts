@@ -3,7 +3,8 @@ import type { Ajv2020, ErrorObject, ValidateFunction } from "ajv/dist/2020.js";
 import type { z } from "zod";
 import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
-import { type IssueDetails, MAX_ISSUES, oneIssue, zodIssueDetails } from "../protocol/issues.js";
+import { type IssueDetails, MAX_ISSUES } from "../protocol/issues.js";
+import { argIssue, argIssuesFromZod, pathText, shownKey } from "./arg-issues.js";
 
 /** Inputs up to this size (bytes of the message) get every zod issue (up to the cap); larger ones the first. */
 const DETAILED_BELOW_BYTES = 16 * 1024;
@@ -62,7 +63,12 @@ export class ArgsValidator {
     const checked = this.#check(args, messageBytes);
     const floats = floatArgs?.filter((name) => this.#integers.has(name));
     if (!floats?.length) return checked;
-    const issues = floats.map((name) => ({ path: [name], code: "invalid_type" }));
+    // The value alone reads as an integer (1000.0 is 1000): say what the lexeme was.
+    const issues = floats.map((name) => ({
+      path: [shownKey(name)],
+      code: "invalid_type",
+      message: `${pathText([shownKey(name)])}: expected integer, got float`,
+    }));
     if (checked.ok) return { ok: false, details: { issues, more: 0 } };
     const others = checked.details.issues.filter((issue) => !floats.includes(issue.path[0] as string));
     const all = [...issues, ...others];
@@ -74,25 +80,46 @@ export class ArgsValidator {
     const pre = this.#precheck;
     if (pre && !pre(args)) {
       if (this.#authoritative || messageBytes > DETAILED_BELOW_BYTES)
-        return { ok: false, details: this.#fromAjv(pre.errors?.[0]) };
+        return { ok: false, details: fromAjv(pre.errors?.[0], args) };
     }
     const parsed = this.#schema.safeParse(args);
     if (parsed.success) return { ok: true, data: parsed.data };
-    return { ok: false, details: zodIssueDetails(parsed.error, this.names) };
+    return { ok: false, details: argIssuesFromZod(parsed.error, args) };
   }
+}
 
-  #fromAjv(error: ErrorObject | undefined): IssueDetails {
-    if (!error) return { issues: [], more: 0 };
-    const path: (string | number)[] = error.instancePath
-      .split("/")
-      .slice(1)
-      .map((s) => s.replaceAll("~1", "/").replaceAll("~0", "~"))
-      .map((s) => (/^(0|[1-9]\d*)$/.test(s) ? Number(s) : s));
-    // A missing key is reported at its parent; name it, as zod does (`safePath` keeps only schema names).
-    const missing = (error.params as { missingProperty?: unknown }).missingProperty;
-    if (error.keyword === "required" && typeof missing === "string") path.push(missing);
-    return oneIssue(path, AJV_CODES.get(error.keyword) ?? "invalid", this.names);
-  }
+/** The one issue ajv stopped at (allErrors off), in zod's vocabulary, with a message. */
+function fromAjv(error: ErrorObject | undefined, args: unknown): IssueDetails {
+  if (!error) return { issues: [], more: 0 };
+  const path: (string | number)[] = error.instancePath
+    .split("/")
+    .slice(1)
+    .map((s) => s.replaceAll("~1", "/").replaceAll("~0", "~"))
+    .map((s) => (/^(0|[1-9]\d*)$/.test(s) ? Number(s) : s));
+  const params = error.params as Record<string, unknown>;
+  // A missing key is reported at its parent; name it, as zod does.
+  if (error.keyword === "required" && typeof params.missingProperty === "string") path.push(params.missingProperty);
+  const limit = typeof params.limit === "number" ? params.limit : undefined;
+  const issue = argIssue(
+    {
+      path,
+      code: AJV_CODES.get(error.keyword) ?? "invalid",
+      expected: typeof params.type === "string" ? params.type : undefined,
+      keys: typeof params.additionalProperty === "string" ? [params.additionalProperty] : undefined,
+      minimum: /^min|^exclusiveMin/.test(error.keyword) ? limit : undefined,
+      maximum: /^max|^exclusiveMax/.test(error.keyword) ? limit : undefined,
+      inclusive: !error.keyword.startsWith("exclusive"),
+      origin: /Items$/.test(error.keyword) ? "array" : /Properties$/.test(error.keyword) ? "object" : "number",
+      values: Array.isArray(params.allowedValues)
+        ? params.allowedValues
+        : "allowedValue" in params
+          ? [params.allowedValue]
+          : undefined,
+      divisor: typeof params.multipleOf === "number" ? params.multipleOf : undefined,
+    },
+    args,
+  );
+  return { issues: [issue], more: 0 };
 }
 
 // ajv keywords in zod's issue vocabulary, so answers read the same whichever check refused.

@@ -191,14 +191,18 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
       await until(() => server.runs.overdueByTool().size === 0, 5000, "the overdue runs to end");
     });
 
-    it("a throwing handler ends in tool_failed without its message; a wrong shape in bad_output", async () => {
+    it("a throwing handler ends in tool_failed with its message (hidden when told); a wrong shape in bad_output", async () => {
       const { client } = await setup();
       const crash = (await client.call("crashing", {})) as { job_id: string };
       const bad = (await client.call("bad_output_job", {})) as { job_id: string };
       await until(async () => (await client.poll(crash.job_id)).status === "error");
       const crashed = await client.poll(crash.job_id);
       assert.equal(crashed.result?.code, "tool_failed");
-      assert.ok(!JSON.stringify(crashed).includes("internal detail"));
+      assert.equal(crashed.error, "tool_failed: internal detail that must not leak");
+      const hiding = await setup({ hideToolErrors: true });
+      const hidden = (await hiding.client.call("crashing", {})) as { job_id: string };
+      await until(async () => (await hiding.client.poll(hidden.job_id)).status === "error");
+      assert.equal((await hiding.client.poll(hidden.job_id)).error, "tool_failed: the tool failed");
       await until(async () => (await client.poll(bad.job_id)).status === "error");
       assert.equal((await client.poll(bad.job_id)).result?.code, "bad_output");
     });

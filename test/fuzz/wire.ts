@@ -6,7 +6,7 @@
  * no secret. The tables here are written from the SPEC, not imported.
  */
 import assert from "node:assert/strict";
-import { type JsonObject, parseLossless, quoteString } from "../../src/protocol/canonical.js";
+import { canonicalize, type JsonObject, parseLossless, quoteString } from "../../src/protocol/canonical.js";
 import { ResponseSchema } from "../../src/protocol/messages.js";
 import { verifyCanonical } from "../../src/protocol/sign.js";
 import { CLIENT_SECRET, OTHER_CLIENT_SECRET, SERVER_SECRET } from "../helpers.js";
@@ -83,8 +83,11 @@ export function checkAnswer(
   } else {
     assert.equal(answer.httpStatus, 200, `HTTP status of a normal answer: ${show}`);
   }
-  // Nothing from the request but request_id: take it out, then look for every marker.
-  const scrubbed = text.replace(`"request_id":${quoteString(response.request_id)}`, '"request_id":""');
+  // Nothing from the request but request_id: take it out, then look for every marker. A bad_args
+  // answer (only ever to a caller whose signature verified, SPEC §5) may name the keys that caller
+  // sent, in each issue's path and message: those are checked for their bounds, then taken out too.
+  let scrubbed = text.replace(`"request_id":${quoteString(response.request_id)}`, '"request_id":""');
+  if (code === "bad_args") scrubbed = withoutCallerKeys(scrubbed, response.result, show);
   for (const m of request.markers) assert.ok(!scrubbed.includes(m), `the answer reflects ${m}: ${show}`);
   if (!response.request_id.includes("\u001b"))
     assert.ok(!/\\u001b/i.test(scrubbed), `the answer carries an escape sequence: ${show}`);
@@ -105,4 +108,25 @@ export function requestIdOf(body: string | Uint8Array): string {
     // not JSON: ""
   }
   return "";
+}
+
+/** The answer's text with each bad_args issue's path and message replaced, once their bounds hold (SPEC §5). */
+function withoutCallerKeys(text: string, result: unknown, show: string): string {
+  const issues = (result as { details?: { issues?: unknown } } | null)?.details?.issues;
+  if (!Array.isArray(issues)) return text;
+  let out = text;
+  for (const issue of issues as { path?: unknown; message?: unknown }[]) {
+    for (const segment of Array.isArray(issue.path) ? issue.path : []) {
+      if (typeof segment !== "string") continue;
+      assert.ok(segment.length <= 64, `a path key of ${segment.length} characters: ${show}`);
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: what must not be there
+      assert.ok(!/[\u0000-\u001f\u007f-\u009f]/.test(segment), `a control character in a path key: ${show}`);
+    }
+    if (Array.isArray(issue.path)) out = out.replace(`"path":${canonicalize(issue.path)}`, '"path":[]');
+    if (typeof issue.message === "string") {
+      assert.ok(issue.message.length <= 400, `an issue message of ${issue.message.length} characters: ${show}`);
+      out = out.replace(quoteString(issue.message), '""');
+    }
+  }
+  return out;
 }

@@ -60,7 +60,9 @@ class SmcpError(Exception):
         received: bytes | None = None,
         response: Any = None,
     ) -> None:
-        super().__init__(f"{code}: {message}")
+        issues = issue_messages(details)
+        # What to fix, in the server's words (SPEC §5: "numbers: required"), right in the exception's text.
+        super().__init__(f"{code}: {message}" + (f" ({'; '.join(issues)})" if issues else ""))
         self.code = code
         self.message = message
         self.origin = origin
@@ -84,6 +86,14 @@ class SmcpUsageError(ValueError):
 
     Messages name the problem and the fix, never a secret.
     """
+
+
+def issue_messages(details: Any) -> list[str]:
+    """The readable messages of a ``bad_args`` answer's issues (at most 20, control characters removed)."""
+    if not isinstance(details, dict) or not isinstance(details.get("issues"), list):
+        return []
+    messages = [i["message"] for i in details["issues"] if isinstance(i, dict) and isinstance(i.get("message"), str)]
+    return ["".join(c if c.isprintable() else " " for c in m)[:300] for m in messages[:20]]
 
 
 def _retry_after(code: str, details: Any) -> int | None:
