@@ -155,7 +155,7 @@ describe("smcp serve with an HMAC client and an Ed25519 client (the real binary)
     assert.deepEqual(capabilities.signatures, ["hmac-sha256", "ed25519"]);
     const tools = captureIO(env);
     assert.equal(await runCli(["tools", ...edFlags(url)], tools), 0, tools.errText());
-    assert.match(tools.outText(), /^batch_sum \(sync\): /m);
+    assert.match(tools.outText(), /^batch_sum +sync +numbers: number\[\] /m);
   });
 
   it("a wrong pinned key is exit 2 bad_signature; keys of the wrong kind are exit 2 naming the fix", async () => {

@@ -215,12 +215,21 @@ describe("smcp CLI in process", () => {
     }
   });
 
-  it("tools lists tools with their JSON Schemas; keygen prints a fresh 32-byte secret", async () => {
+  it("tools lists tools as a table (protocol tools with --all, schemas with --json); keygen prints a fresh 32-byte secret", async () => {
     const io = captureIO(env);
     assert.equal(await runCli(["tools", ...conn()], io), 0);
-    assert.match(io.outText(), /^batch_sum \(sync\): /m);
-    assert.match(io.outText(), /^start_long_task \(job\): /m);
-    assert.match(io.outText(), /"numbers":\{"description":"[^"]*","items":\{"type":"number"\},"minItems":1,"type":"array"\}/);
+    const lines = io.outText().split("\n");
+    assert.match(lines[0] ?? "", /^TOOL +KIND +ARGUMENTS +DESCRIPTION$/);
+    assert.match(io.outText(), /^batch_sum +sync +numbers: number\[\] +\S/m);
+    assert.match(io.outText(), /^start_long_task +job +seconds: integer, idempotency_key\?: string, payload\?: object +\S/m);
+    assert.doesNotMatch(io.outText(), /^poll_job /m, "protocol tools only with --all");
+    assert.match(io.outText(), /^\(5 protocol tools not shown/m);
+    const all = captureIO(env);
+    assert.equal(await runCli(["tools", "--all", ...conn()], all), 0);
+    assert.match(all.outText(), /^poll_job +sync +job_id: string/m);
+    const json = captureIO(env);
+    assert.equal(await runCli(["tools", "--json", ...conn()], json), 0);
+    assert.match(json.outText(), /"numbers":\{"description":"[^"]*","items":\{"type":"number"\},"minItems":1,"type":"array"\}/);
     const a = captureIO();
     const b = captureIO();
     await runCli(["keygen"], a);

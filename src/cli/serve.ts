@@ -56,7 +56,9 @@ options (flags win over environment, environment over the keyring file):
   --alg hmac|ed25519     keys of a new keyring file (first run)       default hmac
   --tools MODULE         your tools: an ES module (.js, or .ts with tsx installed) exporting
                          defineTool values or arrays of them (repeatable)  SMCP_TOOLS=a.js,b.js
-  --no-demo-tools        leave out the seed's examples (batch_sum, start_long_task)
+  --demo-tools           serve the reference tutorial's examples (batch_sum, start_long_task) beside
+                         your --tools or --mcp upstreams (without those, they are on by default)
+  --no-demo-tools        leave them out even when nothing else is served
   --store URL            memory | sqlite:PATH | redis://HOST:PORT[/DB][?prefix=P]
                                                    SMCP_STORE      default sqlite:.smcp/smcp.db
   --no-worker            shared stores: only verify and enqueue; \`smcp worker\` processes run the jobs
@@ -113,6 +115,19 @@ export const JOB_FLAGS = {
   "max-overdue-runs": { type: "string" },
 } as const;
 
+/**
+ * Whether the reference tutorial's demo tools are served: on when asked
+ * (`--demo-tools`), off when refused (`--no-demo-tools`), and otherwise only
+ * while the user brings no tools of their own (a first run has something to call).
+ */
+export function withDemoTools(flags: Flags, ownTools: boolean): boolean {
+  if (flags.boolean("demo-tools") && flags.boolean("no-demo-tools")) {
+    throw new SmcpUsageError("--demo-tools and --no-demo-tools contradict each other; give one");
+  }
+  if (flags.boolean("demo-tools")) return true;
+  return !flags.boolean("no-demo-tools") && !ownTools;
+}
+
 /** `--concurrency`, `--lease-ms`, `--tools` and how tool code is held to account, shared by serve and worker. */
 export async function jobSettings(
   flags: Flags,
@@ -152,6 +167,7 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         "window-ms": { type: "string" },
         "no-worker": { type: "boolean" },
         "no-demo-tools": { type: "boolean" },
+        "demo-tools": { type: "boolean" },
         "max-connections": { type: "string" },
         "max-in-flight": { type: "string" },
         "max-body-bytes": { type: "string" },
@@ -238,7 +254,9 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     worker: !flags.boolean("no-worker"),
     ...jobs,
     ownTools: jobs.tools.length,
-    tools: flags.boolean("no-demo-tools") ? jobs.tools : [...demoTools, ...jobs.tools],
+    tools: withDemoTools(flags, jobs.tools.length > 0 || flags.list("mcp-upstream").length > 0)
+      ? [...demoTools, ...jobs.tools]
+      : jobs.tools,
     mcp: mcpServeSettings(flags),
     windowMs: parseInteger(flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? "300000", "--window-ms", 1000, 86_400_000),
     limits: clientLimits(flags, readClientLimits(path)),

@@ -8,7 +8,7 @@ import { redactUrl } from "../util/redact.js";
 import { parseCommand } from "./args.js";
 import { DEFAULT_SERVER_ID, keyringPath, parseInteger, readKeyringFile } from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
-import { describe, JOB_FLAGS, jobSettings, LOG_FLAGS, logSettings } from "./serve.js";
+import { describe, JOB_FLAGS, jobSettings, LOG_FLAGS, logSettings, withDemoTools } from "./serve.js";
 
 /** `smcp worker --help`. */
 export const WORKER_HELP = `usage: smcp worker --store URL [--tools MODULE]... [options]
@@ -16,14 +16,15 @@ export const WORKER_HELP = `usage: smcp worker --store URL [--tools MODULE]... [
 Executes the jobs that API replicas (\`smcp serve --no-worker\`) enqueue, until
 SIGTERM or SIGINT; then its running jobs go back to the queue for another
 worker. It takes only jobs of the tools it has (its --tools modules, and the
-seed's start_long_task unless --no-demo-tools): a job whose tool no worker has
+start_long_task demo when it has no --tools or is given --demo-tools): a job whose tool no worker has
 waits, queued, for one that has it. A worker that dies mid-job has its jobs
 picked up by another once their lease lapses (at-least-once), or failed once
 their attempts are spent.
 
   --store URL            the shared store (redis://... or sqlite:PATH)   SMCP_STORE
   --tools MODULE         your job tools (repeatable), as for serve       SMCP_TOOLS=a.js,b.js
-  --no-demo-tools        leave out the seed's start_long_task
+  --demo-tools           also run the reference tutorial's start_long_task (on by default without --tools)
+  --no-demo-tools        leave it out
   --server-id ID         the server id job handlers see                  SMCP_SERVER_ID
   --concurrency N        jobs run at once, per tool                      SMCP_CONCURRENCY default 32
   --hide-tool-errors     answer a tool's unexpected errors with "the tool failed"   SMCP_HIDE_TOOL_ERRORS=1
@@ -46,6 +47,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
         ...LOG_FLAGS,
         "server-id": { type: "string" },
         "no-demo-tools": { type: "boolean" },
+        "demo-tools": { type: "boolean" },
         "retention-ms": { type: "string" },
       },
     },
@@ -72,7 +74,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   const serverId = flags.string("server-id") ?? io.env.SMCP_SERVER_ID ?? file?.server_id ?? DEFAULT_SERVER_ID;
   const worker = createWorker({
     stores,
-    tools: flags.boolean("no-demo-tools") ? tools : [...demoTools, ...tools],
+    tools: withDemoTools(flags, tools.length > 0) ? [...demoTools, ...tools] : tools,
     concurrency,
     leaseMs,
     serverId,
