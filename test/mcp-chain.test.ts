@@ -31,6 +31,8 @@ async function serve(...extra: string[]): Promise<{ child: Child; url: string }>
       `${CLIENT_ID}=${CLIENT_SECRET}`,
       "--mcp-upstream",
       EVERYTHING_CMD,
+      // The demo tools beside an upstream only when asked: asked here, to see both kinds listed.
+      "--demo-tools",
       ...extra,
     ],
     KEYS,
