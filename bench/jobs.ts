@@ -38,7 +38,7 @@ import {
   type SmcpClient,
   type Transport,
 } from "../src/index.js";
-import { SCRIPTS } from "../src/stores/redis/scripts.js";
+import { SCRIPTS } from "../src/backends/redis/scripts.js";
 import { openStores } from "../src/stores.js";
 import { deleteKeys } from "../test/redis-helpers.js";
 import { monotonicMicros } from "./clock-tools.js";

@@ -4,20 +4,30 @@
 // their own entry points (`smcp/sqlite`, `smcp/redis`, `smcp/http`,
 // `smcp/stores`, `smcp/mcp`).
 
+export { MemoryJobStore, type MemoryJobStoreOptions } from "./backends/memory/jobs.js";
+export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./backends/memory/nonces.js";
+export type { OpenedStores, OpenStoresOptions } from "./backends/open.js";
 export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
 export { freshDemoKeys, runDemo } from "./demo.js";
 export type { LongPollLimits } from "./jobs/access.js";
+export { ClaimingJobQueue, type ClaimingJobQueueOptions } from "./jobs/claiming-queue.js";
 export { createJobEngine, type ErrorContext, type JobEngine, type JobEngineOptions } from "./jobs/engine.js";
-export {
-  ClaimingJobQueue,
-  type ClaimingJobQueueOptions,
-  type JobQueue,
-  type JobQueueDeps,
-  type JobQueueFactory,
-} from "./jobs/queue.js";
+export { type NonceStore, type NonceStoreStats, nonceStoreFill } from "./jobs/nonces.js";
+export type { JobExecutor, JobQueue, JobQueueDeps, JobQueueFactory } from "./jobs/queue.js";
 export { DEFAULT_LEASE_MS, JobRunner, type JobRunnerOptions, type ToolEnvironment } from "./jobs/runner.js";
+export type {
+  ClientUsage,
+  JobCounts,
+  JobListFilter,
+  JobOutcome,
+  JobRecord,
+  JobState,
+  JobStore,
+  JobStoreOptions,
+  NewJob,
+} from "./jobs/store.js";
 export {
   CanonicalValueError,
   canonicalize,
@@ -97,21 +107,6 @@ export {
 } from "./server/limits.js";
 export type { JobEvent, LimitReason, OverdueEvent, RequestEvent, ServerObserver } from "./server/observer.js";
 export { createWorker, type SmcpWorker, type WorkerOptions, type WorkerStores } from "./server/worker.js";
-export type {
-  ClientUsage,
-  JobCounts,
-  JobListFilter,
-  JobOutcome,
-  JobRecord,
-  JobState,
-  JobStore,
-  JobStoreOptions,
-  NewJob,
-} from "./stores/jobs.js";
-export { MemoryJobStore, type MemoryJobStoreOptions } from "./stores/memory/jobs.js";
-export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./stores/memory/nonces.js";
-export { type NonceStore, type NonceStoreStats, nonceStoreFill } from "./stores/nonces.js";
-export type { OpenedStores, OpenStoresOptions } from "./stores/open.js";
 export {
   defineTool,
   describeTool,

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { NonceTable, SLOT_BYTES } from "../src/backends/memory/nonce-table.js";
 import { MemoryNonceStore, SmcpError, SmcpUsageError } from "../src/index.js";
-import { NonceTable, SLOT_BYTES } from "../src/stores/memory/nonce-table.js";
 
 const unavailable = (error: unknown) => error instanceof SmcpError && error.code === "unavailable";
 

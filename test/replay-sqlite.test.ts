@@ -8,8 +8,8 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
+import { nonceKey } from "../src/jobs/nonces.js";
 import { SqliteNonceStore } from "../src/sqlite.js";
-import { nonceKey } from "../src/stores/nonces.js";
 import { until } from "./helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "smcp-replay-sqlite-"));

@@ -1,5 +1,6 @@
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
+import { openStores } from "../backends/open.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { Keyring } from "../protocol/keyring.js";
 import { isEd25519Secret } from "../protocol/keys.js";
@@ -8,7 +9,6 @@ import { installProcessGuards } from "../server/guards.js";
 import { serveHttp } from "../server/http-node.js";
 import type { ClientLimits, LimitsOptions } from "../server/limits.js";
 import { createObservability, DEFAULT_LOG_BUFFER_BYTES } from "../server/observe.js";
-import { openStores } from "../stores/open.js";
 import type { Tool } from "../tools/define.js";
 import { demoTools } from "../tools/demo.js";
 import { DEFAULT_MAX_OVERDUE_RUNS } from "../tools/runs.js";

@@ -1,8 +1,8 @@
+import { openStores } from "../backends/open.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { installProcessGuards } from "../server/guards.js";
 import { createObservability } from "../server/observe.js";
 import { createWorker } from "../server/worker.js";
-import { openStores } from "../stores/open.js";
 import { demoTools } from "../tools/demo.js";
 import { redactUrl } from "../util/redact.js";
 import { parseCommand } from "./args.js";

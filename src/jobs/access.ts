@@ -1,7 +1,7 @@
 import { SmcpError, toSmcpError } from "../protocol/errors.js";
-import { isFinal, type JobRecord, type JobStore } from "../stores/jobs.js";
 import type { JobAccess, JobView } from "../tools/define.js";
 import type { JobQueue } from "./queue.js";
+import { isFinal, type JobRecord, type JobStore } from "./store.js";
 
 /** Runs a store operation; a failure that is not a protocol error becomes `unavailable` (fail closed). */
 export async function guardStore<T>(op: () => Promise<T>): Promise<T> {

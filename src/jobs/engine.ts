@@ -1,12 +1,14 @@
 import { setMaxListeners } from "node:events";
 import type { JobEvent } from "../server/observer.js";
-import type { JobStore } from "../stores/jobs.js";
 import type { JobAccess, ServerInfo } from "../tools/define.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import { ToolRuns } from "../tools/runs.js";
 import { jobAccessFor, type LongPollLimits, LongPollSlots } from "./access.js";
-import { ClaimingJobQueue, type JobQueue, type JobQueueFactory } from "./queue.js";
-import { JobRunner, newWorkerId, type ToolEnvironment } from "./runner.js";
+import { ClaimingJobQueue } from "./claiming-queue.js";
+import type { JobQueue, JobQueueFactory } from "./queue.js";
+import { newWorkerId } from "./recovery.js";
+import { JobRunner, type ToolEnvironment } from "./runner.js";
+import type { JobStore } from "./store.js";
 
 /** Where an internal error happened, for `onError` hooks. */
 export interface ErrorContext {

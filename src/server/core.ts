@@ -1,8 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
+import { MemoryJobStore } from "../backends/memory/jobs.js";
+import { MemoryNonceStore } from "../backends/memory/nonces.js";
+import type { OpenedStores } from "../backends/open.js";
 import type { LongPollLimits } from "../jobs/access.js";
 import { createJobEngine, type ErrorContext, type JobEngine } from "../jobs/engine.js";
+import type { NonceStore } from "../jobs/nonces.js";
 import type { JobQueueFactory } from "../jobs/queue.js";
+import type { JobRecord, JobStore } from "../jobs/store.js";
 import { canonicalize, hasLoneSurrogate, type JsonObject, type ParseLimits, parseLossless } from "../protocol/canonical.js";
 import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError, toSmcpError } from "../protocol/errors.js";
 import { type IssueDetails, oneIssue, zodIssueDetails } from "../protocol/issues.js";
@@ -20,11 +25,6 @@ import {
   type ResponseStatus,
 } from "../protocol/messages.js";
 import { signResponse, verifyCanonical } from "../protocol/sign.js";
-import type { JobRecord, JobStore } from "../stores/jobs.js";
-import { MemoryJobStore } from "../stores/memory/jobs.js";
-import { MemoryNonceStore } from "../stores/memory/nonces.js";
-import type { NonceStore } from "../stores/nonces.js";
-import type { OpenedStores } from "../stores/open.js";
 import type { JobAccess, ServerInfo, Tool, ToolContext, ToolDescription } from "../tools/define.js";
 import { invokeTool, ToolTimeout, timedOut } from "../tools/invoke.js";
 import { MAX_WAIT_MS, protocolTools } from "../tools/protocol.js";

@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
 import type { BurstyRateLimiter, RateLimiterAbstract, RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { RateLimiter, RateLimiterFactory } from "../jobs/limiter.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 
 /** What one client may use. Each limit applies per client id, so one client cannot starve another. */
@@ -14,11 +15,7 @@ export interface ClientLimits {
   maxStoredBytes?: number;
 }
 
-/** A rate limiter as rate-limiter-flexible makes them. */
-export type RateLimiter = Pick<RateLimiterAbstract, "consume">;
-
-/** Makes the limiter that counts one configuration's points (memory by default; Redis for replicas). */
-export type RateLimiterFactory = (config: { points: number; duration: number; keyPrefix: string }) => RateLimiter;
+export type { RateLimiter, RateLimiterFactory } from "../jobs/limiter.js";
 
 /** Options for {@link ClientLimiter}: defaults for every client, overrides per client id. */
 export interface LimitsOptions extends ClientLimits {

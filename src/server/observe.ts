@@ -1,8 +1,8 @@
 import { createRequire } from "node:module";
 import pino, { type DestinationStream, type Logger } from "pino";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { JobStore } from "../stores/jobs.js";
-import type { NonceStore } from "../stores/nonces.js";
+import type { NonceStore } from "../jobs/nonces.js";
+import type { JobStore } from "../jobs/store.js";
 import { redactUrl } from "../util/redact.js";
 import type { StrayError } from "./guards.js";
 import type { MetricsEndpoint } from "./http-common.js";

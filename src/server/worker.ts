@@ -1,9 +1,9 @@
 import { createJobEngine, type ErrorContext } from "../jobs/engine.js";
+import type { NonceStore } from "../jobs/nonces.js";
 import type { JobQueueFactory } from "../jobs/queue.js";
+import type { JobStore } from "../jobs/store.js";
 import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
-import type { JobStore } from "../stores/jobs.js";
-import type { NonceStore } from "../stores/nonces.js";
 import type { Tool } from "../tools/define.js";
 import { ToolRegistry } from "../tools/registry.js";
 import { type OverdueEvent, ToolRuns } from "../tools/runs.js";

@@ -1,7 +1,7 @@
 import type { Database, Statement, Transaction } from "better-sqlite3";
+import { type NonceStore, type NonceStoreStats, nonceDigest, sha256 } from "../../jobs/nonces.js";
 import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 import { NonceCount } from "../nonce-count.js";
-import { type NonceStore, type NonceStoreStats, nonceDigest, sha256 } from "../nonces.js";
 import { openSqlite } from "./connection.js";
 import { type Maintenance, startMaintenance } from "./maintenance.js";
 

@@ -1,6 +1,6 @@
 import * as crypto from "node:crypto";
+import { type NonceStore, type NonceStoreStats, nonceKey } from "../../jobs/nonces.js";
 import { SmcpUsageError } from "../../protocol/errors.js";
-import { type NonceStore, type NonceStoreStats, nonceKey } from "../nonces.js";
 import { NonceTable } from "./nonce-table.js";
 
 /** Options for {@link MemoryNonceStore}. */

@@ -1,6 +1,6 @@
-import { ClaimingJobQueue } from "../../jobs/queue.js";
+import { ClaimingJobQueue } from "../../jobs/claiming-queue.js";
+import type { OpenedStores, OpenStoresOptions } from "../../jobs/stores.js";
 import { SmcpUsageError } from "../../protocol/errors.js";
-import type { OpenedStores, OpenStoresOptions } from "../open.js";
 import { SqliteJobStore } from "./jobs.js";
 import { SqliteNonceStore } from "./nonces.js";
 
@@ -18,4 +18,11 @@ export function openSqliteStores(path: string, options: OpenStoresOptions = {}):
     // Other processes on the host queue jobs in the same file: look for them four times a second.
     jobQueue: (deps) => new ClaimingJobQueue({ ...deps, pollMs: 250 }),
   };
+}
+
+/** Opens the stores a `sqlite:PATH` URL names (every backend exports `open(url, options)`). */
+export async function open(url: string, options: OpenStoresOptions = {}): Promise<OpenedStores> {
+  const path = url.slice("sqlite:".length);
+  if (path === "") throw new SmcpUsageError("sqlite: needs a file, e.g. --store sqlite:.smcp/smcp.db");
+  return openSqliteStores(path, options);
 }

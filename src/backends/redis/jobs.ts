@@ -1,5 +1,4 @@
 import type { Redis } from "ioredis";
-import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -13,7 +12,8 @@ import {
   type JobStoreOptions,
   type NewJob,
   quotaExceeded,
-} from "../jobs.js";
+} from "../../jobs/store.js";
+import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
 import { JobWatchers } from "../watchers.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 

@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
-import type { OpenedStores, OpenStoresOptions } from "../open.js";
+import type { OpenedStores, OpenStoresOptions } from "../../jobs/stores.js";
 import { connectRedis, parseRedisUrl } from "./connection.js";
 import { RedisJobStore } from "./jobs.js";
 import { RedisNonceStore } from "./nonces.js";
@@ -36,3 +36,6 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
     },
   };
 }
+
+/** Opens the stores a `redis://` URL names (every backend exports `open(url, options)`). */
+export const open: (url: string, options?: OpenStoresOptions) => Promise<OpenedStores> = openRedisStores;

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
+import { type NonceStore, type NonceStoreStats, nonceKey, sha256 } from "../../jobs/nonces.js";
 import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 import { NonceCount } from "../nonce-count.js";
-import { type NonceStore, type NonceStoreStats, nonceKey, sha256 } from "../nonces.js";
 
 /** Options for {@link RedisNonceStore}. */
 export interface RedisNonceStoreOptions {

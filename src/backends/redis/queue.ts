@@ -1,8 +1,8 @@
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import type { JobQueue, JobQueueDeps } from "../../jobs/queue.js";
-import { recoverOrphans, recoverStaleJobs } from "../../jobs/runner.js";
-import type { JobRecord } from "../jobs.js";
+import { recoverOrphans, recoverStaleJobs } from "../../jobs/recovery.js";
+import type { JobRecord } from "../../jobs/store.js";
 
 // BullMQ's highest priority number (2^21 - 1).
 const MAX_PRIORITY = 2_097_151;

@@ -1,6 +1,3 @@
-import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
-import { SmcpError } from "../../protocol/errors.js";
-import { MinHeap } from "../../util/heap.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -14,7 +11,10 @@ import {
   type JobStoreOptions,
   type NewJob,
   quotaExceeded,
-} from "../jobs.js";
+} from "../../jobs/store.js";
+import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
+import { SmcpError } from "../../protocol/errors.js";
+import { MinHeap } from "../../util/heap.js";
 import { JobWatchers } from "../watchers.js";
 
 /** Options for {@link MemoryJobStore}. */

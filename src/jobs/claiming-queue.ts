@@ -1,0 +1,106 @@
+import type { JobQueue, JobQueueDeps } from "./queue.js";
+import { recoverOrphans, recoverStaleJobs } from "./recovery.js";
+import type { JobRecord } from "./store.js";
+
+/** Options for {@link ClaimingJobQueue}. */
+export interface ClaimingJobQueueOptions extends JobQueueDeps {
+  /**
+   * Also look for jobs other processes queued (a store shared by processes:
+   * SQLite), this often in ms; and requeue jobs whose worker died. Undefined:
+   * this process owns the store (memory) and is woken by its own enqueues.
+   */
+  pollMs?: number | undefined;
+  /** With `pollMs`: how often to requeue jobs whose worker died (lease lapsed), ms. Default 1,000. */
+  recoverMs?: number;
+  now?: () => number;
+}
+
+/**
+ * The store is the queue: the process claims the next queued job (lowest
+ * turn, then oldest: fair across clients; compare-and-set, so processes
+ * sharing the store never take one job twice) whenever it has room, and
+ * only jobs of the tools it has. Used with memory (woken by enqueues) and
+ * SQLite (also polling for jobs other processes queued or orphaned).
+ */
+export class ClaimingJobQueue implements JobQueue {
+  readonly #o: ClaimingJobQueueOptions;
+  readonly #tools: string[];
+  readonly #running = new Set<Promise<void>>();
+  readonly #now: () => number;
+  #wanted = true;
+  #wake: (() => void) | undefined;
+  #closed = false;
+  #nextRecovery = 0;
+  readonly #loop: Promise<void>;
+
+  constructor(options: ClaimingJobQueueOptions) {
+    this.#o = options;
+    this.#now = options.now ?? Date.now;
+    this.#tools = options.execute ? options.tools.jobToolNames() : [];
+    this.#loop = this.#tools.length > 0 ? this.#run() : Promise.resolve();
+  }
+
+  async enqueue(_job: JobRecord): Promise<void> {
+    this.#poke();
+  }
+
+  async abort(jobId: string): Promise<void> {
+    // Here at once; in another process, through its next heartbeat.
+    this.#o.runner.abort(jobId, "cancelled");
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#poke();
+    await this.#loop;
+    this.#o.runner.abortAll();
+    await Promise.allSettled([...this.#running]);
+  }
+
+  // A wake that arrives while the loop is busy is remembered, never lost.
+  #poke(): void {
+    this.#wanted = true;
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    const { runner, store, tools, concurrency, pollMs } = this.#o;
+    if (pollMs !== undefined) {
+      await recoverOrphans(store, tools, async () => {}).catch((error: unknown) => this.#o.onError(error));
+    }
+    while (!this.#closed) {
+      this.#wanted = false;
+      try {
+        if (pollMs !== undefined && this.#now() >= this.#nextRecovery) {
+          this.#nextRecovery = this.#now() + (this.#o.recoverMs ?? 1000);
+          await recoverStaleJobs(store, tools, this.#now(), async () => {});
+        }
+        while (this.#running.size < concurrency && !this.#closed) {
+          const job = await store.claim(runner.workerId, runner.leaseFromNow(), this.#tools);
+          if (!job) break;
+          const run: Promise<void> = runner
+            .runClaimed(job)
+            .catch((error: unknown) => this.#o.onError(error))
+            .finally(() => {
+              this.#running.delete(run);
+              this.#poke();
+            });
+          this.#running.add(run);
+        }
+      } catch (error) {
+        this.#o.onError(error); // store unreachable: try again on the next tick
+      }
+      if (this.#closed) break;
+      if (this.#wanted) continue;
+      await new Promise<void>((resolve) => {
+        const timer = pollMs === undefined ? undefined : setTimeout(resolve, pollMs);
+        timer?.unref();
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+    }
+  }
+}
