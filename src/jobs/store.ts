@@ -1,5 +1,4 @@
 import type { JsonObject } from "../protocol/canonical.js";
-import { SmcpError } from "../protocol/errors.js";
 import type { JobView } from "../tools/define.js";
 
 /** A job's state in the store. `cancelled` is reported on the wire as `error`/`cancelled`. */
@@ -159,19 +158,4 @@ export interface JobStoreOptions {
 /** Default retention of finished jobs: 24 hours. */
 export const DEFAULT_JOB_RETENTION_MS = 24 * 60 * 60 * 1000;
 
-/** True for a state no transition leaves. */
-export function isFinal(state: JobState): boolean {
-  return state === "done" || state === "error" || state === "cancelled";
-}
-
-/** How long a client refused for open jobs is told to wait before retrying, ms. */
-export const OPEN_JOBS_RETRY_MS = 1000;
-/** How long a client refused for stored bytes is told to wait (retention frees them), ms. */
-export const STORED_BYTES_RETRY_MS = 60_000;
-
-/** The refusal a store throws when a client is past a quota. */
-export function quotaExceeded(reason: "open_jobs" | "stored_bytes"): SmcpError {
-  const retry = reason === "open_jobs" ? OPEN_JOBS_RETRY_MS : STORED_BYTES_RETRY_MS;
-  const what = reason === "open_jobs" ? "too many open jobs for this client" : "this client's jobs hold too much data";
-  return new SmcpError("rate_limited", `${what}; retry later`, { details: { reason, retry_after_ms: retry } });
-}
+export { isFinal, OPEN_JOBS_RETRY_MS, quotaExceeded, STORED_BYTES_RETRY_MS } from "./policy.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { CANCELLED_ERROR } from "../jobs/policy.js";
 import { SmcpError } from "../protocol/errors.js";
 import { JsonObjectSchema, MAX_WAIT_MS } from "../protocol/messages.js";
 import { defineTool, type JobView, StatusReply } from "./define.js";
@@ -37,7 +38,7 @@ const OpenJob = z.strictObject({
 /** What `poll_job` answers for a job that ended in error (status `error`). */
 const FailedJob = z.strictObject({
   job_id: z.string(),
-  code: z.string().describe("tool_failed, bad_output, timeout, cancelled, ..."),
+  code: z.string().describe("tool_failed, bad_output, cancelled, unavailable, ..."),
 });
 
 /** How a job's state reads on the wire (SPEC §4, `poll_job`). */
@@ -55,7 +56,7 @@ export function jobStatusReply(job: JobView): StatusReply {
     case "done":
       return new StatusReply("done", job.result ?? {});
     default: {
-      const error = job.error ?? { code: "cancelled", message: "cancelled" };
+      const error = job.error ?? CANCELLED_ERROR;
       return new StatusReply("error", { job_id: job.id, code: error.code }, error);
     }
   }

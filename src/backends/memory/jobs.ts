@@ -1,3 +1,4 @@
+import { attemptsExhausted, CANCELLED_ERROR, nextTurn } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -72,7 +73,7 @@ export class MemoryJobStore implements JobStore {
     }
     if (this.#jobs.size >= this.#maxJobs) this.#evict();
     const now = this.#now();
-    const turn = Math.max(client.open === 0 ? 1 : client.lastTurn + 1, this.#serving.get(input.tool) ?? 1);
+    const turn = nextTurn(client, this.#serving.get(input.tool));
     const job: Job = {
       id: input.id,
       clientId: input.clientId,
@@ -178,7 +179,7 @@ export class MemoryJobStore implements JobStore {
     const job = this.#live(id);
     if (!job) return undefined;
     if (!isFinal(job.state)) {
-      job.error = { code: "cancelled", message: "cancelled" };
+      job.error = { ...CANCELLED_ERROR };
       this.#end(job, "cancelled", canonicalize(job.error).length);
     }
     return view(job);
@@ -189,7 +190,7 @@ export class MemoryJobStore implements JobStore {
     if (job?.state !== "running") return undefined;
     if (staleBefore !== undefined && !(job.leaseUntil !== null && job.leaseUntil < staleBefore)) return undefined;
     if (job.attempts >= maxAttempts) {
-      job.error = { code: "tool_failed", message: `the worker stopped during each of ${job.attempts} attempts` };
+      job.error = attemptsExhausted(job.attempts);
       this.#end(job, "error", canonicalize(job.error).length);
     } else {
       job.state = "queued";

@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { attemptsExhaustedTemplate, CANCELLED_ERROR_TEXT } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -16,6 +17,9 @@ import {
 import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
 import { JobWatchers } from "../watchers.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
+
+// The attempts-exhausted error around its count, as the requeue script writes it (one policy: jobs/policy.ts).
+const EXHAUSTED = attemptsExhaustedTemplate();
 
 /** Options for {@link RedisJobStore}. */
 export interface RedisJobStoreOptions extends JobStoreOptions {
@@ -147,7 +151,7 @@ export class RedisJobStore implements JobStore {
   }
 
   async cancel(id: string): Promise<JobRecord | undefined> {
-    await this.#end(id, "cancelled", "", canonicalize({ code: "cancelled", message: "cancelled" }));
+    await this.#end(id, "cancelled", "", CANCELLED_ERROR_TEXT);
     return this.get(id);
   }
 
@@ -161,8 +165,8 @@ export class RedisJobStore implements JobStore {
   }
 
   async requeue(id: string, maxAttempts: number, staleBefore?: number): Promise<JobState | undefined> {
-    const error = canonicalize({ code: "tool_failed", message: "the worker stopped during each of its attempts" });
-    const args = [id, maxAttempts, staleBefore ?? "", this.#now(), this.#retentionMs, error, this.#channel];
+    const [before, after] = EXHAUSTED;
+    const args = [id, maxAttempts, staleBefore ?? "", this.#now(), this.#retentionMs, before, this.#channel, after];
     const state = (await this.#run("requeue", this.#endKeys(id), ...args)) as string;
     return state === "" ? undefined : (state as JobState);
   }

@@ -43,11 +43,9 @@ if ARGV[9] ~= '' and open >= tonumber(ARGV[9]) then return {-1, 'open_jobs'} end
 if ARGV[10] ~= '' and bytes + size > tonumber(ARGV[10]) then return {-1, 'stored_bytes'} end
 local turn = 1
 if open > 0 then turn = tonumber(redis.call('HGET', KEYS[8], client) or '0') + 1 end
--- Never below the turn the tool serves now, so a client is not charged for jobs that ran while nobody else waited.
-if redis.call('ZCARD', KEYS[10]) > 0 then
-  local serving = tonumber(redis.call('HGET', KEYS[11], ARGV[4]) or '1')
-  if serving > turn then turn = serving end
-end
+-- Never below the turn the tool serves (its job started last): the fair-turn rule of src/jobs/policy.ts.
+local serving = tonumber(redis.call('HGET', KEYS[11], ARGV[4]) or '1')
+if serving > turn then turn = serving end
 local seq = redis.call('INCR', KEYS[9])
 redis.call('HSET', KEYS[1], 'id', id, 'client_id', client, 'tool', ARGV[4], 'args', ARGV[5], 'idem_key', ARGV[6] ~= '' and KEYS[5] or '',
   'idem', ARGV[6], 'state', 'queued', 'attempts', 0, 'created_at', now, 'updated_at', now, 'version', 1, 'turn', turn,
@@ -187,7 +185,8 @@ return lost`,
   KEYS[1] job hash   KEYS[2] queued zset   KEYS[3] running zset
   KEYS[4] open-jobs hash   KEYS[5] stored-bytes hash   KEYS[6] expiring zset
   ARGV[1] id   ARGV[2] max attempts   ARGV[3] only if the lease ended before this (ms; '' for any)
-  ARGV[4] now (ms)   ARGV[5] retention (ms)   ARGV[6] error (canonical JSON)   ARGV[7] change channel
+  ARGV[4] now (ms)   ARGV[5] retention (ms)   ARGV[6] the attempts-exhausted error's canonical JSON before
+  its count   ARGV[7] change channel   ARGV[8] ... and after it (src/jobs/policy.ts)
   Returns 'queued', 'error', or '' when nothing changed.
 ]]
 local fields = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'attempts', 'turn', 'seq', 'client_id')
@@ -198,10 +197,11 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[1], 'worker_id', 'lease_until')
 redis.call('HSET', KEYS[1], 'updated_at', now)
 if tonumber(fields[3]) >= tonumber(ARGV[2]) then
-  local added = string.len(ARGV[6])
+  local err = ARGV[6] .. fields[3] .. ARGV[8]
+  local added = string.len(err)
   redis.call('HINCRBY', KEYS[1], 'version', 1)
   redis.call('PUBLISH', ARGV[7], ARGV[1])
-  redis.call('HSET', KEYS[1], 'state', 'error', 'error', ARGV[6], 'expires_at', now + retention)
+  redis.call('HSET', KEYS[1], 'state', 'error', 'error', err, 'expires_at', now + retention)
   redis.call('HINCRBY', KEYS[1], 'bytes', added)
   redis.call('HINCRBY', KEYS[4], fields[6], -1)
   redis.call('HINCRBY', KEYS[5], fields[6], added)

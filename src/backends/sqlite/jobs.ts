@@ -1,4 +1,5 @@
 import type { Database, Statement } from "better-sqlite3";
+import { attemptsExhausted, CANCELLED_ERROR_TEXT, nextTurn } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -57,6 +58,10 @@ CREATE TABLE IF NOT EXISTS smcp_clients (
   open INTEGER NOT NULL DEFAULT 0,
   bytes INTEGER NOT NULL DEFAULT 0,
   last_turn INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS smcp_serving (
+  tool TEXT PRIMARY KEY,
+  turn INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS smcp_jobs_idempotency ON smcp_jobs (client_id, tool, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS smcp_jobs_client ON smcp_jobs (client_id, created_at);
@@ -142,7 +147,10 @@ function prepareStatements(db: Database) {
     byKey: prepare(`SELECT * FROM smcp_jobs WHERE client_id = @clientId AND tool = @tool AND idempotency_key = @key AND ${LIVE}`),
     client: prepare("SELECT open, bytes, last_turn FROM smcp_clients WHERE client_id = @clientId"),
     // The turn being served now for a tool: the highest of its running jobs (their partial index), 1 when none runs.
-    serving: prepare("SELECT coalesce(max(turn), 1) AS turn FROM smcp_jobs WHERE state = 'running' AND tool = @tool"),
+    // The turn the tool serves: its job started last (the fair-turn rule of jobs/policy.ts).
+    serving: prepare("SELECT turn FROM smcp_serving WHERE tool = @tool"),
+    served: prepare(`INSERT INTO smcp_serving (tool, turn) VALUES (@tool, @turn)
+      ON CONFLICT (tool) DO UPDATE SET turn = excluded.turn`),
     insert:
       prepare(`INSERT INTO smcp_jobs (id, client_id, tool, args, idempotency_key, state, created_at, updated_at, turn, bytes)
       VALUES (@id, @clientId, @tool, @args, @key, 'queued', @now, @now, @turn, @bytes) RETURNING *`),
@@ -185,7 +193,7 @@ function prepareStatements(db: Database) {
 
 type Statements = ReturnType<typeof prepareStatements>;
 
-const CANCELLED = canonicalize({ code: "cancelled", message: "cancelled" });
+const CANCELLED = CANCELLED_ERROR_TEXT;
 // Rows deleted per sweep transaction: a sweep never holds the write lock for long.
 const SWEEP_BATCH = 500;
 
@@ -236,8 +244,8 @@ export class SqliteJobStore implements JobStore {
       if (input.maxStoredBytes !== undefined && (client?.bytes ?? 0) + args.length > input.maxStoredBytes) {
         throw quotaExceeded("stored_bytes");
       }
-      const serving = (sql.serving.get({ tool: input.tool }) as { turn: number }).turn;
-      const turn = Math.max(client && client.open > 0 ? client.last_turn + 1 : 1, serving);
+      const serving = (sql.serving.get({ tool: input.tool }) as { turn: number } | undefined)?.turn;
+      const turn = nextTurn({ open: client?.open ?? 0, lastTurn: client?.last_turn ?? 0 }, serving);
       const params = { id: input.id, clientId: input.clientId, tool: input.tool, args, key, now, turn, bytes: args.length };
       const row = one(sql.insert, params) as Row;
       sql.opened.run(params);
@@ -257,10 +265,7 @@ export class SqliteJobStore implements JobStore {
       if (!row) return undefined;
       if (staleBefore !== undefined && !(row.lease_until !== null && row.lease_until < staleBefore)) return undefined;
       if (row.attempts >= maxAttempts) {
-        const error = canonicalize({
-          code: "tool_failed",
-          message: `the worker stopped during each of ${row.attempts} attempts`,
-        });
+        const error = canonicalize(attemptsExhausted(row.attempts));
         finish({ id, state: "error", result: null, error, now, expiresAt: now + this.#retentionMs, resultBytes: error.length });
         return "error";
       }
@@ -295,13 +300,19 @@ export class SqliteJobStore implements JobStore {
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
     const row = this.#sql.start.get({ id, workerId, leaseUntil, now: this.#now() }) as Row | undefined;
-    return row && toRecord(row);
+    return row && this.#started(row);
+  }
+
+  // The tool now serves this job's turn (jobs/policy.ts's fair-turn rule reads it at create).
+  #started(row: Row): JobRecord {
+    this.#sql.served.run({ tool: row.tool, turn: row.turn });
+    return toRecord(row);
   }
 
   async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
     const params = { workerId, leaseUntil, now: this.#now(), tools: tools ? JSON.stringify(tools) : null };
     const row = this.#sql.claim.get(params) as Row | undefined;
-    return row && toRecord(row);
+    return row && this.#started(row);
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
