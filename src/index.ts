@@ -51,6 +51,7 @@ export {
   ED25519_PUBLIC_PREFIX,
   ED25519_SECRET_PREFIX,
   type Ed25519Key,
+  ed25519PublicKeyFlaw,
   generateEd25519,
   type HmacKey,
   jwkToKeyString,
@@ -71,7 +72,14 @@ export {
   ResponseSchema,
   type ResponseStatus,
 } from "./protocol/messages.js";
-export { hasCanonicalS, isSignatureFormat, signCanonical, signMessage, verifyCanonical } from "./protocol/sign.js";
+export {
+  hasCanonicalS,
+  isSignatureFormat,
+  isSmallOrderEncoding,
+  signCanonical,
+  signMessage,
+  verifyCanonical,
+} from "./protocol/sign.js";
 export {
   createServer,
   DEFAULT_FRESHNESS_MS,
