@@ -7,11 +7,15 @@
  * point arithmetic), not copied from a list.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createHash, createPublicKey, generateKeyPairSync, verify as nodeVerify, randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
 import fc from "fast-check";
 import { runCli } from "../src/cli/run.js";
@@ -46,6 +50,8 @@ import {
   spyTool,
 } from "./helpers.js";
 
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const MAIN = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
 const Point = ed25519.Point;
 type EdPoint = ReturnType<typeof Point.fromBytes>;
 const p = Point.Fp.ORDER;
@@ -469,23 +475,46 @@ describe("generative: key hygiene agrees with a reference; mutated signatures ne
   });
 });
 
+/**
+ * Runs the real CLI (from source) and resolves with its exit code and output,
+ * or — if it prints a first stdout line, i.e. it started serving — stops it
+ * and resolves with `started` set, so a regression fails instead of hanging.
+ */
+async function runToExit(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const exited = once(child, "exit") as Promise<[number | null]>;
+  const firstLine = once(createInterface({ input: child.stdout }), "line") as Promise<[string]>;
+  const first = await Promise.race([exited.then(() => undefined), firstLine.then(([line]) => line)]);
+  if (first !== undefined) child.kill("SIGTERM");
+  const [code] = await exited;
+  return { code, stderr, started: first };
+}
+
 describe("the CLI refuses a small-order key at start (the report's command)", () => {
   const dir = mkdtempSync(join(tmpdir(), "smcp-hygiene-"));
   const NO_FILE = join(dir, "none.json");
   const IDENTITY = "ed25519:AQAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+  const serve = ["serve", "--port", "0", "--store", "memory"];
 
   it("smcp serve --client weak=ed25519:<identity> is exit 2, one line, nothing started", async () => {
-    const argv = ["serve", "--port", "0", "--store", "memory", "--config", NO_FILE];
-    const io = captureIO({ SMCP_CONFIG: NO_FILE });
-    const code = await runCli([...argv, "--server-secret", ED_SERVER_SECRET, "--client", `weak=${IDENTITY}`], io);
-    assert.equal(code, 2, io.errText());
-    assert.deepEqual(io.stdout, [], "no listening line");
-    assert.equal(io.stderr.length, 1, io.errText());
+    const run = await runToExit([...serve, "--server-secret", ED_SERVER_SECRET, "--client", `weak=${IDENTITY}`], {
+      SMCP_CONFIG: NO_FILE,
+    });
+    assert.equal(run.started, undefined, "it started serving");
+    assert.equal(run.code, 2, run.stderr);
     assert.match(
-      io.errText(),
-      /^smcp: client 'weak' .*is not a usable Ed25519 public key \(a small-order point: anyone could forge its signatures\); make a key pair with `smcp keygen --alg ed25519`$/,
+      run.stderr,
+      /^smcp: client 'weak' .*is not a usable Ed25519 public key \(a small-order point: anyone could forge its signatures\); make a key pair with `smcp keygen --alg ed25519`\n$/,
     );
-    assert.ok(!io.errText().includes(IDENTITY.slice(8)), "the key is not quoted");
+    assert.ok(!run.stderr.includes(IDENTITY.slice(8)), "the key is not quoted");
   });
 
   it("a small-order key in a keyring file (as a JWK) and in SMCP_SERVER_KEY is exit 2 before anything is sent", async () => {
@@ -500,10 +529,10 @@ describe("the CLI refuses a small-order key at start (the report's command)", ()
       }),
       { mode: 0o600 },
     );
-    const served = captureIO({ SMCP_CONFIG: NO_FILE });
-    assert.equal(await runCli(["serve", "--port", "0", "--store", "memory", "--config", path], served), 2, served.errText());
-    assert.match(served.errText(), /the JWK's "x" is not a usable Ed25519 public key \(a small-order point/);
-    assert.deepEqual(served.stdout, []);
+    const served = await runToExit([...serve, "--config", path], {});
+    assert.equal(served.started, undefined, "it started serving");
+    assert.equal(served.code, 2, served.stderr);
+    assert.match(served.stderr, /the JWK's "x" is not a usable Ed25519 public key \(a small-order point/);
 
     const env = { SMCP_CONFIG: NO_FILE, SMCP_SERVER_KEY: IDENTITY, SMCP_CLIENT_SECRET: ED_CLIENT_SECRET };
     const called = captureIO(env);
