@@ -6,6 +6,10 @@ UTF-8 bytes, at least 16). A JWK (RFC 8037, ``kty: "OKP"``, ``crv:
 "Ed25519"``) is accepted too. The algorithm belongs to the key: a message
 never chooses it.
 
+Key hygiene (SPEC §7): an Ed25519 public key that is not a canonical point, or
+is of small order, is refused where it is read (``SmcpUsageError``); a
+signature with S >= L or a small-order R never verifies.
+
 Ed25519 needs the optional ``cryptography`` package (``pip install
 'smcp[ed25519]'``); HMAC needs only the standard library.
 """
