@@ -62,6 +62,7 @@ export {
   ED25519_PUBLIC_PREFIX,
   ED25519_SECRET_PREFIX,
   type Ed25519Key,
+  ed25519PublicKeyFlaw,
   generateEd25519,
   type HmacKey,
   jwkToKeyString,
@@ -82,7 +83,14 @@ export {
   ResponseSchema,
   type ResponseStatus,
 } from "./protocol/messages.js";
-export { hasCanonicalS, isSignatureFormat, signCanonical, signMessage, verifyCanonical } from "./protocol/sign.js";
+export {
+  hasCanonicalS,
+  isSignatureFormat,
+  isSmallOrderEncoding,
+  signCanonical,
+  signMessage,
+  verifyCanonical,
+} from "./protocol/sign.js";
 export {
   createServer,
   DEFAULT_FRESHNESS_MS,

@@ -32,7 +32,12 @@ describe("entry points load only what they need (issue 11)", () => {
       assert.ok(!packages.has(heavy), `smcp loaded ${heavy}`);
     }
     assert.deepEqual(addons, [], "no native addon");
-    assert.deepEqual([...packages].sort(), ["zod"], "zod is its one dependency at import");
+    // @noble/curves (pure JS, with its @noble/hashes) vets Ed25519 public keys where they are read (SPEC §7).
+    assert.deepEqual(
+      [...packages].sort(),
+      ["@noble/curves", "@noble/hashes", "zod"],
+      "zod and noble are its dependencies at import",
+    );
   });
 
   it("`smcp/sqlite` does not load Redis; `smcp/redis` does not load SQLite", () => {

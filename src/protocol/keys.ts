@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { SmcpUsageError } from "./errors.js";
 import { isJsonObject } from "./messages.js";
 
@@ -69,14 +70,57 @@ function publicString(publicKey: KeyObject): string {
   return `${ED25519_PUBLIC_PREFIX}${raw.toString("base64url")}`;
 }
 
+/**
+ * Why 32 bytes are not a usable Ed25519 public key (SPEC §7 key hygiene), or
+ * undefined when they are: the encoding must be canonical (y < p, a y that
+ * has an x on the curve, no sign bit on x = 0) and the point not of small
+ * order. Against a small-order key, R = identity and S = 0 verify on every
+ * message, so such a key would let anyone sign as its owner.
+ */
+export function ed25519PublicKeyFlaw(raw: Uint8Array): string | undefined {
+  if (raw.length !== 32) return "not 32 bytes";
+  let point: ReturnType<typeof ed25519.Point.fromBytes>;
+  try {
+    // zip215 = false: RFC 8032's strict decoding, which refuses every non-canonical encoding.
+    point = ed25519.Point.fromBytes(raw, false);
+  } catch {
+    return "not the canonical encoding of a point on the curve";
+  }
+  if (point.isSmallOrder()) return "a small-order point: anyone could forge its signatures";
+  return undefined;
+}
+
+// The KeyObjects this module made from vetted bytes: verification refuses any other (fail closed),
+// so an Ed25519Key built by hand around a small-order point never verifies anything.
+const vetted = new WeakSet<KeyObject>();
+
+/** True when `publicKey` was made here from a key that passed {@link ed25519PublicKeyFlaw}. */
+export function isVettedEd25519(publicKey: KeyObject): boolean {
+  return vetted.has(publicKey);
+}
+
 function ed25519FromSeed(seed: Buffer, kid: string): Ed25519Key {
   const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
   const publicKey = createPublicKey(privateKey);
+  // A seed's public key is a clamped scalar times the base point: never small order, so no check.
+  vetted.add(publicKey);
   return Object.freeze({ alg: "ed25519", kid, publicKey, privateKey, public: publicString(publicKey) });
 }
 
-function ed25519FromPublic(raw: Buffer, kid: string): Ed25519Key {
+/** Refuses a public key that fails SPEC §7's key hygiene, naming the fix, never quoting the key. */
+function assertUsablePublic(raw: Uint8Array, what: string, who: string): void {
+  const flaw = ed25519PublicKeyFlaw(raw);
+  if (flaw !== undefined) {
+    throw new SmcpUsageError(
+      `${who}: ${what} is not a usable Ed25519 public key (${flaw}); make a key pair with \`smcp keygen --alg ed25519\``,
+    );
+  }
+}
+
+function ed25519FromPublic(raw: Buffer, kid: string, who: string): Ed25519Key {
+  assertUsablePublic(raw, "the ed25519: key", who);
   const publicKey = createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, raw]), format: "der", type: "spki" });
+  vetted.add(publicKey);
   return Object.freeze({ alg: "ed25519", kid, publicKey, privateKey: undefined, public: publicString(publicKey) });
 }
 
@@ -94,7 +138,7 @@ export function parseKey(input: SecretInput, who: string): Key {
       return ed25519FromSeed(decode32(raw.slice(ED25519_SECRET_PREFIX.length), "an ed25519-secret: key", who), kid);
     }
     if (raw.startsWith(ED25519_PUBLIC_PREFIX)) {
-      return ed25519FromPublic(decode32(raw.slice(ED25519_PUBLIC_PREFIX.length), "an ed25519: public key", who), kid);
+      return ed25519FromPublic(decode32(raw.slice(ED25519_PUBLIC_PREFIX.length), "an ed25519: public key", who), kid, who);
     }
     if (LOOKS_ED25519.test(raw)) {
       throw new SmcpUsageError(
@@ -157,7 +201,11 @@ export function jwkToKeyString(jwk: unknown, who: string): string {
   }
   if (typeof jwk.x !== "string") throw new SmcpUsageError(`${who}: the JWK has no "x" (its public key; RFC 8037 requires it)`);
   const x = decode32(jwk.x, 'the JWK\'s "x"', who);
-  if (jwk.d === undefined) return `${ED25519_PUBLIC_PREFIX}${x.toString("base64url")}`;
+  if (jwk.d === undefined) {
+    // Refused here, where the file is read, so the message names the JWK rather than a key string.
+    assertUsablePublic(x, 'the JWK\'s "x"', who);
+    return `${ED25519_PUBLIC_PREFIX}${x.toString("base64url")}`;
+  }
   if (typeof jwk.d !== "string") throw new SmcpUsageError(`${who}: the JWK's "d" must be a base64url string`);
   const key = ed25519FromSeed(decode32(jwk.d, 'the JWK\'s "d"', who), "default");
   if (key.public !== `${ED25519_PUBLIC_PREFIX}${x.toString("base64url")}`) {

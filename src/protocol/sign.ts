@@ -1,7 +1,8 @@
 import { createHmac, sign, timingSafeEqual, verify } from "node:crypto";
+import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
 import { CanonicalValueError, canonicalize, hasLoneSurrogate, joinCanonicalObject, quoteString } from "./canonical.js";
 import { SmcpUsageError } from "./errors.js";
-import type { Algorithm, Ed25519Key, HmacKey, Key } from "./keys.js";
+import { type Algorithm, type Ed25519Key, type HmacKey, isVettedEd25519, type Key } from "./keys.js";
 
 const SIGNATURE_FORMAT: Record<Algorithm, RegExp> = { "hmac-sha256": /^[0-9a-f]{64}$/, ed25519: /^[0-9a-f]{128}$/ };
 
@@ -36,8 +37,59 @@ export function hasCanonicalS(signature: Uint8Array): boolean {
   return false; // S == L
 }
 
+/**
+ * Every 32-byte string that a lax decoder reads as a point of small order:
+ * the 8 torsion points' canonical encodings, and the non-canonical ones
+ * (y + p where that is below 2^255, and the sign bit set on x = 0): 14 in all.
+ * Indexed by first byte so that a verify costs one array read for almost every R.
+ */
+const SMALL_ORDER_BY_FIRST_BYTE: (readonly Uint8Array[] | undefined)[] = (() => {
+  const p = ed25519.Point.Fp.ORDER;
+  const table: Uint8Array[][] = [];
+  for (const hex of ED25519_TORSION_SUBGROUP) {
+    const point = ed25519.Point.fromHex(hex);
+    const { x, y } = point.toAffine();
+    const sign = Number.parseInt(hex.slice(62), 16) & 0x80;
+    const ys = y + p < 1n << 255n ? [y, y + p] : [y];
+    const signs = x === 0n ? [0, 0x80] : [sign];
+    for (const yy of ys) {
+      for (const s of signs) {
+        const bytes = Buffer.from(yy.toString(16).padStart(64, "0"), "hex").reverse();
+        bytes[31] = (bytes[31] as number) | s;
+        const list = table[bytes[0] as number] ?? [];
+        list.push(bytes);
+        table[bytes[0] as number] = list;
+      }
+    }
+  }
+  return Array.from({ length: 256 }, (_, i) => table[i]);
+})();
+
+/**
+ * True when the 32 bytes at the start of `bytes` (an Ed25519 signature's R)
+ * encode a point of small order, canonically or not. SPEC §7 makes such an R
+ * `bad_signature`: OpenSSL's check is cofactorless, and the signer of a key
+ * with a torsion component could otherwise make signatures that verify only there.
+ */
+export function isSmallOrderEncoding(bytes: Uint8Array): boolean {
+  const candidates = SMALL_ORDER_BY_FIRST_BYTE[bytes[0] as number];
+  if (candidates === undefined || bytes.length < 32) return false;
+  // R is public: a plain early-exit compare, no allocation on the hot path.
+  next: for (const candidate of candidates) {
+    for (let i = 1; i < 32; i++) if (bytes[i] !== candidate[i]) continue next;
+    return true;
+  }
+  return false;
+}
+
 function verifyEd25519(key: Ed25519Key, canonical: string, signature: Buffer): boolean {
-  return hasCanonicalS(signature) && verify(null, Buffer.from(canonical, "latin1"), key.publicKey, signature);
+  // Strict (SPEC §7): S < L, R not of small order, and a public key the loader vetted (fail closed).
+  return (
+    hasCanonicalS(signature) &&
+    !isSmallOrderEncoding(signature) &&
+    isVettedEd25519(key.publicKey) &&
+    verify(null, Buffer.from(canonical, "latin1"), key.publicKey, signature)
+  );
 }
 
 /** Lowercase hex signature of canonical text with `key`'s algorithm (SPEC §3, §7). */

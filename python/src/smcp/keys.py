@@ -6,6 +6,10 @@ UTF-8 bytes, at least 16). A JWK (RFC 8037, ``kty: "OKP"``, ``crv:
 "Ed25519"``) is accepted too. The algorithm belongs to the key: a message
 never chooses it.
 
+Key hygiene (SPEC §7): an Ed25519 public key that is not a canonical point, or
+is of small order, is refused where it is read (``SmcpUsageError``); a
+signature with S >= L or a small-order R never verifies.
+
 Ed25519 needs the optional ``cryptography`` package (``pip install
 'smcp[ed25519]'``); HMAC needs only the standard library.
 """
@@ -46,6 +50,94 @@ def _cryptography() -> Any:
             "Ed25519 keys need the 'cryptography' package: pip install 'smcp[ed25519]' (or pip install cryptography)"
         ) from None
     return ed25519
+
+
+# --- Ed25519 key hygiene (SPEC §7) -------------------------------------------------------------
+# No dependency offers a point check (cryptography loads any 32 bytes as a public key), so this is
+# the one place the package does curve arithmetic: RFC 8032 §5.1.3 decoding and point addition on
+# -x² + y² = 1 + d·x²·y² over p = 2^255 - 19, with Python ints. It only runs when a key is read
+# (and once at import), never per message: verification keeps to OpenSSL plus two byte checks.
+_P = 2**255 - 19
+_D = -121665 * pow(121666, -1, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)  # a square root of -1 mod p
+#: L, the order of the base point (RFC 8032 §5.1).
+_L = 2**252 + 27742317777372353535851937790883648493
+_IDENTITY = (0, 1)
+
+
+def _sqrt(a: int) -> int | None:
+    """A square root of ``a`` mod p, or None (p ≡ 5 mod 8: RFC 8032 §5.1.3's candidate, or it times √-1)."""
+    x = pow(a, (_P + 3) // 8, _P)
+    for candidate in (x, x * _SQRT_M1 % _P):
+        if candidate * candidate % _P == a % _P:
+            return candidate
+    return None
+
+
+def _with_y(y: int, x_odd: int) -> tuple[int, int] | None:
+    """The point with this y (< p) and x's parity, or None when no x has x² = (y² - 1) / (d·y² + 1)."""
+    # d·y² + 1 is never 0: -1/d is not a square mod p.
+    x = _sqrt((y * y - 1) * pow(_D * y * y + 1, -1, _P))
+    if x is None or (x == 0 and x_odd):  # x = 0 has one encoding only: its sign bit clear
+        return None
+    return (_P - x if x & 1 != x_odd else x), y
+
+
+def _decode(raw: bytes) -> tuple[int, int] | None:
+    """The affine point of a canonical 32-byte encoding (RFC 8032 §5.1.3), or None (y ≥ p, no x, x = 0 signed)."""
+    n = int.from_bytes(raw, "little")
+    y = n & ((1 << 255) - 1)
+    return None if y >= _P else _with_y(y, n >> 255)
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    """Affine Edwards addition (a = -1); complete on this curve, so doubling is add(P, P)."""
+    (x1, y1), (x2, y2) = a, b
+    t = _D * x1 * x2 * y1 * y2 % _P
+    return (x1 * y2 + y1 * x2) * pow(1 + t, -1, _P) % _P, (y1 * y2 + x1 * x2) * pow(1 - t, -1, _P) % _P
+
+
+def _small_order(point: tuple[int, int]) -> bool:
+    """True when [8]P is the identity: P is one of the 8 torsion points."""
+    for _ in range(3):
+        point = _add(point, point)
+    return point == _IDENTITY
+
+
+def public_key_flaw(raw: bytes) -> str | None:
+    """Why 32 bytes are not a usable Ed25519 public key (SPEC §7), or None when they are.
+
+    Against a small-order key, R = identity and S = 0 verify on every message: anyone could sign.
+    """
+    point = _decode(raw) if len(raw) == 32 else None
+    if point is None:
+        return "not the canonical encoding of a point on the curve"
+    if _small_order(point):
+        return "a small-order point: anyone could forge its signatures"
+    return None
+
+
+def _small_order_encodings() -> frozenset[bytes]:
+    """Every encoding a lax decoder reads as a small-order point (14): R values strict verification refuses.
+
+    The torsion points have y = 1 (the identity), y = -1, y = 0 (order 4), and, for order 8, the y
+    with x² = -y² (their double has y = 0): on the curve that is d·y⁴ + 2·y² - 1 = 0.
+    """
+    ys = [1, _P - 1, 0]
+    root = _sqrt(1 + _D)
+    for r in (root, _P - root) if root is not None else ():
+        y = _sqrt((r - 1) * pow(_D, -1, _P))
+        if y is not None:
+            ys += [y, _P - y]
+    out = set()
+    for y in ys:
+        # y + p still fits in 255 bits when y < 19; either sign bit (for x = 0 a lax decoder ignores it).
+        for spelled in (y, y + _P) if y + _P < 2**255 else (y,):
+            out.update((spelled | sign << 255).to_bytes(32, "little") for sign in (0, 1))
+    return frozenset(out)
+
+
+_SMALL_ORDER_R = _small_order_encodings()
 
 
 def b64url_32(text: str, what: str) -> bytes:
@@ -89,7 +181,12 @@ class Ed25519Public:
 
     alg = ED25519_ALG
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, who: str = "the ed25519: key") -> None:
+        flaw = public_key_flaw(raw)
+        if flaw is not None:  # SPEC §7: refused where it is read; the message never quotes the key
+            raise SmcpUsageError(
+                f"{who} is not a usable Ed25519 public key ({flaw}); make a key pair with `smcp keygen --alg ed25519`"
+            )
         self.raw = raw
         # One key object per key, made once (not per message).
         self._key = _cryptography().Ed25519PublicKey.from_public_bytes(raw)
@@ -103,9 +200,13 @@ class Ed25519Public:
         return PUBLIC_PREFIX + b64url(self.raw)
 
     def verify(self, canonical: bytes, signature: bytes) -> bool:
-        """True when the 64-byte signature verifies (OpenSSL refuses a non-canonical S >= L)."""
+        """True when the 64-byte signature verifies, strictly (SPEC §7): S < L and R not of small order."""
         from cryptography.exceptions import InvalidSignature
 
+        # Kept here whatever OpenSSL does: its check is cofactorless, so the owner of a key with a
+        # torsion part could make small-order-R signatures that verify there and not elsewhere.
+        if len(signature) != 64 or signature[:32] in _SMALL_ORDER_R or int.from_bytes(signature[32:], "little") >= _L:
+            return False
         try:
             self._key.verify(signature, canonical)
         except InvalidSignature:
@@ -207,7 +308,7 @@ def verify_keys(value: KeyInput | Sequence[KeyInput], who: str = "server_key") -
                 f"{name} is an Ed25519 private key; a client pins the server's public key (ed25519:…), "
                 "which `smcp keygen --alg ed25519 --json` prints beside it"
             )
-        keys.append(HmacKey(raw) if kind == "hmac" else Ed25519Public(raw))
+        keys.append(HmacKey(raw) if kind == "hmac" else Ed25519Public(raw, name))
     if not keys:
         raise SmcpUsageError(f"{who} is empty; give the server's HMAC secret or its ed25519: public key")
     if len({key.alg for key in keys}) > 1:
