@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { openStores } from "../backends/open.js";
@@ -6,6 +7,13 @@ import { Keyring } from "../protocol/keyring.js";
 import { isEd25519Secret } from "../protocol/keys.js";
 import { createServer, type SmcpServer } from "../server/core.js";
 import { installProcessGuards } from "../server/guards.js";
+import {
+  DEFAULT_BODY_GRACE_MS,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_PENDING_PER_ADDRESS,
+  DEFAULT_MIN_BODY_RATE,
+} from "../server/http-common.js";
 import { serveHttp } from "../server/http-node.js";
 import type { ClientLimits, LimitsOptions } from "../server/limits.js";
 import { createObservability, DEFAULT_LOG_BUFFER_BYTES } from "../server/observe.js";
@@ -93,9 +101,19 @@ ${MCP_SERVE_HELP}
 
 the HTTP edge (each bounded; see the README's security section):
   --max-connections N    open connections at most; more are refused at once        default 8192
-  --max-in-flight N      requests read or handled at once; more get 503 at once    default 4096
+  --max-in-flight N      requests read or handled at once; more get 503 at once    default ${DEFAULT_MAX_IN_FLIGHT}
+                         (requests whose body is still arriving get at most half:
+                         bodies that arrive whole always have the rest)
   --max-body-bytes N     largest request body; larger gets 413                     default 1048576
-  --body-timeout-ms N    a body not received in time gets a signed bad_envelope    default 10000
+  --body-timeout-ms N    a body not received in time gets a signed bad_envelope    default ${DEFAULT_BODY_TIMEOUT_MS}
+  --min-body-rate N      bytes/s a body must keep to after the grace; slower is cut
+                         off with a signed bad_envelope (0: off)                   default ${DEFAULT_MIN_BODY_RATE}
+  --body-grace-ms N      time a body gets on top of what the rate allows           default ${DEFAULT_BODY_GRACE_MS}
+  --max-pending-per-address N
+                         unfinished bodies from one address (an IPv6 /64); one
+                         more gets a signed 429 rate_limited at once                default ${DEFAULT_MAX_PENDING_PER_ADDRESS}
+  --trust-proxy ADDR     a reverse proxy's IP address (repeatable, or a comma list): its requests
+                         are counted under the right-most X-Forwarded-For entry   default none
   --headers-timeout-ms N the request head must arrive in time                      default 10000
   --keep-alive-ms N      idle keep-alive connections are closed after this         default 5000`;
 
@@ -172,6 +190,10 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         "max-in-flight": { type: "string" },
         "max-body-bytes": { type: "string" },
         "body-timeout-ms": { type: "string" },
+        "min-body-rate": { type: "string" },
+        "body-grace-ms": { type: "string" },
+        "max-pending-per-address": { type: "string" },
+        "trust-proxy": { type: "string", multiple: true },
         "headers-timeout-ms": { type: "string" },
         "keep-alive-ms": { type: "string" },
         "client-rate": { type: "string" },
@@ -273,9 +295,13 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     log: logSettings(flags, io),
     http: {
       maxConnections: number("max-connections", 8192, 1, 1_000_000),
-      maxInFlight: number("max-in-flight", 4096, 1, 1_000_000),
+      maxInFlight: number("max-in-flight", DEFAULT_MAX_IN_FLIGHT, 1, 1_000_000),
       maxBodyBytes: number("max-body-bytes", 1024 * 1024, 1024, 64 * 1024 * 1024),
-      bodyTimeoutMs: number("body-timeout-ms", 10_000, 100, 600_000),
+      bodyTimeoutMs: number("body-timeout-ms", DEFAULT_BODY_TIMEOUT_MS, 100, 600_000),
+      minBodyRate: number("min-body-rate", DEFAULT_MIN_BODY_RATE, 0, 1024 ** 3),
+      bodyGraceMs: number("body-grace-ms", DEFAULT_BODY_GRACE_MS, 0, 600_000),
+      maxPendingPerAddress: number("max-pending-per-address", DEFAULT_MAX_PENDING_PER_ADDRESS, 1, 1_000_000),
+      trustProxy: trustedProxies(flags.list("trust-proxy")),
       headersTimeoutMs: number("headers-timeout-ms", 10_000, 100, 600_000),
       keepAliveTimeoutMs: number("keep-alive-ms", 5_000, 100, 600_000),
     },
@@ -394,6 +420,17 @@ async function runServer(
   // A cluster worker's channel to the primary would keep it alive: let go of it once stopped.
   if (isClusterWorker()) process.disconnect?.();
   return 0;
+}
+
+/** `--trust-proxy` values (repeated, or comma lists): each must be an IP address, or the server does not start. */
+export function trustedProxies(values: readonly string[]): string[] {
+  const addresses = values.flatMap((v) => v.split(",")).map((v) => v.trim());
+  for (const address of addresses) {
+    if (isIP(address) === 0) {
+      throw new SmcpUsageError(`--trust-proxy must be IP addresses (e.g. 10.0.0.5,::1), not '${address.slice(0, 40)}'`);
+    }
+  }
+  return addresses;
 }
 
 /** The per-client limits from flags, over the keyring file's per-client overrides. */

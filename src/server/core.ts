@@ -321,8 +321,8 @@ export class SmcpServer {
   }
 
   /** A signed error response for a request refused before `handle` (used by transports: wrong method, too large...). */
-  reject(code: ErrorCode, message: string): HandleResult {
-    return this.#fail({ id: "", key: this.keyring.signingKey }, code, message);
+  reject(code: ErrorCode, message: string, details?: unknown): HandleResult {
+    return this.#fail({ id: "", key: this.keyring.signingKey }, code, message, details);
   }
 
   /**
