@@ -111,9 +111,9 @@ the HTTP edge (each bounded; see the README's security section):
   --body-grace-ms N      time a body gets on top of what the rate allows           default ${DEFAULT_BODY_GRACE_MS}
   --max-pending-per-address N
                          unfinished bodies from one address (an IPv6 /64); one
-                         more gets a signed 429 rate_limited at once                default ${DEFAULT_MAX_PENDING_PER_ADDRESS}
-  --trust-proxy ADDR     a reverse proxy's IP address (repeatable, or a comma list): its requests
-                         are counted under the right-most X-Forwarded-For entry   default none
+                         more gets a signed 429 rate_limited at once               default ${DEFAULT_MAX_PENDING_PER_ADDRESS}
+  --trust-proxy ADDR     a reverse proxy's IP address (repeatable, or a comma list): its
+                         requests count under the right-most X-Forwarded-For entry default none
   --headers-timeout-ms N the request head must arrive in time                      default 10000
   --keep-alive-ms N      idle keep-alive connections are closed after this         default 5000`;
 
