@@ -24,7 +24,7 @@ import {
   type ServeOptions,
   serveHttp,
 } from "../src/http.js";
-import { createServer, demoTools } from "../src/index.js";
+import { createFetchHandler, createServer, demoTools } from "../src/index.js";
 import { clientAddress, httpSettings } from "../src/server/http-common.js";
 import { captureIO } from "./cli-helpers.js";
 import { postHead, RawConnection, type RawResponse } from "./fuzz/raw-http.js";
@@ -180,6 +180,29 @@ describe("unfinished bodies cannot exhaust capacity", () => {
       clearInterval(drip);
     }
     await drained(running, [stalled, trickle]);
+  });
+
+  it("the fetch handler cuts a body below the minimum rate off before the body timeout too", async () => {
+    const server = createServer({
+      keyring: { serverId: SERVER_ID, serverSecrets: SERVER_SECRET, clients: { [CLIENT_ID]: CLIENT_SECRET } },
+      tools: demoTools,
+    });
+    const bodyTimeoutMs = 8_000;
+    const handler = createFetchHandler(server, { bodyTimeoutMs, minBodyRate: 1000, bodyGraceMs: 100 });
+    // Declares 1000 bytes, sends 5 and stalls: due 1.1 s after the head.
+    const stalled = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new TextEncoder().encode('{"v":')) });
+    const request = new Request("http://localhost/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": "1000" },
+      body: stalled,
+      duplex: "half",
+    } as RequestInit);
+    const started = Date.now();
+    const response = await handler(request);
+    const elapsed = Date.now() - started;
+    assert.equal(checkAnswer({ body: await response.text(), httpStatus: response.status }, { markers: [] }).code, "bad_envelope");
+    assert.ok(elapsed < bodyTimeoutMs / 2, `cut off after ${elapsed} ms`);
+    await server.close();
   });
 
   it("a forged X-Forwarded-For changes nothing unless the peer is a trusted proxy", async () => {
