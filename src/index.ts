@@ -28,17 +28,7 @@ export type {
   JobStoreOptions,
   NewJob,
 } from "./jobs/store.js";
-export {
-  CanonicalValueError,
-  canonicalize,
-  type JsonObject,
-  JsonSyntaxError,
-  type JsonValue,
-  type ParsedJson,
-  type ParseLimits,
-  parseJson,
-  parseLossless,
-} from "./protocol/canonical.js";
+export { CanonicalValueError, canonicalize, type JsonObject, type JsonValue } from "./protocol/canonical.js";
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -83,6 +73,7 @@ export {
   ResponseSchema,
   type ResponseStatus,
 } from "./protocol/messages.js";
+export { JsonSyntaxError, type ParsedJson, type ParseLimits, parseJson, parseLossless } from "./protocol/parse.js";
 export {
   hasCanonicalS,
   isSignatureFormat,

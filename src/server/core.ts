@@ -7,7 +7,7 @@ import { createJobEngine, type ErrorContext, type JobEngine } from "../jobs/engi
 import type { NonceStore } from "../jobs/nonces.js";
 import type { JobQueueFactory } from "../jobs/queue.js";
 import type { JobStore } from "../jobs/store.js";
-import { canonicalize, hasLoneSurrogate, type JsonObject, type ParseLimits, parseLossless } from "../protocol/canonical.js";
+import { canonicalize, hasLoneSurrogate, type JsonObject } from "../protocol/canonical.js";
 import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError, storeUnavailable, wireText } from "../protocol/errors.js";
 import { type IssueDetails, oneIssue, zodIssueDetails } from "../protocol/issues.js";
 import { Keyring, type KeyringOptions } from "../protocol/keyring.js";
@@ -23,6 +23,7 @@ import {
   type ResponseMessage,
   type ResponseStatus,
 } from "../protocol/messages.js";
+import { type ParseLimits, parseLossless } from "../protocol/parse.js";
 import { signResponse, verifyCanonical } from "../protocol/sign.js";
 import type { JobAccess, ServerInfo, Tool, ToolContext, ToolDescription } from "../tools/define.js";
 import { invokeTool } from "../tools/invoke.js";

@@ -13,7 +13,8 @@ import {
   type JobStoreOptions,
   type NewJob,
 } from "../../jobs/store.js";
-import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
+import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
+import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
 import { openSqlite } from "./connection.js";
 
