@@ -28,7 +28,7 @@
  * The default limit on schema-node applications per instance node (see
  * {@link schemaCost}). Real tool schemas come far below it (server-everything's
  * at most 4, smcp's own at most 9: `poll_job`'s output); the finding's schema
- * (each level referencing the next twice) passes it from 6 levels up.
+ * (each level referencing the next twice) passes it from 5 levels up.
  */
 export const MAX_SCHEMA_COST = 64;
 
