@@ -134,6 +134,19 @@ describe("schemaCost", () => {
     });
   });
 
+  it("a wide object stays exact: 100 properties, each an object of 100, and a definition referenced 100 times", () => {
+    const wide = (n: number, leaf: () => unknown) => ({
+      type: "object",
+      properties: Object.fromEntries(Array.from({ length: n }, (_, i) => [`p${i}`, leaf()])),
+    });
+    assert.deepEqual(schemaCost(wide(100, () => wide(100, () => ({ type: "integer" })))), { ok: true, bound: 1 });
+    const referenced = {
+      ...wide(100, () => ({ $ref: "#/$defs/leaf" })),
+      $defs: { leaf: wide(100, () => ({ type: "integer" })) },
+    };
+    assert.deepEqual(schemaCost(referenced), { ok: true, bound: 2 });
+  });
+
   it("recursion through two branches applied to the same child doubles per level: refused", () => {
     refused(
       { $defs: { a: { anyOf: [{ items: { $ref: "#/$defs/a" } }, { items: { $ref: "#/$defs/a" } }] } }, $ref: "#/$defs/a" },

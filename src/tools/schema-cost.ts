@@ -27,7 +27,7 @@
 /**
  * The default limit on schema-node applications per instance node (see
  * {@link schemaCost}). Real tool schemas come far below it (server-everything's
- * at most 4, smcp's own at most 9: `poll_job`'s output); the finding's schema
+ * at most 1, smcp's own at most 4: `poll_job`'s output); the finding's schema
  * (each level referencing the next twice) passes it from 5 levels up.
  */
 export const MAX_SCHEMA_COST = 64;
@@ -39,7 +39,7 @@ export const MAX_INSTANCE_DEPTH = 64;
 const MAX_NODES = 50_000;
 
 /** Most distinct multisets of schema nodes followed per nesting level before they are merged. */
-const MAX_VARIANTS = 64;
+const MAX_VARIANTS = 1024;
 
 /** Keywords that do not validate: a node with only these and `$ref` is the node it references. */
 const ANNOTATIONS = new Set([
@@ -134,17 +134,9 @@ class Analysis {
     let level: Vec[] = [new Map([[this.#key(this.#root), 1]])];
     let worst = 0;
     for (let depth = 0; depth < MAX_INSTANCE_DEPTH && level.length > 0; depth++) {
-      for (const vec of level) {
-        let work = 0;
-        for (const [id, count] of vec) work = this.#sat(work + this.#sat(count * this.#expand(id)));
-        worst = Math.max(worst, work);
-      }
+      for (const vec of level) worst = Math.max(worst, this.#vecWork(vec));
       // Checked before the children are worked out: a multiset within the limit holds at most `limit` nodes.
-      if (worst > this.#limit) {
-        throw new Refused(
-          `validating one value against it may apply more than ${this.#limit} schema nodes (at nesting level ${depth}); its $refs and combinators multiply`,
-        );
-      }
+      this.#within(worst, depth);
       const next = new Map<string, Vec>();
       for (const vec of level) {
         const children: Consumed = { named: new Map(), others: new Map() };
@@ -157,9 +149,38 @@ class Analysis {
       }
       level = [...next.values()];
       // Too many distinct multisets: their element-wise max bounds each of them (looser, still sound).
-      if (level.length > MAX_VARIANTS) level = [level.reduce(maxVec)];
+      // Those without children (a leaf's: already counted) are dropped first, so a wide object stays exact.
+      if (level.length > MAX_VARIANTS) {
+        for (const vec of level) worst = Math.max(worst, this.#vecWork(vec));
+        this.#within(worst, depth + 1);
+        level = level.filter((vec) => this.#hasChildren(vec));
+        if (level.length > MAX_VARIANTS) level = [level.reduce(maxVec)];
+      }
     }
     return worst;
+  }
+
+  #within(work: number, depth: number): void {
+    if (work > this.#limit) {
+      throw new Refused(
+        `validating one value against it may apply more than ${this.#limit} schema nodes (at nesting level ${depth}); its $refs and combinators multiply`,
+      );
+    }
+  }
+
+  /** Schema-node applications on one value that this multiset applies to. */
+  #vecWork(vec: Vec): number {
+    let work = 0;
+    for (const [id, count] of vec) work = this.#sat(work + this.#sat(count * this.#expand(id)));
+    return work;
+  }
+
+  #hasChildren(vec: Vec): boolean {
+    for (const id of vec.keys()) {
+      const consumed = this.#consume(id);
+      if (consumed.others.size > 0 || consumed.named.size > 0) return true;
+    }
+    return false;
   }
 
   /** `into += times × from`: a child named in only one of them takes the other's `others`. */
