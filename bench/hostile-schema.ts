@@ -135,11 +135,13 @@ row([
   "after: verdict",
   "after: analysis median / worst ms",
   "after: worst event-loop delay ms",
+  "after, if accepted: compile / validation ms (inlineRefs off)",
 ]);
-row(["---", "---:", "---:", "---:", "---", "---:", "---:"]);
+row(["---", "---:", "---:", "---:", "---", "---:", "---:", "---:"]);
 for (const { name, schema, instance } of hostile) {
   const old = await before(schema, instance);
   const now = await analysis(schema);
+  const compiled = now.verdict === "refused" ? undefined : await before(schema, instance, { inlineRefs: false });
   row([
     name,
     JSON.stringify(schema).length,
@@ -148,6 +150,7 @@ for (const { name, schema, instance } of hostile) {
     now.verdict,
     `${now.median.toFixed(3)} / ${now.worst.toFixed(3)}`,
     now.loopMs.toFixed(1),
+    compiled ? `${compiled.compile} / ${compiled.validate}` : "not compiled",
   ]);
 }
 
