@@ -28,6 +28,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Queue, QueueEvents, Worker } from "bullmq";
 import { Redis } from "ioredis";
+import { SCRIPTS } from "../src/backends/redis/scripts.js";
 import {
   createClient,
   createServer,
@@ -38,7 +39,6 @@ import {
   type SmcpClient,
   type Transport,
 } from "../src/index.js";
-import { SCRIPTS } from "../src/backends/redis/scripts.js";
 import { openStores } from "../src/stores.js";
 import { deleteKeys } from "../test/redis-helpers.js";
 import { monotonicMicros } from "./clock-tools.js";

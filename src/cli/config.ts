@@ -1,10 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { type JsonValue, parseJson } from "../protocol/canonical.js";
+import type { JsonValue } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { generateEd25519, jwkToKeyString } from "../protocol/keys.js";
 import { isJsonObject } from "../protocol/messages.js";
+import { parseJson } from "../protocol/parse.js";
 import type { ClientLimits } from "../server/limits.js";
 
 /** Default location of the local keyring/config file. */

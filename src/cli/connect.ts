@@ -1,8 +1,8 @@
 import { createClient, type SmcpClient } from "../client/client.js";
 import { httpTransport } from "../client/http.js";
-import { parseLossless } from "../protocol/canonical.js";
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { isEd25519Secret, isEd25519Text } from "../protocol/keys.js";
+import { parseLossless } from "../protocol/parse.js";
 import type { Flags } from "./args.js";
 import { DEFAULT_SERVER_ID, DEFAULT_URL, type KeyringFile, keyringPath, parseInteger, readKeyringFile } from "./config.js";
 import type { CliIO } from "./io.js";

@@ -1,14 +1,15 @@
-import { SmcpError, toSmcpError } from "../protocol/errors.js";
+import { SmcpError, storeUnavailable } from "../protocol/errors.js";
 import type { JobAccess, JobView } from "../tools/define.js";
+import { isFinal } from "./policy.js";
 import type { JobQueue } from "./queue.js";
-import { isFinal, type JobRecord, type JobStore } from "./store.js";
+import type { JobRecord, JobStore } from "./store.js";
 
 /** Runs a store operation; a failure that is not a protocol error becomes `unavailable` (fail closed). */
 export async function guardStore<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (error) {
-    throw toSmcpError(error, "unavailable", { message: "a store the server needs is unavailable; retry later" });
+    throw storeUnavailable(error);
   }
 }
 

@@ -157,5 +157,3 @@ export interface JobStoreOptions {
 
 /** Default retention of finished jobs: 24 hours. */
 export const DEFAULT_JOB_RETENTION_MS = 24 * 60 * 60 * 1000;
-
-export { isFinal, OPEN_JOBS_RETRY_MS, quotaExceeded, STORED_BYTES_RETRY_MS } from "./policy.js";

@@ -9,8 +9,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { z } from "zod";
-import { issueLines } from "../cli/output.js";
 import { resultOf, type SmcpClient } from "../client/client.js";
+import { issueLines } from "../client/present.js";
 import { canonicalize, type JsonObject } from "../protocol/canonical.js";
 import { SmcpError } from "../protocol/errors.js";
 import { PLUMBING_TOOLS } from "../tools/protocol.js";

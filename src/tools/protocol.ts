@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { CANCELLED_ERROR } from "../jobs/policy.js";
 import { SmcpError } from "../protocol/errors.js";
 import { JsonObjectSchema, MAX_WAIT_MS } from "../protocol/messages.js";
 import { defineTool, type JobView, StatusReply } from "./define.js";
@@ -56,7 +55,8 @@ export function jobStatusReply(job: JobView): StatusReply {
     case "done":
       return new StatusReply("done", job.result ?? {});
     default: {
-      const error = job.error ?? CANCELLED_ERROR;
+      // Every store records why a job ended (jobs/policy.ts: CANCELLED_ERROR for a cancel); its state, failing that.
+      const error = job.error ?? { code: job.state, message: job.state };
       return new StatusReply("error", { job_id: job.id, code: error.code }, error);
     }
   }

@@ -1,8 +1,7 @@
-import { attemptsExhausted, CANCELLED_ERROR, nextTurn } from "../../jobs/policy.js";
+import { attemptsExhausted, CANCELLED_ERROR, isFinal, nextTurn, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
-  isFinal,
   type JobCounts,
   type JobListFilter,
   type JobOutcome,
@@ -11,7 +10,6 @@ import {
   type JobStore,
   type JobStoreOptions,
   type NewJob,
-  quotaExceeded,
 } from "../../jobs/store.js";
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
 import { SmcpError } from "../../protocol/errors.js";

@@ -1,5 +1,5 @@
 import type { Database, Statement } from "better-sqlite3";
-import { attemptsExhausted, CANCELLED_ERROR_TEXT, nextTurn } from "../../jobs/policy.js";
+import { attemptsExhausted, CANCELLED_ERROR_TEXT, nextTurn, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -12,9 +12,9 @@ import {
   type JobStore,
   type JobStoreOptions,
   type NewJob,
-  quotaExceeded,
 } from "../../jobs/store.js";
-import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
+import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
+import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
 import { openSqlite } from "./connection.js";
 
