@@ -5,6 +5,7 @@ import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { type IssueDetails, MAX_ISSUES } from "../protocol/issues.js";
 import { argIssue, argIssuesFromZod, pathText, shownKey } from "./arg-issues.js";
+import { assertSchemaCost } from "./schema-cost.js";
 
 /** Inputs up to this size (bytes of the message) get every zod issue (up to the cap); larger ones the first. */
 const DETAILED_BELOW_BYTES = 16 * 1024;
@@ -150,7 +151,16 @@ function compiler(): Ajv2020 {
     const { Ajv2020: Ajv } = createRequire(import.meta.url)("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
     // addUsedSchema off: schemas are compiled, never registered by their $id, so two servers in one
     // process (or one tool compiled twice) never clash over an id.
-    ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false, addUsedSchema: false, code: { optimize: 1 } });
+    // inlineRefs off: inlining copies a referenced schema's code at every $ref, which a schema that
+    // references a large definition many times turns into megabytes of code and seconds of compiling.
+    ajv = new Ajv({
+      allErrors: false,
+      strict: false,
+      validateFormats: false,
+      addUsedSchema: false,
+      inlineRefs: false,
+      code: { optimize: 1 },
+    });
   }
   return ajv;
 }
@@ -165,6 +175,8 @@ function compileLoose(jsonSchema: JsonObject): ValidateFunction | undefined {
 
 function compileExact(jsonSchema: JsonObject): ValidateFunction {
   const { $schema: _ignored, ...schema } = jsonSchema;
+  // A schema smcp did not write: its validation cost is bounded before ajv takes it.
+  assertSchemaCost(schema, (why) => new SmcpUsageError(`the tool's input JSON Schema is too costly to validate: ${why}`));
   try {
     return compiler().compile(schema);
   } catch (error) {
