@@ -312,3 +312,24 @@ describe("schemaCost on random schemas (generative)", () => {
     assert.ok(accepted >= 10, "enough random schemas are accepted to test the bound");
   });
 });
+
+describe("validation budget per message (bound × size)", () => {
+  it("a costly-but-accepted schema refuses a message too large for its bound before validating; a cheap one takes it", async () => {
+    const { ArgsValidator } = await import("../src/tools/validate.js");
+    const { MAX_VALIDATION_STEPS } = await import("../src/tools/schema-cost.js");
+    const { z } = await import("zod");
+    // Bound 3 (three levels of two refs each, as the finding's schema but short enough to be accepted).
+    const levels = 3;
+    const $defs: Record<string, unknown> = {};
+    for (let i = 0; i < levels; i++) $defs[`l${i}`] = { allOf: [{ $ref: `#/$defs/l${i + 1}` }, { $ref: `#/$defs/l${i + 1}` }] };
+    $defs[`l${levels}`] = { type: "object" };
+    const costly = new ArgsValidator(z.object({}).passthrough(), { $ref: "#/$defs/l0", $defs } as never, { authoritative: true });
+    const big = Math.ceil((2 * MAX_VALIDATION_STEPS) / 8) + 1024;
+    const refused = costly.check({}, big);
+    assert.equal(refused.ok, false);
+    assert.match(JSON.stringify(refused), /too large for this tool's schema/);
+    assert.equal(costly.check({}, 100).ok, true);
+    const cheap = new ArgsValidator(z.object({}).passthrough(), { type: "object" }, { authoritative: true });
+    assert.equal(cheap.check({}, 1024 * 1024).ok, true);
+  });
+});

@@ -32,6 +32,16 @@
  */
 export const MAX_SCHEMA_COST = 64;
 
+/**
+ * Most schema-node evaluations one call's arguments may cost: the bound times
+ * the values a message of that size can hold (about one per two bytes). At
+ * roughly 50 ns a step this keeps one validation near 50 ms, so an accepted
+ * schema built to sit just under {@link MAX_SCHEMA_COST} can't be paired with
+ * 1 MiB of arguments to stall everyone else. A schema of bound 1 takes any
+ * message up to the size cap; bound 4 up to 512 KiB; bound 64 up to 32 KiB.
+ */
+export const MAX_VALIDATION_STEPS = 1_000_000;
+
 /** Deepest instance nesting analysed: SPEC §2's cap on a message's nesting. */
 export const MAX_INSTANCE_DEPTH = 64;
 
