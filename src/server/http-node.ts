@@ -149,15 +149,7 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
     );
     switch (decision.kind) {
       case "health":
-        res.writeHead(200, [
-          "content-type",
-          "application/json",
-          "cache-control",
-          "no-store",
-          "content-length",
-          String(HEALTH_BODY.length),
-        ]);
-        res.end(req.method === "HEAD" ? undefined : HEALTH_BODY);
+        writeAnswer(res, 200, HEALTH_BODY, { head: req.method === "HEAD" });
         return;
       case "metrics":
         void serveMetrics(settings, res);
@@ -196,16 +188,7 @@ async function readAndHandle(
 async function serveMetrics(settings: HttpSettings, res: ServerResponse): Promise<void> {
   const metrics = settings.metrics as NonNullable<HttpSettings["metrics"]>;
   try {
-    const text = await metrics.render();
-    res.writeHead(200, [
-      "content-type",
-      metrics.contentType,
-      "cache-control",
-      "no-store",
-      "content-length",
-      String(Buffer.byteLength(text)),
-    ]);
-    res.end(text);
+    writeAnswer(res, 200, await metrics.render(), { contentType: metrics.contentType });
   } catch {
     res.writeHead(500, ["content-type", "text/plain"]).end("metrics unavailable\n");
   }
@@ -224,34 +207,35 @@ function refuse(
   extra: Record<string, string> = {},
 ): void {
   if (res.headersSent || res.destroyed) return;
-  const headers = [
-    "content-type",
-    "application/json",
-    "cache-control",
-    "no-store",
-    "content-length",
-    String(Buffer.byteLength(body)),
-    "connection",
-    "close",
-  ];
-  for (const [name, value] of Object.entries(extra)) headers.push(name, value);
-  res.writeHead(status, headers);
-  res.end(body);
+  writeAnswer(res, status, body, { close: true, extra });
   res.once("finish", () => req.destroy());
 }
 
 function send(res: ServerResponse, result: HandleResult): void {
   if (res.headersSent || res.destroyed) return;
+  writeAnswer(res, result.httpStatus, result.body);
+}
+
+/** The one place the node adapter writes an answer's head and body (JSON, never cached, its exact length). */
+function writeAnswer(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  options: { contentType?: string; close?: boolean; head?: boolean; extra?: Record<string, string> } = {},
+): void {
   // A flat [name, value, ...] list: the cheapest form for node:http to write.
-  res.writeHead(result.httpStatus, [
+  const headers = [
     "content-type",
-    "application/json",
+    options.contentType ?? "application/json",
     "cache-control",
     "no-store",
     "content-length",
-    String(Buffer.byteLength(result.body)),
-  ]);
-  res.end(result.body);
+    String(Buffer.byteLength(body)),
+  ];
+  if (options.close) headers.push("connection", "close");
+  for (const [name, value] of Object.entries(options.extra ?? {})) headers.push(name, value);
+  res.writeHead(status, headers);
+  res.end(options.head ? undefined : body);
 }
 
 /** A body being read: when it started, what it declared and what has come. */
