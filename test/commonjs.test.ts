@@ -49,7 +49,7 @@ const shout = defineTool({
 `;
 
 async function served(dir: string, module: string): Promise<string> {
-  const child = await startCli(["serve", "--port", "0", "--tools", join(dir, module), ...SERVE_KEYS]);
+  const child = await startCli(["serve", "--port", "0", "--store", "memory", "--tools", join(dir, module), ...SERVE_KEYS]);
   children.push(child);
   const client = createClient({
     clientId: CLIENT_ID,
@@ -90,7 +90,7 @@ describe("CommonJS projects", () => {
       ["none.js", /exports no smcp tools; export defineTool\(\.\.\.\) values/],
       ["missing.js", /install what it imports/],
     ] as const) {
-      const result = await run(process.execPath, [BIN, "serve", "--port", "0", "--tools", join(dir, module), ...SERVE_KEYS]).then(
+      const result = await run(process.execPath, [BIN, "serve", "--port", "0", "--store", "memory", "--tools", join(dir, module), ...SERVE_KEYS]).then(
         () => ({ code: 0, stderr: "" }),
         (error: { code: number; stderr: string }) => error,
       );

@@ -31,7 +31,7 @@ function clientAt(origin: string): SmcpClient {
 
 describe("logs (smcp serve)", () => {
   it("a request's line is written while the server runs, at the default level", async () => {
-    const child: Child = await startCli(["serve", "--port", "0", ...SERVE_KEYS]);
+    const child: Child = await startCli(["serve", "--port", "0", "--store", "memory", ...SERVE_KEYS]);
     children.push(() => child.stop("SIGKILL"));
     const client = clientAt(child.line.replace(/^listening on /, ""));
     await client.call("batch_sum", { numbers: [1, 2] });
@@ -47,7 +47,7 @@ describe("logs (smcp serve)", () => {
   it("a reader that stalls: lines past --log-buffer-bytes are dropped and counted, and reported once it reads again", async () => {
     const child = spawn(
       process.execPath,
-      [BIN, "serve", "--port", "0", "--metrics", "--log-buffer-bytes", "65536", ...SERVE_KEYS],
+      [BIN, "serve", "--port", "0", "--store", "memory", "--metrics", "--log-buffer-bytes", "65536", ...SERVE_KEYS],
       {
         env: { PATH: process.env.PATH },
         stdio: ["ignore", "pipe", "pipe"],
