@@ -9,6 +9,7 @@ export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./backends/memor
 export type { OpenedStores, OpenStoresOptions } from "./backends/open.js";
 export { freshDemoKeys, runDemo } from "./cli/demo-flow.js";
 export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
+export { type CallerOverrides, type CallerSettings, clientFromEnv, resolveCaller } from "./client/env.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
 export type { LongPollLimits } from "./jobs/access.js";

@@ -90,7 +90,17 @@ describe("CommonJS projects", () => {
       ["none.js", /exports no smcp tools; export defineTool\(\.\.\.\) values/],
       ["missing.js", /install what it imports/],
     ] as const) {
-      const result = await run(process.execPath, [BIN, "serve", "--port", "0", "--store", "memory", "--tools", join(dir, module), ...SERVE_KEYS]).then(
+      const result = await run(process.execPath, [
+        BIN,
+        "serve",
+        "--port",
+        "0",
+        "--store",
+        "memory",
+        "--tools",
+        join(dir, module),
+        ...SERVE_KEYS,
+      ]).then(
         () => ({ code: 0, stderr: "" }),
         (error: { code: number; stderr: string }) => error,
       );

@@ -74,7 +74,18 @@ describe("a sync handler that ignores its abort signal", () => {
 describe("stray errors from tool code (smcp serve)", () => {
   it("an unhandled rejection and an exception thrown from a callback are logged with the running tools and counted; the server goes on", async () => {
     const tools = fileURLToPath(new URL("./fixtures/stray-tools.mjs", import.meta.url));
-    const child = await startCli(["serve", "--port", "0", "--store", "memory", "--metrics", "--tools", tools, "--no-demo-tools", ...SERVE_KEYS]);
+    const child = await startCli([
+      "serve",
+      "--port",
+      "0",
+      "--store",
+      "memory",
+      "--metrics",
+      "--tools",
+      tools,
+      "--no-demo-tools",
+      ...SERVE_KEYS,
+    ]);
     children.push(child);
     const origin = child.line.replace(/^listening on /, "");
     const client = createClient({

@@ -2,6 +2,7 @@ import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { openStores } from "../backends/open.js";
+import { forgetServer, recordServer, serversPath } from "../client/servers-file.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { Keyring } from "../protocol/keyring.js";
 import { isEd25519Secret } from "../protocol/keys.js";
@@ -32,7 +33,6 @@ import {
   parseRate,
   readClientLimits,
   readKeyringFile,
-  recordUrl,
 } from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
 import { MCP_SERVE_FLAGS, MCP_SERVE_HELP, mcpServeSettings, startMcpUpstreams } from "./mcp-serve.js";
@@ -239,6 +239,8 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         ? parseClientList(env.SMCP_CLIENTS.split(","), "SMCP_CLIENTS")
         : file?.clients;
   const serverIdGiven = flags.string("server-id") ?? env.SMCP_SERVER_ID;
+  // Tool modules load before anything is written: a failed start leaves nothing behind.
+  const jobs = await jobSettings(flags, env);
   let created = false;
   if (serverSecrets === undefined && clients === undefined) {
     file = createKeyringFile(path, { alg: alg ?? "hmac", ...(serverIdGiven === undefined ? {} : { serverId: serverIdGiven }) });
@@ -261,7 +263,6 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
   }
   const number = (flag: string, fallback: number, min: number, max: number) =>
     parseInteger(flags.string(flag) ?? String(fallback), `--${flag}`, min, max);
-  const jobs = await jobSettings(flags, env);
   return {
     path,
     created,
@@ -390,7 +391,15 @@ async function runServer(
     if (code === "EADDRINUSE") throw new SmcpUsageError(`port ${settings.port} is in use; pick another with --port N`);
     throw error;
   }
-  if (settings.usesFile) recordUrl(settings.path, running.url);
+  // Where it listens goes in .smcp/servers.json under its own id; the keyring file is never rewritten.
+  const servers = serversPath(settings.path);
+  const taken = recordServer(servers, settings.serverId, running.url);
+  if (taken) {
+    log.warn(
+      { server_id: settings.serverId, callers_go_to: taken },
+      "another server with this id already listens for this folder's callers; they keep going there (give this one its own --server-id)",
+    );
+  }
   if (settings.created) {
     const keys = settings.serverSecrets.some((s) => isEd25519Secret(s)) ? "Ed25519 keys" : "HMAC secrets";
     io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local', ${keys}`);
@@ -414,6 +423,7 @@ async function runServer(
   const signal = await stopping;
   log.info(`${signal}: finishing in-flight requests`);
   await running.close();
+  forgetServer(servers, settings.serverId);
   unguard();
   log.info("stopped");
   await observe.close();
