@@ -392,8 +392,9 @@ async function runServer(
     throw error;
   }
   // Where it listens goes in .smcp/servers.json under its own id; the keyring file is never rewritten.
-  const servers = serversPath(settings.path);
-  const taken = recordServer(servers, settings.serverId, running.url);
+  // Only a server that uses this folder's keyring file: its callers are the ones that look here.
+  const servers = settings.usesFile ? serversPath(settings.path) : undefined;
+  const taken = servers && recordServer(servers, settings.serverId, running.url);
   if (taken) {
     log.warn(
       { server_id: settings.serverId, callers_go_to: taken },
@@ -423,7 +424,7 @@ async function runServer(
   const signal = await stopping;
   log.info(`${signal}: finishing in-flight requests`);
   await running.close();
-  forgetServer(servers, settings.serverId);
+  if (servers) forgetServer(servers, settings.serverId);
   unguard();
   log.info("stopped");
   await observe.close();

@@ -32,16 +32,14 @@ export interface CallerOverrides {
  * environment (`SMCP_URL`, `SMCP_CLIENT_ID`, `SMCP_CLIENT_SECRET`,
  * `SMCP_SERVER_ID`, `SMCP_SERVER_KEY`/`SMCP_SERVER_SECRET`, `SMCP_CONFIG`),
  * then the folder's files (`.smcp/servers.json` for where the server listens,
- * the keyring file for keys), then defaults. A keyring file named explicitly
- * must exist.
+ * the keyring file for keys), then defaults. A keyring file named with
+ * `config` (the CLI's `--config`) must exist.
  */
 export function resolveCaller(overrides: CallerOverrides = {}, env: NodeJS.ProcessEnv = process.env): CallerSettings {
-  const named = overrides.config ?? env.SMCP_CONFIG;
   const path = keyringPath(overrides.config, env);
-  if (named !== undefined && !existsSync(path)) {
-    throw new SmcpUsageError(
-      `the keyring file ${path} does not exist (from ${overrides.config !== undefined ? "--config" : "SMCP_CONFIG"}); check the path`,
-    );
+  // A file named outright (--config) must exist; SMCP_CONFIG naming none means "no file", as the default does.
+  if (overrides.config !== undefined && !existsSync(path)) {
+    throw new SmcpUsageError(`the keyring file ${path} does not exist (from --config); check the path`);
   }
   const file = readKeyringFile(path);
   const missing = (what: string, flag: string, variable: string) =>
