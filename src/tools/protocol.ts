@@ -131,7 +131,11 @@ export const listJobs = defineTool({
   }),
   handler: async ({ limit, state, tool }, ctx) => {
     // exactOptionalPropertyTypes: an absent filter is left out, not passed as undefined.
-    const jobs = await ctx.jobs.list({ limit, ...(state === undefined ? {} : { state }), ...(tool === undefined ? {} : { tool }) });
+    const jobs = await ctx.jobs.list({
+      limit,
+      ...(state === undefined ? {} : { state }),
+      ...(tool === undefined ? {} : { tool }),
+    });
     return {
       jobs: jobs.map((job) => ({
         job_id: job.id,
