@@ -40,6 +40,10 @@ export interface Connection {
   url: string;
   /** The last verified answer in canonical form, from the bytes received (the seed's `6.0` stays `6.0`). */
   lastAnswer(): string;
+  /** How long one long poll may wait: below the transport's timeout, so the poll ends first. */
+  longPollMs: number;
+  /** How answers are verified: with the server's pinned Ed25519 public key, or its HMAC secret (the client's algorithm). */
+  verification: "ed25519" | "hmac-sha256";
 }
 
 /** Builds a client from flags, environment and the keyring file. */
@@ -77,7 +81,13 @@ export function connect(flags: Flags, io: CliIO): Connection {
       last = body;
     },
   });
-  return { client, url, lastAnswer: () => parseLossless(last).canonical };
+  return {
+    client,
+    url,
+    lastAnswer: () => parseLossless(last).canonical,
+    longPollMs,
+    verification: isEd25519Secret(clientSecret) ? "ed25519" : "hmac-sha256",
+  };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { callCommand } from "./call.js";
+import { consoleCommand } from "./console.js";
 import { demoCommand } from "./demo.js";
 import type { CliIO } from "./io.js";
 import { jobsCommand } from "./jobs.js";
@@ -19,6 +20,7 @@ commands:
   wait      follow a job to its end: smcp wait JOB_ID
   jobs      list this client's recent jobs
   tools     list the server's tools and their JSON Schemas
+  console   a web console for the server's tools and jobs, on 127.0.0.1 (every answer verified)
   keygen    print a new random secret, or an Ed25519 key pair (--alg ed25519)
   demo      the seed's flow end to end over HTTP, with fresh keys
   worker    execute jobs from a shared store (redis://, sqlite:), beside API replicas
@@ -32,6 +34,7 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   ["wait", waitCommand],
   ["jobs", jobsCommand],
   ["tools", toolsCommand],
+  ["console", consoleCommand],
   ["keygen", keygenCommand],
   ["demo", demoCommand],
   ["worker", workerCommand],
