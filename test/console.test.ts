@@ -49,7 +49,7 @@ function raw(
   body?: string,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: "127.0.0.1", port, method, path, headers, setHost: false }, (res) => {
+    const req = httpRequest({ host: "127.0.0.1", port, method, path, headers, setHost: false, agent: false }, (res) => {
       // An event stream never ends by itself: its head and first bytes are enough.
       if (res.headers["content-type"]?.startsWith("text/event-stream")) {
         res.once("data", (chunk: Buffer) => {

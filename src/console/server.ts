@@ -100,7 +100,9 @@ export async function startConsole(options: ConsoleOptions): Promise<RunningCons
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let url: URL;
     try {
-      url = new URL(req.url ?? "/", "http://console.invalid");
+      // Joined, not resolved: a target like `//other/api/session` stays a path here (it names no route).
+      url = new URL(`http://console.invalid${req.url ?? "/"}`);
+      if (url.host !== "console.invalid") throw new Error("not a path");
     } catch {
       return fail(res, 400, "bad request target");
     }
