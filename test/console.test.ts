@@ -12,11 +12,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { runCli } from "../src/cli/run.js";
 import { httpTransport } from "../src/client/http.js";
 import { createClient } from "../src/index.js";
 import { toKeys } from "../src/protocol/keys.js";
 import { signMessage } from "../src/protocol/sign.js";
-import { connectionFlags } from "./cli-helpers.js";
+import { captureIO, connectionFlags } from "./cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 
@@ -430,5 +431,46 @@ describe("smcp console in Chromium", { skip }, () => {
       assert.ok(!body.includes(SERVER_SECRET), "the server secret is never sent to the page");
     }
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+describe("smcp jobs --tool, smcp console --help", () => {
+  it("lists only the jobs of one tool, with the state filter beside it", async () => {
+    const serve = await startCli(["serve", "--port", "0", "--store", "memory", "--log-level", "silent", ...SERVE_KEYS]);
+    try {
+      const url = serve.line.replace(/^listening on /, "");
+      const client = createClient({
+        clientId: CLIENT_ID,
+        clientSecret: CLIENT_SECRET,
+        serverId: SERVER_ID,
+        serverSecret: SERVER_SECRET,
+        transport: httpTransport(url),
+      });
+      const { job_id } = (await client.call("start_long_task", { seconds: 20 })) as { job_id: string };
+      await client.call("batch_sum", { numbers: [1] });
+      const jobs = async (...flags: string[]) => {
+        const io = captureIO({});
+        const code = await runCli(["jobs", ...flags, ...connectionFlags(url)], io);
+        return { code, out: io.outText(), err: io.errText() };
+      };
+      const long = await jobs("--tool", "start_long_task");
+      assert.equal(long.code, 0);
+      assert.ok(long.out.includes(job_id), long.out);
+      const none = await jobs("--tool", "batch_sum");
+      assert.equal(none.out, "");
+      assert.match(none.err, /no jobs/);
+      await client.cancel(job_id);
+      assert.ok((await jobs("--tool", "start_long_task", "--state", "cancelled")).out.includes(job_id));
+      assert.equal((await jobs("--tool", "start_long_task", "--state", "running")).out, "");
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it("--help says what the console is and how it is reached", async () => {
+    const io = captureIO({});
+    assert.equal(await runCli(["console", "--help"], io), 0);
+    assert.match(io.outText(), /console: http:\/\/127\.0\.0\.1:PORT\/\?token=TOKEN/);
+    assert.match(io.outText(), /--metrics-url URL/);
   });
 });

@@ -1,7 +1,6 @@
 import { readFileSync } from "node:fs";
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { callCommand } from "./call.js";
-import { consoleCommand } from "./console.js";
 import { demoCommand } from "./demo.js";
 import type { CliIO } from "./io.js";
 import { jobsCommand } from "./jobs.js";
@@ -34,7 +33,8 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   ["wait", waitCommand],
   ["jobs", jobsCommand],
   ["tools", toolsCommand],
-  ["console", consoleCommand],
+  // Loaded on use: only this command needs the console's HTTP server.
+  ["console", async (argv, io) => (await import("./console.js")).consoleCommand(argv, io)],
   ["keygen", keygenCommand],
   ["demo", demoCommand],
   ["worker", workerCommand],
