@@ -4,11 +4,11 @@
  * processes. Screenshots go to docs/img/console-*.png (docs/console.md shows them).
  */
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
@@ -18,7 +18,7 @@ import { createClient } from "../src/index.js";
 import { toKeys } from "../src/protocol/keys.js";
 import { signMessage } from "../src/protocol/sign.js";
 import { captureIO, connectionFlags } from "./cli-helpers.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET } from "./helpers.js";
+import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 
 /** The few browser globals the page-side functions below touch (the tests' tsconfig has no DOM lib). */
@@ -464,6 +464,35 @@ describe("smcp jobs --tool, smcp console --help", () => {
       assert.equal((await jobs("--tool", "start_long_task", "--state", "running")).out, "");
     } finally {
       await serve.stop();
+    }
+  });
+
+  it("--open hands the browser a private redirect file, never the token on a command line; the file goes at exit", {
+    skip: process.platform === "linux" ? false : "xdg-open is how Linux desktops open files",
+  }, async () => {
+    const bin = mkdtempSync(join(tmpdir(), "smcp-console-open-"));
+    try {
+      // A stand-in for the desktop's opener: it records what it was asked to open.
+      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s' "$*" > "${join(bin, "asked")}"\n`, { mode: 0o755 });
+      const child = await startCli(["console", "--open", "--url", "http://127.0.0.1:9/mcp", ...connectionFlags("x").slice(2)], {
+        PATH: `${bin}:${process.env.PATH}`,
+        SMCP_CONFIG: join(bin, "absent.json"),
+      });
+      try {
+        const [, url, , token] = URL_LINE.exec(child.line) as unknown as [string, string, string, string];
+        await until(() => existsSync(join(bin, "asked")), WAIT, "xdg-open to be run");
+        const asked = readFileSync(join(bin, "asked"), "utf8");
+        assert.ok(!asked.includes(token), "the token is not on xdg-open's command line");
+        assert.equal(statSync(asked).mode & 0o777, 0o600);
+        assert.equal(statSync(dirname(asked)).mode & 0o777, 0o700);
+        assert.ok(readFileSync(asked, "utf8").includes(url), "the file redirects to the console's URL");
+        assert.equal(await child.stop(), 0);
+        assert.equal(existsSync(asked), false, "removed when the console stops");
+      } finally {
+        await child.stop();
+      }
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
     }
   });
 

@@ -121,14 +121,24 @@ export class MetricsSampler {
   #points: MetricsPoint[] = [];
   #available = false;
   #reason = "not read yet";
+  /** The scrape under way: a second asker shares it, so points stay in time order and the server is read once. */
+  #inFlight: Promise<MetricsInfo> | undefined;
 
   constructor(url: string | null) {
     this.url = url;
   }
 
   /** Scrapes once (bounded in size and time) and returns the new state. */
-  async sample(now = Date.now()): Promise<MetricsInfo> {
+  sample(): Promise<MetricsInfo> {
+    this.#inFlight ??= this.#scrape().finally(() => {
+      this.#inFlight = undefined;
+    });
+    return this.#inFlight;
+  }
+
+  async #scrape(): Promise<MetricsInfo> {
     if (this.url === null) return this.info();
+    const now = Date.now();
     try {
       const response = await fetch(this.url, { signal: AbortSignal.timeout(2000), redirect: "error" });
       if (!response.ok) {
