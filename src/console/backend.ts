@@ -82,15 +82,13 @@ export class ConsoleBackend {
   }
 
   /** Sends one request and says what became of it; never throws for the server's sake. */
-  async #ask(tool: string, args: JsonObject, wait?: { waitMs: number; version: number }): Promise<Outcome> {
-    try {
-      const response = wait
-        ? await this.#client.poll(String(args.job_id), { ...wait, signal: this.#closed.signal })
-        : await this.#client.request(tool, args, { signal: this.#closed.signal });
-      return answerOf(response);
-    } catch (error) {
-      return failureOf(error);
-    }
+  #ask(tool: string, args: JsonObject): Promise<Outcome> {
+    return settle(this.#client.request(tool, args, { signal: this.#closed.signal }));
+  }
+
+  /** Polls a job; with `wait`, a long poll that answers at the job's next change (SPEC §8). */
+  #poll(jobId: string, wait?: { waitMs: number; version: number }): Promise<Outcome> {
+    return settle(this.#client.poll(jobId, { ...wait, signal: this.#closed.signal }));
   }
 
   /** Who the console talks to: `server_identity` (verified), the catalogue, this session's calls. */
@@ -186,7 +184,7 @@ export class ConsoleBackend {
   async job(jobId: string, refresh = false): Promise<JobInfo> {
     const known = this.#jobs.get(jobId);
     if (!known || refresh || known.state === null) {
-      const outcome = await this.#ask("poll_job", { job_id: jobId });
+      const outcome = await this.#poll(jobId);
       this.#observe(jobId, outcome);
     }
     const job = this.#job(jobId);
@@ -294,7 +292,7 @@ export class ConsoleBackend {
       const job = this.#job(jobId);
       if (job.state !== null && isFinal(job.state)) return;
       const wait = job.version === null ? undefined : { waitMs: this.#options.longPollMs, version: job.version };
-      const outcome = await this.#ask("poll_job", { job_id: jobId }, wait);
+      const outcome = await this.#poll(jobId, wait);
       if (this.#closed.signal.aborted) return;
       this.#observe(jobId, outcome);
       const refused = outcome.kind !== "answer" || (outcome.status === "error" && typeof outcome.result?.job_id !== "string");
@@ -308,6 +306,15 @@ export class ConsoleBackend {
       const retry = outcome.kind === "answer" ? retryAfterMs(outcome.details) : undefined;
       await sleep(retry ?? 1000 * 2 ** failures, this.#closed.signal).catch(() => undefined);
     }
+  }
+}
+
+/** What became of a request: its verified answer, or why there is none. */
+async function settle(request: Promise<ResponseMessage>): Promise<Outcome> {
+  try {
+    return answerOf(await request);
+  } catch (error) {
+    return failureOf(error);
   }
 }
 
