@@ -354,7 +354,9 @@ describe("strict verification (SPEC §7): small-order R, S ≥ L, unvetted keys"
     const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), forged.publicKey]);
     const nodeKey = createPublicKey({ key: spki, format: "der", type: "spki" });
     // OpenSSL 3.0 (Node 20) accepts it; newer ones may refuse it themselves. Ours refuses it either way.
-    t.diagnostic(`Node alone ${nodeVerify(null, Buffer.from(forged.canonical, "latin1"), nodeKey, forged.signature) ? "accepts" : "refuses"} it`);
+    t.diagnostic(
+      `Node alone ${nodeVerify(null, Buffer.from(forged.canonical, "latin1"), nodeKey, forged.signature) ? "accepts" : "refuses"} it`,
+    );
     assert.ok(isBadSignature(await server.handle(forgedBody)), "small-order R crafted for a mixed-order key");
 
     const good = signMessage(envelope(ED_CLIENT_ID), edClient);
@@ -379,7 +381,9 @@ describe("strict verification (SPEC §7): small-order R, S ≥ L, unvetted keys"
     const publicKey = createPublicKey({ key: spki, format: "der", type: "spki" });
     const forged = Buffer.concat([identity, Buffer.alloc(32)]);
     // OpenSSL 3.0 (Node 20) accepts this forgery; newer ones may not. Ours refuses it either way.
-    t.diagnostic(`Node ${process.version} alone ${nodeVerify(null, Buffer.from("any message"), publicKey, forged) ? "accepts" : "refuses"} the report's forgery`);
+    t.diagnostic(
+      `Node ${process.version} alone ${nodeVerify(null, Buffer.from("any message"), publicKey, forged) ? "accepts" : "refuses"} the report's forgery`,
+    );
     const handMade: Ed25519Key = { alg: "ed25519", kid: "x", publicKey, privateKey: undefined, public: text(identity) };
     assert.equal(verifyCanonical([handMade], "any message", forged.toString("hex")), undefined);
   });

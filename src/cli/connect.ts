@@ -2,6 +2,7 @@ import { createClient, type SmcpClient } from "../client/client.js";
 import { resolveCaller } from "../client/env.js";
 import { httpTransport } from "../client/http.js";
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
+import { isEd25519Secret } from "../protocol/keys.js";
 import { parseLossless } from "../protocol/parse.js";
 import type { Flags } from "./args.js";
 import { DEFAULT_SERVER_ID, DEFAULT_URL, parseInteger } from "./config.js";
@@ -40,6 +41,10 @@ export interface Connection {
   url: string;
   /** The last verified answer in canonical form, from the bytes received (the seed's `6.0` stays `6.0`). */
   lastAnswer(): string;
+  /** How long one long poll may wait: below the transport's timeout, so the poll ends first. */
+  longPollMs: number;
+  /** How answers are verified: with the server's pinned Ed25519 public key, or its HMAC secret (the client's algorithm). */
+  verification: "ed25519" | "hmac-sha256";
 }
 
 /** Builds a client from flags, environment and the folder's files (`resolveCaller`: the same rules as `clientFromEnv`). */
@@ -77,7 +82,13 @@ export function connect(flags: Flags, io: CliIO): Connection {
       last = body;
     },
   });
-  return { client, url: caller.url, lastAnswer: () => parseLossless(last).canonical };
+  return {
+    client,
+    url: caller.url,
+    lastAnswer: () => parseLossless(last).canonical,
+    longPollMs,
+    verification: isEd25519Secret(caller.clientSecret) ? "ed25519" : "hmac-sha256",
+  };
 }
 
 /**

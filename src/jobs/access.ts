@@ -131,6 +131,8 @@ export function jobAccessFor(store: JobStore, queue: JobQueue, clientId: string,
       }
     },
     list: async (filter = {}) => {
+      // Always this client's own jobs. The hook for `jobs:all` (SPEC §9): a caller holding that
+      // scope would leave `clientId` out here, and the store lists every client's jobs.
       const jobs = await guardStore(() => store.list({ ...filter, clientId }));
       return jobs.map((job) => toView(job) as JobView);
     },

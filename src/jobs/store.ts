@@ -73,8 +73,11 @@ export type JobOutcome = { state: "done"; result: JsonObject } | { state: "error
 
 /** Filter for {@link JobStore.list}. */
 export interface JobListFilter {
+  /** Only this client's jobs; absent: every client's (what a `jobs:all` view would ask for). */
   clientId?: string;
   state?: JobState;
+  /** Only jobs of this tool (exact name). */
+  tool?: string;
   limit?: number;
 }
 

@@ -22,8 +22,8 @@ export interface JobAccess {
   get(jobId: string, wait?: { waitMs: number; version?: number | undefined }): Promise<JobView | undefined>;
   /** Cancels the job if it exists, belongs to the caller and has not finished. */
   cancel(jobId: string): Promise<JobView | undefined>;
-  /** The caller's jobs, newest first. */
-  list(filter?: { state?: JobView["state"]; limit?: number }): Promise<JobView[]>;
+  /** The caller's jobs, newest first; with `state` or `tool`, only those in that state or of that tool. */
+  list(filter?: { state?: JobView["state"]; tool?: string; limit?: number }): Promise<JobView[]>;
 }
 
 /** A job as tools and clients see it. */

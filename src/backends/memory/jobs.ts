@@ -205,6 +205,7 @@ export class MemoryJobStore implements JobStore {
     for (const job of this.#jobs.values()) {
       if (filter.clientId !== undefined && job.clientId !== filter.clientId) continue;
       if (filter.state !== undefined && job.state !== filter.state) continue;
+      if (filter.tool !== undefined && job.tool !== filter.tool) continue;
       if (this.#expired(job)) continue;
       out.push(view(job));
     }

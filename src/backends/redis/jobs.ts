@@ -180,7 +180,12 @@ export class RedisJobStore implements JobStore {
       const ids = await this.#redis.zrevrange(set, start, start + 199);
       if (ids.length === 0) break;
       for (const job of await this.#many(ids)) {
-        if (filter.state === undefined || job.state === filter.state) out.push(job);
+        if (
+          (filter.state === undefined || job.state === filter.state) &&
+          (filter.tool === undefined || job.tool === filter.tool)
+        ) {
+          out.push(job);
+        }
         if (out.length >= limit) break;
       }
     }
