@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { clientFromEnv } from "../src/index.js";
+import { until } from "./helpers.js";
 import { BIN, type Child, start } from "./process-helpers.js";
 
 const run = promisify(execFile);
@@ -73,7 +74,8 @@ describe("config you can trust", () => {
     const second = await serveIn(dir, ["--no-demo-tools", "--tools", join(process.cwd(), "examples/crunch.js")]);
     const firstUrl = `${first.line.replace(/^listening on /, "")}/mcp`;
     assert.equal(JSON.parse(readFileSync(join(dir, ".smcp/servers.json"), "utf8")).servers["smcp-local"].url, firstUrl);
-    assert.match(second.stderr(), /another server with this id already listens/);
+    // stderr is its own pipe: its lines may arrive after the stdout ready line.
+    await until(() => /another server with this id already listens/.test(second.stderr()), 5000, "the warning");
     const called = await cli(dir, ["call", "batch_sum", '{"numbers":[4]}']);
     assert.equal(called.code, 0, called.stderr);
   });
