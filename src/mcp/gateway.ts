@@ -196,7 +196,8 @@ function smcpResult(
     } catch {
       details = undefined; // too large to carry: the message still says what happened
     }
-    const message = `the MCP tool reported an error${text === undefined ? "" : `: ${oneLine(text, 300)}`}`;
+    // SPEC §5: tool_failed carries the tool's own message (bounded, escaped by the core).
+    const message = text === undefined || text === "" ? "the MCP tool reported an error" : text;
     throw new SmcpError("tool_failed", message, details ? { details } : {});
   }
   const out = outsideObject(
