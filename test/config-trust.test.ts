@@ -122,3 +122,70 @@ describe("config you can trust", () => {
     assert.match(missing.stderr, /nope\.json does not exist/);
   });
 });
+
+describe("secrets as files", () => {
+  it("--server-secret-file, SMCP_SERVER_SECRET_FILE and --client ID=@PATH serve a caller that signs with the same secrets", async () => {
+    const dir = folder();
+    const serverFile = join(dir, "server.secret");
+    const clientFile = join(dir, "alice.secret");
+    writeFileSync(serverFile, "server-secret-from-a-file-0123\n", { mode: 0o600 });
+    writeFileSync(clientFile, "alice-secret-from-a-file-0123\n", { mode: 0o600 });
+    for (const flags of [
+      ["--server-secret-file", serverFile, "--client", `alice=@${clientFile}`],
+      ["--client", `alice=@${clientFile}`],
+    ]) {
+      const child = await start(
+        process.execPath,
+        [BIN, "serve", "--port", "0", "--store", "memory", "--server-id", "files", ...flags],
+        flags.length === 2 ? { SMCP_SERVER_SECRET_FILE: serverFile } : {},
+        dir,
+      );
+      children.push(child);
+      const url = `${child.line.replace(/^listening on /, "")}/mcp`;
+      const called = await cli(dir, [
+        "call",
+        "batch_sum",
+        '{"numbers":[1]}',
+        "--url",
+        url,
+        "--client-id",
+        "alice",
+        "--client-secret",
+        "alice-secret-from-a-file-0123",
+        "--server-id",
+        "files",
+        "--server-secret",
+        "server-secret-from-a-file-0123",
+      ]);
+      assert.equal(called.code, 0, called.stderr);
+      await child.stop();
+    }
+  });
+
+  it("a missing or world-readable secret file is a clear error naming the flag and the path, never the content", async () => {
+    const dir = folder();
+    const missing = await cli(dir, [
+      "serve",
+      "--store",
+      "memory",
+      "--server-secret-file",
+      join(dir, "nope"),
+      "--client",
+      "a=0123456789abcdef0123",
+    ]);
+    assert.match(missing.stderr, /--server-secret-file: cannot read .*nope \(ENOENT\)/);
+    const open = join(dir, "open.secret");
+    writeFileSync(open, "a-secret-everyone-can-read-0123\n", { mode: 0o644 });
+    const readable = await cli(dir, [
+      "serve",
+      "--store",
+      "memory",
+      "--server-secret",
+      "0123456789abcdef0123",
+      "--client",
+      `a=@${open}`,
+    ]);
+    assert.match(readable.stderr, /is readable by other users \(mode 644\); run: chmod 600/);
+    assert.doesNotMatch(readable.stderr, /a-secret-everyone-can-read/);
+  });
+});

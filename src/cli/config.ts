@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import {
   DEFAULT_KEYRING_PATH,
@@ -69,9 +69,34 @@ export function parseClientList(items: readonly string[], source: string): Map<s
     // Never quote the item: it holds a secret.
     if (at <= 0) throw new SmcpUsageError(`${source}: an entry is not ID=SECRET (or ID=ed25519:PUBLIC)`);
     const id = item.slice(0, at);
-    map.set(id, [...(map.get(id) ?? []), item.slice(at + 1)]);
+    const value = item.slice(at + 1);
+    // ID=@PATH: the key is in a file (a mounted secret), not on the command line where `ps` shows it.
+    const key = value.startsWith("@") ? secretFile(value.slice(1), `${source} ${id}=@PATH`) : value;
+    map.set(id, [...(map.get(id) ?? []), key]);
   }
   return map;
+}
+
+/**
+ * A secret read from a file: its content without the trailing newline. A
+ * missing or unreadable file names the flag and the path (never a content);
+ * a file other users may read is refused, as ssh refuses such a key.
+ */
+export function secretFile(path: string, flag: string): string {
+  let text: string;
+  try {
+    const mode = statSync(path).mode & 0o777;
+    if (process.platform !== "win32" && (mode & 0o077) !== 0) {
+      throw new SmcpUsageError(`${flag}: ${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
+    }
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (error instanceof SmcpUsageError) throw error;
+    throw new SmcpUsageError(`${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  const secret = text.replace(/\r?\n$/, "");
+  if (secret === "") throw new SmcpUsageError(`${flag}: ${path} is empty`);
+  return secret;
 }
 
 /** Parses a whole number option, naming it in the error. */

@@ -33,6 +33,7 @@ import {
   parseRate,
   readClientLimits,
   readKeyringFile,
+  secretFile,
 } from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
 import { MCP_SERVE_FLAGS, MCP_SERVE_HELP, mcpServeSettings, startMcpUpstreams } from "./mcp-serve.js";
@@ -58,9 +59,11 @@ options (flags win over environment, environment over the keyring file):
   --server-id ID         this server's id          SMCP_SERVER_ID  default ${DEFAULT_SERVER_ID}
   --server-secret S      signing key (repeatable): an HMAC secret (>= 16 B)
                          and/or an ed25519-secret:…  SMCP_SERVER_SECRET
+  --server-secret-file P the same, read from a file (trailing newline dropped)
+                                                   SMCP_SERVER_SECRET_FILE
   --client ID=KEY        a client (repeatable; an ID twice: two live keys): an
-                         HMAC secret or its public key ed25519:…
-                                                   SMCP_CLIENTS=id=key,id2=key2
+                         HMAC secret or its public key ed25519:…; ID=@PATH reads
+                         the key from a file       SMCP_CLIENTS=id=key,id2=key2
   --alg hmac|ed25519     keys of a new keyring file (first run)       default hmac
   --tools MODULE         your tools: an ES module (.js, or .ts with tsx installed) exporting
                          defineTool values or arrays of them (repeatable)  SMCP_TOOLS=a.js,b.js
@@ -180,6 +183,7 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         port: { type: "string" },
         "server-id": { type: "string" },
         "server-secret": { type: "string", multiple: true },
+        "server-secret-file": { type: "string", multiple: true },
         client: { type: "string", multiple: true },
         alg: { type: "string" },
         "window-ms": { type: "string" },
@@ -221,9 +225,16 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
   if (alg !== undefined && alg !== "hmac" && alg !== "ed25519") {
     throw new SmcpUsageError("--alg must be hmac or ed25519");
   }
-  const secretFlags = flags.list("server-secret");
+  // Secrets as files too (what operators' secret stores mount): read here, never logged or quoted.
+  const secretFlags = [
+    ...flags.list("server-secret"),
+    ...flags.list("server-secret-file").map((p) => secretFile(p, "--server-secret-file")),
+  ];
+  const envSecret =
+    env.SMCP_SERVER_SECRET ??
+    (env.SMCP_SERVER_SECRET_FILE !== undefined ? secretFile(env.SMCP_SERVER_SECRET_FILE, "SMCP_SERVER_SECRET_FILE") : undefined);
   let serverSecrets: string[] | undefined =
-    secretFlags.length > 0 ? secretFlags : env.SMCP_SERVER_SECRET !== undefined ? [env.SMCP_SERVER_SECRET] : undefined;
+    secretFlags.length > 0 ? secretFlags : envSecret !== undefined ? [envSecret] : undefined;
   let kid = "default";
   let usesFile = false;
   if (serverSecrets === undefined && file && file.server_secret.length > 0) {
