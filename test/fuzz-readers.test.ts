@@ -37,12 +37,10 @@ function streamOf(chunks: Uint8Array[], ending: Ending, yieldBetween: boolean) {
       if (ending === "end") {
         state.ended = true;
         controller.close();
-      }
-      else if (ending === "error") {
+      } else if (ending === "error") {
         state.ended = true;
         controller.error(new Error("the peer went away"));
-      }
-      else await new Promise(() => undefined); // never ends
+      } else await new Promise(() => undefined); // never ends
     },
     cancel() {
       state.cancelled = true;

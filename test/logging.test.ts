@@ -9,25 +9,13 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, describe, it } from "node:test";
-import { httpTransport } from "../src/client/http.js";
-import { createClient, type SmcpClient } from "../src/index.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { clientAt, SERVE_KEYS, until } from "./helpers.js";
 import { BIN, type Child, startCli } from "./process-helpers.js";
 
 const children: (() => Promise<unknown>)[] = [];
 after(async () => {
   for (const stop of children) await stop();
 });
-
-function clientAt(origin: string): SmcpClient {
-  return createClient({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    serverId: SERVER_ID,
-    serverSecret: SERVER_SECRET,
-    transport: httpTransport(`${origin}/mcp`),
-  });
-}
 
 describe("logs (smcp serve)", () => {
   it("a request's line is written while the server runs, at the default level", async () => {

@@ -8,10 +8,9 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { httpTransport } from "../src/client/http.js";
-import { createClient, defineTool, type SmcpServer } from "../src/index.js";
+import { defineTool, type SmcpServer } from "../src/index.js";
 import { createObservability } from "../src/observe.js";
-import { CLIENT_ID, CLIENT_SECRET, pair, SERVE_KEYS, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { clientAt, pair, SERVE_KEYS, until } from "./helpers.js";
 import { Gates } from "./longpoll-helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 
@@ -88,13 +87,7 @@ describe("stray errors from tool code (smcp serve)", () => {
     ]);
     children.push(child);
     const origin = child.line.replace(/^listening on /, "");
-    const client = createClient({
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      serverId: SERVER_ID,
-      serverSecret: SERVER_SECRET,
-      transport: httpTransport(`${origin}/mcp`),
-    });
+    const client = clientAt(origin);
     const strays = async () => {
       const text = await (await fetch(`${origin}/metrics`)).text();
       return text.split("\n").filter((line) => line.startsWith("smcp_stray_errors_total{"));
