@@ -147,4 +147,11 @@ def resolve(*, config: str | None, env: Mapping[str, str] | None, overrides: dic
     url = pick("url", ("SMCP_URL",))
     if url is None:
         url = file_url or DEFAULT_URL
-    return {**options, "url": url, "client_id": client_id, "client_secret": client_secret, "server_key": server_key, "server_id": server_id}
+    return {
+        **options,
+        "url": url,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "server_key": server_key,
+        "server_id": server_id,
+    }
