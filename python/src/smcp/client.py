@@ -49,7 +49,8 @@ class Client:
     ``freshness_ms`` (accepted distance of an answer's ``ts_ms``, default
     300000), ``max_response_bytes`` (default 8 MiB), ``poll_interval`` and
     ``max_poll_interval`` (seconds between plain polls, 0.2 growing to 2.0),
-    ``long_poll_ms`` (``wait_ms`` of a long poll, default 25000; 0: never),
+    ``long_poll_ms`` (``wait_ms`` of a long poll, default 20000 as in the
+    TypeScript client; 0: never),
     ``headers`` (extra HTTP headers, e.g. for a proxy), ``transport`` (what
     carries the bytes, a :class:`smcp.transport.Transport`; default HTTP to
     ``url``), ``now`` (a clock in Unix ms, for tests).
@@ -68,7 +69,7 @@ class Client:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         poll_interval: float = 0.2,
         max_poll_interval: float = 2.0,
-        long_poll_ms: int = 25_000,
+        long_poll_ms: int = 20_000,
         headers: dict[str, str] | None = None,
         transport: Transport | None = None,
         now: Callable[[], int] | None = None,
@@ -224,7 +225,10 @@ class Client:
         backoff; ``rate_limited`` answers are retried after ``retry_after_ms``.
         After ``timeout`` seconds (or on Ctrl-C) the job is cancelled on the
         server and SmcpError ``timeout`` (origin local) is raised.
-        ``on_progress(progress, state)`` is called when the progress changes.
+        ``on_progress(progress, state, answer)`` is called when the progress
+        changes, with the whole ``running`` result as ``answer`` (as the
+        TypeScript client's ``onProgress``); a two-argument callback is
+        called with ``(progress, state)``.
         """
         steps = self._waiter.wait(job_id, deadline_after(timeout), cancel_on_timeout)
         return result_of(self._drive(steps, on_progress))

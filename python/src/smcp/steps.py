@@ -164,8 +164,10 @@ class Waiter:
             if last is None or (state, progress) != last:
                 last = (state, progress)
                 yield Progress(progress, state, result)
-            elif long_poll and wait_ms > 0 and time.monotonic() - asked < wait_ms / 10_000:
-                # Claims long-poll, yet answered at once with nothing new: do not hammer it.
+            elif long_poll and wait_ms > 0 and time.monotonic() - asked < wait_ms / 2000:
+                # Nothing new, long before the wait was up (a server draining for a restart, or one that
+                # claims long-poll and answers at once): pause, do not hammer it. "Long before" is half the
+                # wait, as in the TypeScript client's waitForJob.
                 yield Sleep(bounded(pause, deadline))
             pause = min(pause * 1.5, self.max_poll_interval)
 
