@@ -8,7 +8,18 @@ export { MemoryJobStore, type MemoryJobStoreOptions } from "./backends/memory/jo
 export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./backends/memory/nonces.js";
 export type { OpenedStores, OpenStoresOptions } from "./backends/open.js";
 export { freshDemoKeys, runDemo } from "./cli/demo-flow.js";
-export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
+export {
+  type BuiltEnvelope,
+  type CallOptions,
+  type ClientOptions,
+  createClient,
+  resultOf,
+  SmcpClient,
+  type ToolArgs,
+  type ToolOutput,
+  type ToolResult,
+  type WaitOptions,
+} from "./client/client.js";
 export { type CallerOverrides, type CallerSettings, clientFromEnv, resolveCaller } from "./client/env.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
@@ -17,10 +28,11 @@ export { ClaimingJobQueue, type ClaimingJobQueueOptions } from "./jobs/claiming-
 export { createJobEngine, type ErrorContext, type JobEngine, type JobEngineOptions } from "./jobs/engine.js";
 export { type NonceStore, type NonceStoreStats, nonceStoreFill } from "./jobs/nonces.js";
 export type { JobExecutor, JobQueue, JobQueueDeps, JobQueueFactory } from "./jobs/queue.js";
-export { DEFAULT_LEASE_MS, JobRunner, type JobRunnerOptions, type ToolEnvironment } from "./jobs/runner.js";
+export { type AbortReason, DEFAULT_LEASE_MS, JobRunner, type JobRunnerOptions, type ToolEnvironment } from "./jobs/runner.js";
 export type {
   ClientUsage,
   JobCounts,
+  JobError,
   JobListFilter,
   JobOutcome,
   JobRecord,
@@ -36,6 +48,7 @@ export {
   httpStatusFor,
   isErrorCode,
   SmcpError,
+  type SmcpErrorOptions,
   SmcpUsageError,
   ToolError,
   toSmcpError,
@@ -70,15 +83,24 @@ export {
   EnvelopeSchema,
   JsonObjectSchema,
   PROTOCOL_VERSION,
+  RESPONSE_STATUSES,
   type ResponseMessage,
   ResponseSchema,
   type ResponseStatus,
 } from "./protocol/messages.js";
-export { JsonSyntaxError, type ParsedJson, type ParseLimits, parseJson, parseLossless } from "./protocol/parse.js";
+export {
+  JsonSyntaxError,
+  type ParsedJson,
+  type ParseLimits,
+  type ParseOptions,
+  parseJson,
+  parseLossless,
+} from "./protocol/parse.js";
 export {
   hasCanonicalS,
   isSignatureFormat,
   isSmallOrderEncoding,
+  type SignedMessage,
   signCanonical,
   signMessage,
   verifyCanonical,
@@ -108,14 +130,17 @@ export {
 export type { JobEvent, LimitReason, OverdueEvent, RequestEvent, ServerObserver } from "./server/observer.js";
 export { createWorker, type SmcpWorker, type WorkerOptions, type WorkerStores } from "./server/worker.js";
 export {
+  type Awaitable,
   defineTool,
   describeTool,
   isTool,
+  type JobAccess,
   type JobContext,
   type JobTool,
   type JobToolDefinition,
   type JobView,
   type ServerInfo,
+  StatusReply,
   type SyncTool,
   type SyncToolDefinition,
   type Tool,
@@ -133,4 +158,6 @@ export {
   protocolTools,
   serverIdentity,
 } from "./tools/protocol.js";
+export { type RegisteredTool, ToolRegistry } from "./tools/registry.js";
 export { DEFAULT_MAX_OVERDUE_RUNS, ToolRuns, type ToolRunsOptions } from "./tools/runs.js";
+export { type ArgsCheck, ArgsValidator } from "./tools/validate.js";

@@ -87,10 +87,13 @@ export interface BuiltEnvelope {
   body: string;
 }
 
-type ToolArgs<T> = T extends Tool<infer I, z.ZodType> ? z.input<I> : never;
-type ToolOutput<T> = T extends Tool<z.ZodType, infer O> ? z.output<O> : never;
+/** The arguments a tool definition takes (its zod input). */
+export type ToolArgs<T> = T extends Tool<infer I, z.ZodType> ? z.input<I> : never;
+/** What a tool definition returns (its zod output). */
+export type ToolOutput<T> = T extends Tool<z.ZodType, infer O> ? z.output<O> : never;
 /** What `call` returns: a sync tool's result, or a job tool's `{job_id}` (wait for it with `waitForJob`, or use `callAndWait`). */
-type ToolResult<T> = T extends { kind: "job" } ? { job_id: string } : ToolOutput<T>;
+/** What `call` answers for a tool definition: a job tool's `{ job_id }`, a sync tool's output. */
+export type ToolResult<T> = T extends { kind: "job" } ? { job_id: string } : ToolOutput<T>;
 
 /**
  * Signs envelopes, sends them through a transport and accepts an answer only

@@ -40,7 +40,7 @@ export interface JobRunnerOptions {
   hideToolErrors?: boolean | undefined;
 }
 
-/** Why a running job was aborted from outside (a timeout is the tool's own: {@link ToolTimeout}). */
+/** Why a running job was aborted from outside (a timeout is the tool's own: `ToolTimeout`). */
 export type AbortReason = "cancelled" | "shutdown";
 
 class JobAbort extends Error {

@@ -13,7 +13,7 @@ export interface OpenedStores {
   rateLimiter?: RateLimiterFactory;
 }
 
-/** Options for {@link openStores}. */
+/** Options for `openStores`. */
 export interface OpenStoresOptions {
   /** Retention of finished jobs, ms. Default 24 h. */
   retentionMs?: number;

@@ -28,7 +28,7 @@ export interface ObservabilityOptions {
    * Most bytes of log lines held while the reader (a pipe, a terminal, a
    * log shipper) falls behind; past it lines are dropped and counted
    * (`smcp_log_lines_dropped_total`), and one line says so once the reader
-   * is back. Default {@link DEFAULT_LOG_BUFFER_BYTES}. Ignored with `destination`.
+   * is back. Default `DEFAULT_LOG_BUFFER_BYTES`. Ignored with `destination`.
    */
   logBufferBytes?: number;
 }

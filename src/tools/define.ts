@@ -74,7 +74,8 @@ export interface JobContext extends ToolContext {
   progress(progress: JsonObject): Promise<void>;
 }
 
-type Awaitable<T> = T | Promise<T>;
+/** A value, or a promise of it. */
+export type Awaitable<T> = T | Promise<T>;
 
 interface ToolFields<I extends z.ZodType, O extends z.ZodType> {
   /** Unique name: letters, digits, `_`, `.`, `-`; at most 64 characters. */

@@ -31,7 +31,7 @@ const DEFAULT_MAX_BYTES = 256 * 1024 * 1024;
  * It holds a 64-bit keyed digest of each pair (the first 8 bytes of
  * SHA-256 over a per-process random 128-bit key and the pair), not the
  * pair: about 18 bytes a held pair, in typed arrays the garbage collector
- * never walks (see {@link NonceTable}). The key is never exposed, so a
+ * never walks (see `NonceTable`). The key is never exposed, so a
  * client cannot choose nonces that collide or crowd one part of the table
  * (the digests never leave the process, so the secret-prefix construction's
  * weakness, length extension, needs an output it never gets; HMAC would

@@ -26,7 +26,7 @@ const MAX_TAGS = 10_000;
  * `{prefix}nonce:{<tag>}:<digest>`, where the tag is 48 bits of SHA-256 of
  * the client id (a Redis Cluster hash tag: one client's nonces share a
  * slot, clients spread over the shards) and the digest is 132 bits of
- * SHA-256 of the pair (collisions: see {@link nonceDigest}). The value `1`
+ * SHA-256 of the pair (collisions: see `nonceDigest`). The value `1`
  * is one of Redis's shared integers, so a key costs its name, its entries
  * in the key and expiry tables, and nothing more.
  *

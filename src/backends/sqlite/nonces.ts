@@ -14,7 +14,7 @@ export interface SqliteNonceStoreOptions {
   sweepBatch?: number;
   /**
    * The sweep and WAL checkpoints run in a thread of the store's own, off
-   * the event loop (see {@link startMaintenance}). False: on this
+   * the event loop (see `startMaintenance`). False: on this
    * connection, the sweep a batch at a time between requests and SQLite's
    * own checkpoints inside commits. Default true (false for `:memory:`).
    */
@@ -54,7 +54,7 @@ interface Pending {
  * Replay cache in a SQLite file, shared by the processes of one host (WAL)
  * and kept across restarts.
  *
- * A row is a 16-byte digest of the pair ({@link nonceDigest}) and its
+ * A row is a 16-byte digest of the pair (`nonceDigest`) and its
  * expiry, in a `WITHOUT ROWID` table keyed by the digest, with an index on
  * the expiry for the sweep. Group commit: the reservations made in one
  * event-loop turn are written in one `BEGIN IMMEDIATE` transaction, one
@@ -62,7 +62,7 @@ interface Pending {
  * has passed is taken over in the same statement), and each `reserve`
  * resolves only after that transaction commits: a nonce is stored before
  * the answer to its request leaves. Off the event loop, in a thread of the
- * store's own (see {@link startMaintenance}): the sweep deletes expired rows
+ * store's own (see `startMaintenance`): the sweep deletes expired rows
  * in bounded batches in order of expiry, and checkpoints copy the WAL back
  * into the file.
  */
