@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
 import pg from "pg";
+import { runCli } from "../src/cli/run.js";
 import { demoTools, MemoryJobStore, MemoryNonceStore, type ServerOptions, SmcpError } from "../src/index.js";
 import type { RateLimiterFactory } from "../src/jobs/limiter.js";
 import {
@@ -21,6 +22,7 @@ import {
   SCHEMA_VERSION,
 } from "../src/postgres.js";
 import { openStores } from "../src/stores.js";
+import { captureIO } from "./cli-helpers.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
 import { longPollConformance } from "./conformance/longpoll.js";
 import { nonceStoreConformance } from "./conformance/noncestore.js";
@@ -194,6 +196,53 @@ describe("migrations", () => {
         await c.query(`DROP ROLE IF EXISTS ${role}`);
       });
     }
+  });
+});
+
+describe("smcp migrate", () => {
+  const cli = async (...argv: string[]) => {
+    const io = captureIO({ SMCP_CONFIG: "/nonexistent/keyring.json" });
+    const code = await runCli(["migrate", ...argv], io);
+    return { code, out: io.outText(), err: io.errText() };
+  };
+
+  it("--check says what is missing (exit 1); --print shows the SQL and changes nothing; then it applies, once", async () => {
+    const schema = schemas.name();
+    const url = storeUrl(schema, 1);
+    assert.deepEqual(await cli("--store", url, "--check"), {
+      code: 1,
+      out: `schema ${schema}: version 0, this smcp needs ${SCHEMA_VERSION}`,
+      err: "",
+    });
+    const printed = await cli("--store", url, "--print");
+    assert.equal(printed.code, 0);
+    assert.match(printed.out, new RegExp(`^CREATE SCHEMA IF NOT EXISTS "${schema}";`));
+    assert.match(printed.out, /CREATE TABLE "smcp_t_\w+"\.jobs \(/);
+    assert.equal(await currentVersion(here, schema), 0, "--print changed nothing");
+    assert.deepEqual(await cli("--store", url), {
+      code: 0,
+      out: `schema ${schema}: version 0 -> ${SCHEMA_VERSION} (applied ${MIGRATIONS.map((m) => m.version).join(", ")})`,
+      err: "",
+    });
+    assert.deepEqual(await cli("--store", url), {
+      code: 0,
+      out: `schema ${schema}: at version ${SCHEMA_VERSION}, nothing to do`,
+      err: "",
+    });
+    assert.equal((await cli("--store", url, "--check")).code, 0);
+    assert.match((await cli("--store", url, "--print")).out, /nothing to apply/);
+  });
+
+  it("other stores have nothing to migrate; a missing or unreachable store is a usage error", async () => {
+    assert.deepEqual(await cli("--store", "sqlite:/tmp/x.db"), {
+      code: 0,
+      out: "sqlite:/tmp/x.db: nothing to migrate (SQLite files bring themselves up to date when opened)",
+      err: "",
+    });
+    assert.equal((await cli()).code, 2);
+    const down = await cli("--store", "postgres://u:hunter2@127.0.0.1:1/db");
+    assert.equal(down.code, 2);
+    assert.match(down.err, /cannot reach PostgreSQL at postgres:\/\/u:\*\*\*@127\.0\.0\.1:1\/db/);
   });
 });
 
