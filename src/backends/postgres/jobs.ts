@@ -1,4 +1,4 @@
-import { attemptsExhausted, CANCELLED_ERROR_TEXT, nextTurn } from "../../jobs/policy.js";
+import { attemptsExhausted, CANCELLED_ERROR_TEXT } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -85,6 +85,10 @@ function toRecord(row: Row): JobRecord {
 const COLUMNS =
   "id, client_id, tool, args, idempotency_key, state, progress, result, error, attempts, worker_id, lease_until, created_at, updated_at, expires_at, version, turn, bytes";
 const LIVE = "(expires_at IS NULL OR expires_at > $2)";
+// "No limit" for a quota the statement compares against.
+const NO_LIMIT = Number.MAX_SAFE_INTEGER;
+/** True for PostgreSQL's unique_violation. */
+const isUniqueViolation = (error: unknown) => (error as { code?: string } | null)?.code === "23505";
 // Jobs deleted per sweep transaction: a sweep holds its locks briefly.
 const SWEEP_BATCH = 500;
 
@@ -97,21 +101,28 @@ function statements(schema: string) {
   return {
     get: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE id = $1 AND ${LIVE}`,
     version: `SELECT version FROM ${s}.jobs WHERE id = $1 AND ${LIVE}`,
-    // Takes the client's counter row (creating it), so one client's creates take turns: quota and key checks hold.
-    lockClient: `INSERT INTO ${s}.clients AS c (client_id) VALUES ($1)
-      ON CONFLICT (client_id) DO UPDATE SET open = c.open RETURNING open, bytes, last_turn`,
-    // Read after the lock (a statement of its own sees what the client's previous create committed).
-    beforeCreate: `SELECT (SELECT turn FROM ${s}.serving WHERE tool = $2) AS serving,
-      (SELECT id FROM ${s}.jobs WHERE client_id = $1 AND tool = $2 AND idempotency_key = $3 AND (expires_at IS NULL OR expires_at > $4)) AS live,
-      EXISTS (SELECT 1 FROM ${s}.jobs WHERE client_id = $1 AND tool = $2 AND idempotency_key = $3 AND expires_at <= $4) AS lapsed`,
-    // A job past its retention (not swept yet) lets go of its key, so a new job may take it.
+    // The job an idempotency key names (the unique index: one at most), live or past its retention.
+    byKey: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE client_id = $1 AND tool = $2 AND idempotency_key = $3`,
+    // A finished job lets go of its key once its retention passed (not swept yet), so a new job may take it.
     releaseKey: `UPDATE ${s}.jobs SET idempotency_key = NULL
       WHERE client_id = $1 AND tool = $2 AND idempotency_key = $3 AND expires_at <= $4`,
-    insert: `WITH job AS (
+    // One statement: count the job against the client's quotas and insert it, or neither. ON CONFLICT DO
+    // UPDATE locks the client's row and checks its WHERE on the row as it is then (not on the statement's
+    // snapshot), so concurrent creates of one client never pass a quota together. The turn is
+    // jobs/policy.ts's nextTurn: the client's last turn + 1 while it has open jobs (else 1), never below
+    // the turn its tool serves. $9 and $10: the quotas (a huge number for none).
+    create: `WITH counted AS (
+        INSERT INTO ${s}.clients AS c (client_id, open, bytes, last_turn)
+        SELECT $2, 1, $8, GREATEST(1, (SELECT turn FROM ${s}.serving WHERE tool = $3)) WHERE $8 <= $10::bigint
+        ON CONFLICT (client_id) DO UPDATE SET open = c.open + 1, bytes = c.bytes + $8,
+          last_turn = GREATEST(CASE WHEN c.open > 0 THEN c.last_turn + 1 ELSE 1 END, (SELECT turn FROM ${s}.serving WHERE tool = $3))
+        WHERE c.open < $9::bigint AND c.bytes + $8 <= $10::bigint
+        RETURNING last_turn),
+      job AS (
         INSERT INTO ${s}.jobs (id, client_id, tool, args, idempotency_key, state, created_at, updated_at, turn, bytes)
-        VALUES ($1, $2, $3, $4, $5, 'queued', $6, $6, $7, $8) RETURNING ${COLUMNS}),
-      counted AS (UPDATE ${s}.clients SET open = open + 1, bytes = bytes + $8, last_turn = $7 WHERE client_id = $2)
-      SELECT job.*, pg_notify($9, 'q:' || job.tool) FROM job`,
+        SELECT $1, $2, $3, $4, $5, 'queued', $6, $6, last_turn, $8 FROM counted RETURNING ${COLUMNS})
+      SELECT job.*, pg_notify($7, 'q:' || job.tool) FROM job`,
+    usageForRefusal: `SELECT open, bytes FROM ${s}.clients WHERE client_id = $1`,
     start: `WITH started AS (UPDATE ${s}.jobs SET state = 'running', attempts = attempts + 1, worker_id = $2,
         lease_until = $3, updated_at = $4 WHERE id = $1 AND state = 'queued' RETURNING ${COLUMNS}),
       ${served("started")}
@@ -217,30 +228,35 @@ export class PostgresJobStore implements JobStore {
     const now = this.#now();
     const args = canonicalize(input.args);
     const key = input.idempotencyKey ?? null;
-    return this.#db.transaction(async (tx) => {
-      const client = (await this.#query<{ open: number; bytes: number; last_turn: number }>("lockClient", [input.clientId], tx))
-        .rows[0] as { open: number; bytes: number; last_turn: number };
-      const before = (
-        await this.#query<{ serving: number | null; live: string | null; lapsed: boolean }>(
-          "beforeCreate",
-          [input.clientId, input.tool, key, now],
-          tx,
-        )
-      ).rows[0];
-      if (before?.live) {
-        const existing = (await this.#query("get", [before.live, now], tx)).rows[0];
-        if (existing) return { job: toRecord(existing), created: false };
-      }
-      if (input.maxOpenJobs !== undefined && client.open >= input.maxOpenJobs) throw quotaExceeded("open_jobs");
-      if (input.maxStoredBytes !== undefined && client.bytes + args.length > input.maxStoredBytes) {
-        throw quotaExceeded("stored_bytes");
-      }
-      if (before?.lapsed) await this.#query("releaseKey", [input.clientId, input.tool, key, now], tx);
-      const turn = nextTurn({ open: client.open, lastTurn: client.last_turn }, before?.serving ?? undefined);
-      const values = [input.id, input.clientId, input.tool, args, key, now, turn, args.length, this.#channel];
-      const row = (await this.#query("insert", values, tx)).rows[0] as Row;
-      return { job: toRecord(row), created: true };
-    });
+    if (key !== null) {
+      const existing = await this.#existing(input, key, now);
+      if (existing) return { job: existing, created: false };
+    }
+    const maxOpen = input.maxOpenJobs ?? NO_LIMIT;
+    const maxBytes = input.maxStoredBytes ?? NO_LIMIT;
+    const values = [input.id, input.clientId, input.tool, args, key, now, this.#channel, args.length, maxOpen, maxBytes];
+    let row: Row | undefined;
+    try {
+      row = (await this.#query("create", values)).rows[0];
+    } catch (error) {
+      // Another create of this client took the key meanwhile (the unique index said so): that job is the answer.
+      const existing = key !== null && isUniqueViolation(error) ? await this.#existing(input, key, now) : undefined;
+      if (existing) return { job: existing, created: false };
+      throw error;
+    }
+    if (row) return { job: toRecord(row), created: true };
+    // Refused by the quota check: which one (read after the fact; the refusal itself was atomic).
+    const usage = (await this.#query<{ open: number; bytes: number }>("usageForRefusal", [input.clientId])).rows[0];
+    throw quotaExceeded((usage?.open ?? 0) >= maxOpen ? "open_jobs" : "stored_bytes");
+  }
+
+  // The live job an idempotency key names; a finished job past its retention (not swept yet) lets go of the key.
+  async #existing(input: NewJob, key: string, now: number): Promise<JobRecord | undefined> {
+    const row = (await this.#query("byKey", [input.clientId, input.tool, key])).rows[0];
+    if (!row) return undefined;
+    if (row.expires_at === null || row.expires_at > now) return toRecord(row);
+    await this.#query("releaseKey", [input.clientId, input.tool, key, now]);
+    return undefined;
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
