@@ -366,6 +366,7 @@ for (const [name, target] of [
   ["smcp serve, memory, limiter + metrics + logs", "one JSON log line per request"],
   ["smcp serve, SQLite", "target >= 0.6x"],
   ["smcp serve, Redis", "target >= 0.7x"],
+  ["smcp serve, PostgreSQL", "shared store, beside Redis"],
 ] as const) {
   const row = rows.find((r) => r.peer === name);
   if (hmac && row) {

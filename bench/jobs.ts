@@ -334,7 +334,7 @@ async function rawBullPostgresCycles(url: string): Promise<Row> {
     await worker.close();
     await events.close();
     await queue.close();
-    await dropSchemas([schema]).catch(() => undefined);
+    await dropSchemas([schema], values.postgres).catch(() => undefined);
   }
 }
 
@@ -493,7 +493,7 @@ try {
   if (ONLY.has("postgres")) {
     const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
     rows.push(await smcpCycles("smcp, PostgreSQL", await openStores(withSchema(values.postgres, schema))));
-    await dropSchemas([schema]);
+    await dropSchemas([schema], values.postgres);
   }
   const raw = ONLY.has("raw") ? await rawBullCycles(REDIS) : undefined;
   if (raw) rows.push(raw);
@@ -505,7 +505,11 @@ try {
   }
   if (ONLY.has("latency-postgres")) {
     const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
-    latency.push(await latencyAcrossProcesses("PostgreSQL", withSchema(values.postgres, schema), () => dropSchemas([schema])));
+    latency.push(
+      await latencyAcrossProcesses("PostgreSQL", withSchema(values.postgres, schema), () =>
+        dropSchemas([schema], values.postgres),
+      ),
+    );
   }
   if (ONLY.has("latency-sqlite")) {
     latency.push(await latencyAcrossProcesses("SQLite", `sqlite:${join(dir, "latency.db")}`, async () => {}));

@@ -49,11 +49,12 @@ export class Schemas {
 }
 
 /** Drops schemas (and all in them), over a connection of its own. */
-export async function dropSchemas(names: string[]): Promise<void> {
+export async function dropSchemas(names: string[], url = PG_URL): Promise<void> {
   if (names.length === 0) return;
   await sql(async (client) => {
+    await client.query("SET client_min_messages = warning");
     for (const name of names) await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(name)} CASCADE`);
-  });
+  }, url);
 }
 
 /** Runs `work` on a client of its own (the test's direct look at the database), then closes it. */

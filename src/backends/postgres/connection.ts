@@ -94,6 +94,7 @@ const TYPES = {
 export class PostgresConnection {
   readonly pool: pg.Pool;
   readonly #options: PostgresConnectionOptions;
+  #counters: pg.Pool | undefined;
   readonly #clientConfig: pg.ClientConfig;
   readonly #channels = new Map<string, Set<ChannelSubscriber>>();
   // Per channel: done once the LISTEN connection listens on it.
@@ -134,6 +135,27 @@ export class PostgresConnection {
       throw new SmcpUsageError(`cannot reach PostgreSQL at ${redactUrl(url)}: ${(error as Error).message}`);
     }
     return connection;
+  }
+
+  /**
+   * A second, small pool (opened on first use) whose commits do not wait for
+   * the WAL to reach the disk (`synchronous_commit = off`): for counters a
+   * server crash may roll back the last fraction of a second of without
+   * harm (request-rate counters), and that are written on every request, so
+   * that each write neither waits for an fsync nor holds its row lock
+   * through one. Never for jobs or the replay cache.
+   */
+  get countersPool(): pg.Pool {
+    if (!this.#counters) {
+      const pool = new pg.Pool({ ...this.#clientConfig, max: 2, idleTimeoutMillis: 30_000 });
+      pool.on("error", (error) => this.#report(error));
+      // Runs before any query of the new connection (node-postgres queues queries behind it).
+      pool.on("connect", (client) => {
+        client.query("SET synchronous_commit = off").catch(() => undefined);
+      });
+      this.#counters = pool;
+    }
+    return this.#counters;
   }
 
   /** One more owner: the connection ends when every owner has called {@link close}. */
@@ -221,6 +243,7 @@ export class PostgresConnection {
     this.#listener = undefined;
     const client = await listener?.catch(() => undefined);
     await client?.end().catch(() => undefined);
+    await this.#counters?.end().catch(() => undefined);
     await this.pool.end().catch(() => undefined);
   }
 

@@ -85,6 +85,8 @@ function toRecord(row: Row): JobRecord {
 const COLUMNS =
   "id, client_id, tool, args, idempotency_key, state, progress, result, error, attempts, worker_id, lease_until, created_at, updated_at, expires_at, version, turn, bytes";
 const LIVE = "(expires_at IS NULL OR expires_at > $2)";
+/** Whole ms, as the bigint columns hold times (an injected clock may have fractions). */
+const ms = (time: number): number => (time >= Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : Math.floor(time));
 // "No limit" for a quota the statement compares against.
 const NO_LIMIT = Number.MAX_SAFE_INTEGER;
 /** True for PostgreSQL's unique_violation. */
@@ -210,7 +212,8 @@ export class PostgresJobStore implements JobStore {
       string
     >;
     this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
-    this.#now = options.now ?? Date.now;
+    const now = options.now ?? Date.now;
+    this.#now = () => ms(now());
     this.#closeConnection = options.closeConnection ?? false;
     this.#sweepKey = advisoryKey(`smcp-sweep:${this.#schema}`);
   }
@@ -265,23 +268,23 @@ export class PostgresJobStore implements JobStore {
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    const row = (await this.#query("start", [id, workerId, leaseUntil, this.#now()])).rows[0];
+    const row = (await this.#query("start", [id, workerId, ms(leaseUntil), this.#now()])).rows[0];
     return row && toRecord(row);
   }
 
   async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
-    const row = (await this.#query("claim", [workerId, leaseUntil, this.#now(), tools ?? null])).rows[0];
+    const row = (await this.#query("claim", [workerId, ms(leaseUntil), this.#now(), tools ?? null])).rows[0];
     return row && toRecord(row);
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
     if (ids.length === 0) return [];
-    const held = new Set((await this.#query<{ id: string }>("renew", [ids, workerId, leaseUntil])).rows.map((r) => r.id));
+    const held = new Set((await this.#query<{ id: string }>("renew", [ids, workerId, ms(leaseUntil)])).rows.map((r) => r.id));
     return ids.filter((id) => !held.has(id));
   }
 
   async stale(now: number, limit = 100): Promise<JobRecord[]> {
-    return (await this.#query("stale", [now, limit])).rows.map(toRecord);
+    return (await this.#query("stale", [ms(now), limit])).rows.map(toRecord);
   }
 
   async progress(id: string, progress: JsonObject): Promise<boolean> {
@@ -337,7 +340,8 @@ export class PostgresJobStore implements JobStore {
     return rows.rows.map(toRecord);
   }
 
-  async sweep(now = this.#now()): Promise<number> {
+  async sweep(at = this.#now()): Promise<number> {
+    const now = ms(at);
     let removed = 0;
     for (;;) {
       const batch = await this.#db.transaction(async (tx) => {

@@ -76,7 +76,9 @@ export class PostgresNonceStore implements NonceStore {
       RETURNING digest`;
     this.#sweep = `DELETE FROM ${table} WHERE digest IN
       (SELECT digest FROM ${table} WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`;
-    this.#now = options.now ?? Date.now;
+    const now = options.now ?? Date.now;
+    // Whole ms, as the bigint column holds them: expiries are whole ms, so `expires_at <= now` reads the same floored.
+    this.#now = () => Math.floor(now());
     this.#sweepEveryMs = options.sweepEveryMs ?? 1000;
     this.#sweepLimit = options.sweepBatch ?? 1000;
     this.#sizeEveryMs = options.sizeEveryMs ?? 10_000;

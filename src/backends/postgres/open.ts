@@ -24,7 +24,8 @@ export interface OpenPostgresStoresOptions extends OpenStoresOptions {
  * Opens the PostgreSQL stores of a `postgres://` URL, sharing one pool and
  * one LISTEN connection: jobs and the replay cache shared by every replica,
  * a queue each process claims from (woken by NOTIFY), and rate counters in
- * the database so a client's limit holds across replicas (fails closed).
+ * the database so a client's limit holds across replicas (fails closed;
+ * written on a small pool of their own with `synchronous_commit = off`).
  */
 export async function openPostgresStores(url: string, options: OpenPostgresStoresOptions = {}): Promise<OpenedStores> {
   const target = parsePostgresUrl(url);
@@ -56,7 +57,8 @@ export async function openPostgresStores(url: string, options: OpenPostgresStore
       const Postgres = requireLib("rate-limiter-flexible/lib/RateLimiterPostgres.js") as typeof RateLimiterPostgres;
       return new Postgres({
         ...config,
-        storeClient: connection.pool,
+        // Counters a server crash may roll back a moment of: no fsync wait per request (see countersPool).
+        storeClient: connection.countersPool,
         storeType: "pool",
         schemaName: schema,
         tableName: "rate_limits",
