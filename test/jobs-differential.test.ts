@@ -30,7 +30,7 @@ const schemas = new Schemas();
 const postgres = await schemas.connect(2);
 const schema = await schemas.migrated(postgres);
 const emptyPostgres = () =>
-  sql((c) => c.query(`TRUNCATE ${["jobs", "clients", "serving", "offers"].map((t) => `${schema}.${t}`).join(", ")}`));
+  sql((c) => c.query(`TRUNCATE ${["jobs", "clients", "starts", "offers"].map((t) => `${schema}.${t}`).join(", ")}`));
 after(async () => {
   await deleteKeys(RUN);
   redis.disconnect();

@@ -142,7 +142,7 @@ describe("migrations", () => {
     const tables = await sql(async (c) =>
       (await c.query("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY 1", [schema])).rows.map((r) => r.tablename),
     );
-    assert.deepEqual(tables, ["clients", "jobs", "nonces", "offers", "rate_limits", "schema_migrations", "serving"]);
+    assert.deepEqual(tables, ["clients", "jobs", "nonces", "offers", "rate_limits", "schema_migrations", "starts"]);
     await sql((c) => c.query(`INSERT INTO ${pg.escapeIdentifier(schema)}.schema_migrations VALUES (999, 'from the future')`));
     await assert.rejects(migrate(here, schema), /version 999, written by a newer smcp/);
   });

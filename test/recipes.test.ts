@@ -4,16 +4,19 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { sql } from "./postgres-helpers.js";
 import { freePort } from "./process-helpers.js";
 import { deleteKeys } from "./redis-helpers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+// The database the PostgreSQL recipe's administrator lines talk to (as written: postgres on 127.0.0.1).
+const PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres";
 
-/** The shell block that follows `<!-- recipe: NAME -->` in the README. */
-function recipe(name: string): string {
-  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+/** The shell block that follows `<!-- recipe: NAME -->` in the README (or another document of the repository). */
+function recipe(name: string, document = "README.md"): string {
+  const readme = readFileSync(new URL(`../${document}`, import.meta.url), "utf8");
   const at = readme.indexOf(`<!-- recipe: ${name} -->`);
-  assert.ok(at >= 0, `README has no recipe ${name}`);
+  assert.ok(at >= 0, `${document} has no recipe ${name}`);
   const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at));
   assert.ok(block, `recipe ${name} has no sh block`);
   return block[1] as string;
@@ -30,8 +33,11 @@ async function runRecipe(
   script: string,
   port: number,
   prefix: string,
+  names: Record<string, string> = {},
 ): Promise<{ code: number | null; out: string; err: string }> {
-  const lines = script
+  let text = script;
+  for (const [name, unique] of Object.entries(names)) text = text.replaceAll(name, unique);
+  const lines = text
     .replaceAll("8787", String(port))
     .replaceAll("prefix=crunch:", `prefix=${prefix}`)
     .split("\n")
@@ -87,5 +93,29 @@ describe("README recipes run as written", () => {
     assert.equal(workers.length, 2, out);
     assert.ok(workers.includes(crunched[1]), `ran in ${crunched[1]}, workers ${workers.join(", ")}`);
     assert.match(err, /\[#+-*\] \d\/3 step \d of 3/, "progress shown as a bar with its message");
+  });
+});
+
+describe("docs/stores.md recipes run as written", () => {
+  // The role and schema get names of their own, so the recipe never meets another run's (or a reader's).
+  const suffix = randomUUID().slice(0, 8);
+  const names = { smcp_app: `smcp_app_${suffix}`, smcp_demo: `smcp_demo_${suffix}` };
+  after(() =>
+    sql(async (c) => {
+      await c.query("SET client_min_messages = warning");
+      await c.query(`DROP SCHEMA IF EXISTS ${names.smcp_demo} CASCADE`);
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [names.smcp_app]);
+      await c.query(`DROP ROLE IF EXISTS ${names.smcp_app}`);
+    }, PG_ADMIN),
+  );
+
+  it("PostgreSQL: a role and a schema it owns, migrate, an API replica and a worker, a job to its end", async () => {
+    const port = await freePort();
+    const { code, out, err } = await runRecipe(recipe("postgres", "docs/stores.md"), port, "", names);
+    assert.equal(code, 0, err);
+    assert.match(out, /^7$/m, "the printed SQL creates seven tables");
+    assert.match(out, new RegExp(`schema ${names.smcp_demo}: version 0 -> 1`));
+    assert.match(out, /"hello": "postgres"/);
+    assert.match(out, /start_long_task \| done +\| +1/);
   });
 });

@@ -97,9 +97,11 @@ const SWEEP_BATCH = 500;
 /** The store's statements for one schema. Each is one round trip; the NOTIFYs they send go out when they commit. */
 function statements(schema: string) {
   const s = quoteIdent(schema);
-  // The turn the tool serves now: its job started last (jobs/policy.ts's fair-turn rule reads it at create).
-  const served = (from: string) => `served AS (INSERT INTO ${s}.serving (tool, turn) SELECT tool, turn FROM ${from}
-    ON CONFLICT (tool) DO UPDATE SET turn = EXCLUDED.turn)`;
+  // The turn the tool serves now is its job started last (jobs/policy.ts's fair-turn rule reads it at create).
+  // Appended, not upserted: a row per tool updated by every claim would make one tool's claims wait for each
+  // other's commits (fsync included); appends never wait.
+  const served = (from: string) => `served AS (INSERT INTO ${s}.starts (tool, turn) SELECT tool, turn FROM ${from})`;
+  const serving = `(SELECT turn FROM ${s}.starts WHERE tool = $3 ORDER BY seq DESC LIMIT 1)`;
   return {
     get: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE id = $1 AND ${LIVE}`,
     version: `SELECT version FROM ${s}.jobs WHERE id = $1 AND ${LIVE}`,
@@ -115,9 +117,9 @@ function statements(schema: string) {
     // the turn its tool serves. $9 and $10: the quotas (a huge number for none).
     create: `WITH counted AS (
         INSERT INTO ${s}.clients AS c (client_id, open, bytes, last_turn)
-        SELECT $2, 1, $8, GREATEST(1, (SELECT turn FROM ${s}.serving WHERE tool = $3)) WHERE $8 <= $10::bigint
+        SELECT $2, 1, $8, GREATEST(1, ${serving}) WHERE $8 <= $10::bigint
         ON CONFLICT (client_id) DO UPDATE SET open = c.open + 1, bytes = c.bytes + $8,
-          last_turn = GREATEST(CASE WHEN c.open > 0 THEN c.last_turn + 1 ELSE 1 END, (SELECT turn FROM ${s}.serving WHERE tool = $3))
+          last_turn = GREATEST(CASE WHEN c.open > 0 THEN c.last_turn + 1 ELSE 1 END, ${serving})
         WHERE c.open < $9::bigint AND c.bytes + $8 <= $10::bigint
         RETURNING last_turn),
       job AS (
@@ -170,6 +172,9 @@ function statements(schema: string) {
         per_client AS (SELECT client_id, sum(bytes)::bigint AS bytes FROM gone GROUP BY client_id),
         released AS (UPDATE ${s}.clients c SET bytes = c.bytes - p.bytes FROM per_client p WHERE c.client_id = p.client_id)
       SELECT id, client_id, pg_notify($3, 'v:' || id) FROM gone`,
+    // Of the starts, only each tool's latest counts.
+    pruneStarts: `DELETE FROM ${s}.starts s USING (SELECT tool, max(seq) AS latest FROM ${s}.starts GROUP BY tool) m
+      WHERE s.tool = m.tool AND s.seq < m.latest`,
     // A client's row goes with its last job (a create that takes it meanwhile holds its lock, and keeps it).
     forgetClients: `DELETE FROM ${s}.clients WHERE client_id = ANY($1::text[]) AND open <= 0 AND bytes <= 0`,
   };
@@ -348,6 +353,7 @@ export class PostgresJobStore implements JobStore {
         // One process sweeps at a time: two sweeps would update the same clients' counters in different orders.
         const lock = await this.#query<{ locked: boolean }>("sweepLock", [this.#sweepKey], tx);
         if (!lock.rows[0]?.locked) return 0;
+        if (removed === 0) await this.#query("pruneStarts", [], tx);
         const gone = (await this.#query<{ id: string; client_id: string }>("sweep", [now, SWEEP_BATCH, this.#channel], tx)).rows;
         const clients = [...new Set(gone.map((r) => r.client_id))].sort();
         if (clients.length > 0) await this.#query("forgetClients", [clients], tx);

@@ -62,11 +62,13 @@ CREATE TABLE {schema}.clients (
 );
 COMMENT ON TABLE {schema}.clients IS 'per-client quota use (open jobs, bytes held) and last fair turn; the row goes with the client''s last job';
 
-CREATE TABLE {schema}.serving (
-  tool text PRIMARY KEY,
+CREATE TABLE {schema}.starts (
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  tool text NOT NULL,
   turn bigint NOT NULL
 );
-COMMENT ON TABLE {schema}.serving IS 'per tool, the turn of its job started last: the least turn a new job of it gets';
+CREATE INDEX starts_tool ON {schema}.starts (tool, seq);
+COMMENT ON TABLE {schema}.starts IS 'job starts (tool, turn), appended without a lock; per tool the latest is the turn it serves, the least a new job of it gets; the retention sweep prunes the rest';
 
 CREATE TABLE {schema}.offers (
   tool text NOT NULL,
