@@ -401,6 +401,19 @@ describe("smcp serve --workers N (node:cluster)", () => {
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), "every worker process has exited");
   });
 
+  it("N processes share a PostgreSQL schema (the first start creates it, once): calls and a job answer, SIGTERM stops them all", async () => {
+    const schemas = new Schemas();
+    try {
+      const { child, client } = await serve(storeUrl(schemas.name(), 2), "--workers", "2", "--log-level", "warn");
+      const { job_id } = (await client.call("start_long_task", { seconds: 1, payload: { n: 2 } })) as { job_id: string };
+      assert.deepEqual(await resultOfWait(client, job_id), { n: 2 });
+      for (let i = 0; i < 10; i++) assert.deepEqual(await client.call("batch_sum", { numbers: [i] }), { count: 1, total: i });
+      assert.equal(await child.stop("SIGTERM"), 0);
+    } finally {
+      await schemas.dropAll();
+    }
+  });
+
   it("refuses a memory store, naming the fix", async () => {
     const io = captureIO({ SMCP_CONFIG: "/nonexistent/keyring.json" });
     const code = await runCli(["serve", "--port", "0", "--store", "memory", "--workers", "2", ...KEYS], io);

@@ -115,6 +115,10 @@ export class PostgresConnection {
       connectionTimeoutMillis: 5000,
       // A peer that vanished (no RST) is noticed, rather than a query waiting on it forever.
       keepAlive: true,
+      // A statement stuck behind someone else's lock (a DBA's ALTER TABLE) fails, and its request answers
+      // unavailable, rather than hanging; smcp's own statements take milliseconds. `?statement_timeout=` overrides.
+      statement_timeout: 15_000,
+      idle_in_transaction_session_timeout: 15_000,
       types: TYPES,
     };
     this.pool = new pg.Pool({ ...this.#clientConfig, max: options.poolMax ?? 10, idleTimeoutMillis: 30_000 });

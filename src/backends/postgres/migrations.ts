@@ -149,8 +149,11 @@ export async function migrate(
   if (from === SCHEMA_VERSION || options.apply === false) return status;
   try {
     // Processes starting at once take turns here (CREATE ... IF NOT EXISTS races with itself).
-    const lock = (client: Queryable) =>
-      client.query("SELECT pg_advisory_xact_lock($1::bigint)", [advisoryKey(`smcp-migrate:${schema}`)]);
+    // A step may take long on a big table, and waiting for another process's step is expected: no statement timeout.
+    const lock = async (client: Queryable) => {
+      await client.query("SET LOCAL statement_timeout = 0");
+      await client.query("SELECT pg_advisory_xact_lock($1::bigint)", [advisoryKey(`smcp-migrate:${schema}`)]);
+    };
     await connection.transaction(async (client) => {
       await lock(client);
       // Only when missing: CREATE SCHEMA IF NOT EXISTS still asks for CREATE on the database.
