@@ -282,6 +282,23 @@ describe("PostgreSQL specifics", () => {
     await store.close();
   });
 
+  it("a session ended in the middle of a transaction fails that transaction, not the process", async () => {
+    const connection = await schemas.connect(1, `smcp-cut-tx-${randomUUID().slice(0, 8)}`);
+    const alive = (pid: number) =>
+      sql(async (c) => (await c.query("SELECT 1 FROM pg_stat_activity WHERE pid = $1", [pid])).rowCount === 1);
+    await assert.rejects(
+      connection.transaction(async (tx) => {
+        const pid = (await tx.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]?.pid as number;
+        await sql((c) => c.query("SELECT pg_terminate_backend($1)", [pid]));
+        await until(async () => !(await alive(pid)), 10_000, "the session to end");
+        // The server's goodbye arrived between two statements: the next one fails, and nothing else happens.
+        await tx.query("SELECT 1");
+      }),
+      /terminat|Connection/i,
+    );
+    assert.equal((await connection.pool.query("SELECT 1 AS one")).rows[0]?.one, 1, "the pool has a fresh session");
+  });
+
   it("a cancel NOTIFY reaches the queue of another connection and aborts the job there", async () => {
     const schema = await schemas.migrated(here);
     const aborted: string[] = [];

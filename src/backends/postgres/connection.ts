@@ -176,6 +176,13 @@ export class PostgresConnection {
   async transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // While checked out a client has no listener of the pool's: a session ended between two statements
+    // (pg_terminate_backend) would emit an unhandled 'error' and end the process.
+    const lost = (error: Error) => {
+      broken = error;
+      this.#report(error);
+    };
+    client.on("error", lost);
     try {
       await client.query("BEGIN");
       const result = await work(client);
@@ -189,6 +196,7 @@ export class PostgresConnection {
       }
       throw error;
     } finally {
+      client.off("error", lost);
       client.release(broken);
     }
   }
