@@ -7,8 +7,9 @@
 import { createHmac } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { canonicalize, parseLossless } from "../src/protocol/canonical.js";
+import { canonicalize } from "../src/protocol/canonical.js";
 import { type HmacKey, type Key, toKeys } from "../src/protocol/keys.js";
+import { parseLossless } from "../src/protocol/parse.js";
 import { signCanonical, signMessage, verifyCanonical } from "../src/protocol/sign.js";
 import { BENCH } from "./fixtures.js";
 import { median } from "./load.js";

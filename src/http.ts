@@ -1,5 +1,20 @@
 // `smcp/http`: serving an smcp server over node:http (and the fetch handler, for one import of both).
 
-export { type HttpOptions, isJsonContentType } from "./server/http-common.js";
+export {
+  DEFAULT_BODY_GRACE_MS,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_PENDING_PER_ADDRESS,
+  DEFAULT_MIN_BODY_RATE,
+  type HttpOptions,
+  isJsonContentType,
+} from "./server/http-common.js";
 export { createFetchHandler } from "./server/http-fetch.js";
-export { createHttpHandler, type NodeHttpHandler, type RunningServer, type ServeOptions, serveHttp } from "./server/http-node.js";
+export {
+  createHttpHandler,
+  type HttpLoad,
+  type NodeHttpHandler,
+  type RunningServer,
+  type ServeOptions,
+  serveHttp,
+} from "./server/http-node.js";

@@ -7,10 +7,11 @@
 export { MemoryJobStore, type MemoryJobStoreOptions } from "./backends/memory/jobs.js";
 export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./backends/memory/nonces.js";
 export type { OpenedStores, OpenStoresOptions } from "./backends/open.js";
+export { freshDemoKeys, runDemo } from "./cli/demo-flow.js";
 export { type CallOptions, type ClientOptions, createClient, resultOf, SmcpClient, type WaitOptions } from "./client/client.js";
+export { type CallerOverrides, type CallerSettings, clientFromEnv, resolveCaller } from "./client/env.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
-export { freshDemoKeys, runDemo } from "./demo.js";
 export type { LongPollLimits } from "./jobs/access.js";
 export { ClaimingJobQueue, type ClaimingJobQueueOptions } from "./jobs/claiming-queue.js";
 export { createJobEngine, type ErrorContext, type JobEngine, type JobEngineOptions } from "./jobs/engine.js";
@@ -28,17 +29,7 @@ export type {
   JobStoreOptions,
   NewJob,
 } from "./jobs/store.js";
-export {
-  CanonicalValueError,
-  canonicalize,
-  type JsonObject,
-  JsonSyntaxError,
-  type JsonValue,
-  type ParsedJson,
-  type ParseLimits,
-  parseJson,
-  parseLossless,
-} from "./protocol/canonical.js";
+export { CanonicalValueError, canonicalize, type JsonObject, type JsonValue } from "./protocol/canonical.js";
 export {
   ERROR_CODES,
   type ErrorCode,
@@ -83,6 +74,7 @@ export {
   ResponseSchema,
   type ResponseStatus,
 } from "./protocol/messages.js";
+export { JsonSyntaxError, type ParsedJson, type ParseLimits, parseJson, parseLossless } from "./protocol/parse.js";
 export {
   hasCanonicalS,
   isSignatureFormat,

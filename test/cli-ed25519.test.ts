@@ -3,7 +3,7 @@ import { once } from "node:events";
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { runCli } from "../src/cli/run.js";
 import { resolveServeSettings } from "../src/cli/serve.js";
@@ -203,8 +203,10 @@ describe("smcp serve --alg ed25519 on first run", () => {
         "server_key",
         "server_kid",
         "server_secret",
-        "url",
       ]);
+      // Where it listens is in servers.json beside it, never in the keyring file.
+      const servers = JSON.parse(readFileSync(join(dirname(path), "servers.json"), "utf8")).servers;
+      assert.equal(servers["smcp-local"].url, `${url}/mcp`);
       assert.match(file.server_secret, /^ed25519-secret:[A-Za-z0-9_-]{43}$/);
       assert.equal(file.server_key, publicKeyOf(file.server_secret, "x"));
       assert.match(file.clients.local, /^ed25519:[A-Za-z0-9_-]{43}$/);
@@ -274,7 +276,7 @@ describe("the keyring file: every form of the shared contract", () => {
       server_key: jwkOf(ED_SERVER_PUBLIC),
       clients: {
         [CLIENT_ID]: [CLIENT_SECRET],
-        [ED_CLIENT_ID]: { keys: [jwkOf(ED_CLIENT_PUBLIC), generateEd25519().public], requests_per_minute: 60 },
+        [ED_CLIENT_ID]: { keys: [jwkOf(ED_CLIENT_PUBLIC), generateEd25519().public], rate: 60 },
       },
       client_secrets: { [ED_CLIENT_ID]: jwkOf(ED_CLIENT_SECRET) },
       url: running.url,

@@ -12,9 +12,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { httpTransport } from "../src/client/http.js";
-import { createClient } from "../src/index.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET } from "./helpers.js";
+import { clientAt, SERVE_KEYS } from "./helpers.js";
 import { BIN, type Child, startCli } from "./process-helpers.js";
 
 const run = promisify(execFile);
@@ -49,15 +47,9 @@ const shout = defineTool({
 `;
 
 async function served(dir: string, module: string): Promise<string> {
-  const child = await startCli(["serve", "--port", "0", "--tools", join(dir, module), ...SERVE_KEYS]);
+  const child = await startCli(["serve", "--port", "0", "--store", "memory", "--tools", join(dir, module), ...SERVE_KEYS]);
   children.push(child);
-  const client = createClient({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    serverId: SERVER_ID,
-    serverSecret: SERVER_SECRET,
-    transport: httpTransport(`${child.line.replace(/^listening on /, "")}/mcp`),
-  });
+  const client = clientAt(child.line);
   const answer = (await client.call("shout", { text: "hi" })) as { text: string };
   await child.stop();
   return answer.text;
@@ -90,7 +82,17 @@ describe("CommonJS projects", () => {
       ["none.js", /exports no smcp tools; export defineTool\(\.\.\.\) values/],
       ["missing.js", /install what it imports/],
     ] as const) {
-      const result = await run(process.execPath, [BIN, "serve", "--port", "0", "--tools", join(dir, module), ...SERVE_KEYS]).then(
+      const result = await run(process.execPath, [
+        BIN,
+        "serve",
+        "--port",
+        "0",
+        "--store",
+        "memory",
+        "--tools",
+        join(dir, module),
+        ...SERVE_KEYS,
+      ]).then(
         () => ({ code: 0, stderr: "" }),
         (error: { code: number; stderr: string }) => error,
       );

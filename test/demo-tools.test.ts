@@ -4,9 +4,7 @@ import { execFile } from "node:child_process";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { httpTransport } from "../src/client/http.js";
-import { createClient } from "../src/index.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET } from "./helpers.js";
+import { clientAt, SERVE_KEYS } from "./helpers.js";
 import { BIN, type Child, startCli } from "./process-helpers.js";
 
 const CRUNCH = fileURLToPath(new URL("../examples/crunch.js", import.meta.url));
@@ -18,13 +16,7 @@ after(async () => {
 async function toolNames(flags: string[]): Promise<string[]> {
   const child = await startCli(["serve", "--port", "0", "--store", "memory", ...flags, ...SERVE_KEYS]);
   children.push(child);
-  const client = createClient({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    serverId: SERVER_ID,
-    serverSecret: SERVER_SECRET,
-    transport: httpTransport(`${child.line.replace(/^listening on /, "")}/mcp`),
-  });
+  const client = clientAt(child.line);
   const { tools } = (await client.call("list_tools", {})) as { tools: { name: string }[] };
   await child.stop();
   return tools.map((t) => t.name).filter((name) => ["batch_sum", "start_long_task", "crunch", "median"].includes(name));

@@ -339,7 +339,7 @@ const canonicalOf = (body: string) => parseLossless(body, { omitTopLevelKey: "si
 const isBadSignature = ({ response }: HandleResult) => response.status === "error" && response.result?.code === "bad_signature";
 
 describe("strict verification (SPEC §7): small-order R, S ≥ L, unvetted keys", () => {
-  it("a server answers bad_signature to R of small order (S = 0, or crafted to pass Node's check) and to S + L; nothing runs", async () => {
+  it("a server answers bad_signature to R of small order (S = 0, or crafted to pass Node's check) and to S + L; nothing runs", async (t) => {
     const a = 0x5eed5eed5eedn;
     const mixedPublic = Point.BASE.multiply(a).add(T8).toBytes();
     const { server, calls } = hygieneServer(mixedPublic);
@@ -353,7 +353,10 @@ describe("strict verification (SPEC §7): small-order R, S ≥ L, unvetted keys"
     const forgedBody = withSignature(bodies[forged.attempt] as string, forged.signature.toString("hex"));
     const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), forged.publicKey]);
     const nodeKey = createPublicKey({ key: spki, format: "der", type: "spki" });
-    assert.ok(nodeVerify(null, Buffer.from(forged.canonical, "latin1"), nodeKey, forged.signature), "Node alone accepts it");
+    // OpenSSL 3.0 (Node 20) accepts it; newer ones may refuse it themselves. Ours refuses it either way.
+    t.diagnostic(
+      `Node alone ${nodeVerify(null, Buffer.from(forged.canonical, "latin1"), nodeKey, forged.signature) ? "accepts" : "refuses"} it`,
+    );
     assert.ok(isBadSignature(await server.handle(forgedBody)), "small-order R crafted for a mixed-order key");
 
     const good = signMessage(envelope(ED_CLIENT_ID), edClient);
@@ -372,12 +375,15 @@ describe("strict verification (SPEC §7): small-order R, S ≥ L, unvetted keys"
     await server.close();
   });
 
-  it("an Ed25519Key built by hand around the identity verifies nothing, though Node accepts R = identity, S = 0 for it", () => {
+  it("an Ed25519Key built by hand around the identity verifies nothing, whether or not Node's OpenSSL accepts R = identity, S = 0 for it", (t) => {
     const identity = SMALL_ORDER.find((raw) => hex(raw) === hex(Point.ZERO.toBytes())) as Buffer;
     const spki = Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), identity]);
     const publicKey = createPublicKey({ key: spki, format: "der", type: "spki" });
     const forged = Buffer.concat([identity, Buffer.alloc(32)]);
-    assert.ok(nodeVerify(null, Buffer.from("any message"), publicKey, forged), "the forgery of the report");
+    // OpenSSL 3.0 (Node 20) accepts this forgery; newer ones may not. Ours refuses it either way.
+    t.diagnostic(
+      `Node ${process.version} alone ${nodeVerify(null, Buffer.from("any message"), publicKey, forged) ? "accepts" : "refuses"} the report's forgery`,
+    );
     const handMade: Ed25519Key = { alg: "ed25519", kid: "x", publicKey, privateKey: undefined, public: text(identity) };
     assert.equal(verifyCanonical([handMade], "any message", forged.toString("hex")), undefined);
   });

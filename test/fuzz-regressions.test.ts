@@ -3,12 +3,8 @@
  * listed case. Every entry names the property that found it.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, it } from "node:test";
 import { z } from "zod";
-import { readKeyringFile, recordUrl } from "../src/cli/config.js";
 import {
   CanonicalValueError,
   canonicalize,
@@ -35,8 +31,9 @@ const validatorOf = (input: z.ZodType): ArgsValidator => {
   const tool = defineTool({ name: "t", description: "", input, output: z.object({}), handler: () => ({}) });
   return (new ToolRegistry([tool]).entry("t") as { args: ArgsValidator }).args;
 };
-// check(args, 0) is zod's verdict; check(args, Infinity) is the ajv pre-check's when it refuses.
-const BIG = Number.POSITIVE_INFINITY;
+// check(args, 0) is zod's verdict; check(args, BIG) is the ajv pre-check's when it refuses.
+// Above the size that gets every issue (16 KiB), within every accepted schema's validation budget.
+const BIG = 20_000;
 
 describe("fuzz regressions", () => {
   // Found by fuzz-parser "canonicalize ... writes what Python writes": canonicalize(2 ** 60)
@@ -134,23 +131,6 @@ describe("fuzz regressions", () => {
       await connection.until((_data, closed) => (closed ? true : undefined), 5_000, "close");
     } finally {
       await running.close();
-    }
-  });
-
-  // Found by fuzz-cli "keyring file": recordUrl (run by `smcp serve` once listening) threw
-  // "Do not know how to serialize a BigInt" for a keyring file holding an integer beyond 2^53.
-  it("recordUrl leaves a keyring file with an integer beyond 2^53 as it is, without throwing", () => {
-    const dir = mkdtempSync(join(tmpdir(), "smcp-regression-"));
-    try {
-      const path = join(dir, "keyring.json");
-      const text =
-        '{"server_id":"s","server_secret":"0123456789abcdef0123","clients":{"c":"0123456789abcdef0123"},"note":99999999999999999999}\n';
-      writeFileSync(path, text, { mode: 0o600 });
-      assert.equal(readKeyringFile(path)?.server_id, "s");
-      assert.doesNotThrow(() => recordUrl(path, "http://127.0.0.1:9/mcp"));
-      assert.equal(readFileSync(path, "utf8"), text);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
     }
   });
 

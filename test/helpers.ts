@@ -7,6 +7,7 @@ import {
   createServer,
   defineTool,
   demoTools,
+  httpTransport,
   inProcessTransport,
   type ServerOptions,
   type SmcpClient,
@@ -159,5 +160,16 @@ export function spyTool(calls: { spy: number }) {
       calls.spy++;
       return { n };
     },
+  });
+}
+
+/** The test client (`CLIENT_ID`) of a server listening at `origin` (the `listening on …` line's URL, or its /mcp). */
+export function clientAt(origin: string): SmcpClient {
+  return createClient({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    serverId: SERVER_ID,
+    serverSecret: SERVER_SECRET,
+    transport: httpTransport(origin.replace(/^listening on /, "")),
   });
 }

@@ -9,9 +9,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, describe, it } from "node:test";
-import { httpTransport } from "../src/client/http.js";
-import { createClient, type SmcpClient } from "../src/index.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVE_KEYS, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { clientAt, SERVE_KEYS, until } from "./helpers.js";
 import { BIN, type Child, startCli } from "./process-helpers.js";
 
 const children: (() => Promise<unknown>)[] = [];
@@ -19,19 +17,9 @@ after(async () => {
   for (const stop of children) await stop();
 });
 
-function clientAt(origin: string): SmcpClient {
-  return createClient({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    serverId: SERVER_ID,
-    serverSecret: SERVER_SECRET,
-    transport: httpTransport(`${origin}/mcp`),
-  });
-}
-
 describe("logs (smcp serve)", () => {
   it("a request's line is written while the server runs, at the default level", async () => {
-    const child: Child = await startCli(["serve", "--port", "0", ...SERVE_KEYS]);
+    const child: Child = await startCli(["serve", "--port", "0", "--store", "memory", ...SERVE_KEYS]);
     children.push(() => child.stop("SIGKILL"));
     const client = clientAt(child.line.replace(/^listening on /, ""));
     await client.call("batch_sum", { numbers: [1, 2] });
@@ -47,7 +35,7 @@ describe("logs (smcp serve)", () => {
   it("a reader that stalls: lines past --log-buffer-bytes are dropped and counted, and reported once it reads again", async () => {
     const child = spawn(
       process.execPath,
-      [BIN, "serve", "--port", "0", "--metrics", "--log-buffer-bytes", "65536", ...SERVE_KEYS],
+      [BIN, "serve", "--port", "0", "--store", "memory", "--metrics", "--log-buffer-bytes", "65536", ...SERVE_KEYS],
       {
         env: { PATH: process.env.PATH },
         stdio: ["ignore", "pipe", "pipe"],

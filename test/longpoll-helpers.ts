@@ -9,8 +9,8 @@ import {
   type SmcpServer,
   type Transport,
 } from "../src/index.js";
-import { parseLossless } from "../src/protocol/canonical.js";
 import { toKeys } from "../src/protocol/keys.js";
+import { parseLossless } from "../src/protocol/parse.js";
 import { signCanonical } from "../src/protocol/sign.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 

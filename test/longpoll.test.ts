@@ -16,7 +16,7 @@ import {
   type SmcpClient,
   type SmcpServer,
 } from "../src/index.js";
-import { parseLossless } from "../src/protocol/canonical.js";
+import { parseLossless } from "../src/protocol/parse.js";
 import { captureIO, connectionFlags } from "./cli-helpers.js";
 import { runProperty } from "./fuzz/run.js";
 import {

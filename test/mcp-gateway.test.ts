@@ -167,7 +167,7 @@ describe("mcpUpstreamTools: jobs, progress and cancellation", () => {
     const { server, client } = pair({ tools: gateway.tools });
     try {
       const error = await rejectsWith(client.call("fail", { why: "disk full" }), "tool_failed");
-      assert.equal(error.message, "the MCP tool reported an error: failed: disk full");
+      assert.equal(error.message, "failed: disk full", "the tool's own words (SPEC §5)");
       assert.deepEqual(error.details, { content: [{ type: "text", text: "failed: disk full" }] });
     } finally {
       await server.close();
@@ -339,5 +339,38 @@ describe("parseUpstreamSpec", () => {
       () => parseUpstreamSpec("http://user:pw@[bad"),
       (error: Error) => !error.message.includes("pw"),
     );
+  });
+});
+
+describe("gateway errors say what happened (issue 18)", () => {
+  it("an upstream's own JSON-RPC -32000 is tool_failed with its message; never a store outage", async () => {
+    const { McpServer } = await import("@modelcontextprotocol/sdk/server/mcp.js");
+    const { McpError } = await import("@modelcontextprotocol/sdk/types.js");
+    const { InMemoryTransport } = await import("@modelcontextprotocol/sdk/inMemory.js");
+    const upstream = new McpServer({ name: "exploding", version: "1" });
+    upstream.registerTool("explode", { description: "fails", inputSchema: {} }, async () => {
+      throw new McpError(-32000, "database exploded at step 2");
+    });
+    const outages: boolean[] = [];
+    const gateway = await mcpUpstreamTools([
+      {
+        name: "ex",
+        connect: () => {
+          const [ours, theirs] = InMemoryTransport.createLinkedPair();
+          void upstream.connect(theirs);
+          return ours;
+        },
+      },
+    ]);
+    const { server: s, client: c } = pair({ tools: gateway.tools, observer: { store: (e) => outages.push(e.healthy) } });
+    try {
+      const error = await rejectsWith(c.call("explode", {}), "tool_failed");
+      assert.match(error.message, /database exploded at step 2/);
+      assert.deepEqual(outages, [], "an upstream's failure is not a store outage");
+    } finally {
+      await s.close();
+      await gateway.close();
+      await upstream.close();
+    }
   });
 });

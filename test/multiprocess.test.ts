@@ -15,7 +15,7 @@ import { captureIO } from "./cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, signedEnvelope, until } from "./helpers.js";
 import { PG_URL, Schemas, sql, storeUrl } from "./postgres-helpers.js";
 import { type Child, freePort, start, startCli } from "./process-helpers.js";
-import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
+import { deleteKeys, REDIS_URL, redisReady } from "./redis-helpers.js";
 
 const KEYS = ["--server-id", SERVER_ID, "--server-secret", SERVER_SECRET, "--client", `${CLIENT_ID}=${CLIENT_SECRET}`];
 const children: Child[] = [];
@@ -232,6 +232,7 @@ describe("Redis down: fail closed, recover without a restart", () => {
     const redisArgs = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
     // Our own Redis, so stopping it does not disturb anything else; it prints its banner on stdout.
     let redis = await start("redis-server", redisArgs);
+    await redisReady(port);
     children.push(redis);
     const a = await serve(`redis://127.0.0.1:${port}/0`);
     assert.deepEqual(await a.client.call("batch_sum", { numbers: [1] }), { count: 1, total: 1 });
@@ -254,6 +255,8 @@ describe("Redis down: fail closed, recover without a restart", () => {
     );
 
     redis = await start("redis-server", redisArgs);
+
+    await redisReady(port);
     children.push(redis);
     await until(
       async () => {

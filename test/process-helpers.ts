@@ -18,8 +18,12 @@ export interface Child {
 }
 
 /** Starts a command and resolves once it printed its first stdout line (its "ready" line). */
-export async function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Child> {
-  const child = spawn(command, args, { env: { PATH: process.env.PATH, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+export async function start(command: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Promise<Child> {
+  const child = spawn(command, args, {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    ...(cwd ? { cwd } : {}),
+  });
   let stderr = "";
   child.stderr?.on("data", (c) => {
     stderr += c;

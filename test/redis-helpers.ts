@@ -17,3 +17,18 @@ export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<void>
     redis.disconnect();
   }
 }
+
+/** Resolves once a Redis on this port answers PING: a started redis-server prints before it listens. */
+export async function redisReady(port: number, timeoutMs = 10_000): Promise<void> {
+  const redis = new Redis({ port, host: "127.0.0.1", lazyConnect: true, retryStrategy: () => 20, maxRetriesPerRequest: 0 });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      if ((await redis.ping().catch(() => "")) === "PONG") return;
+      if (Date.now() > deadline) throw new Error(`redis on port ${port} did not answer PING`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -12,7 +12,7 @@ import {
 import { openStores } from "../src/stores.js";
 import { pair, until } from "./helpers.js";
 import { type Child, freePort, start } from "./process-helpers.js";
-import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
+import { deleteKeys, REDIS_URL, redisReady } from "./redis-helpers.js";
 
 const RUN = `smcp-test-${randomUUID().slice(0, 8)}:`;
 const servers: SmcpServer[] = [];
@@ -74,6 +74,7 @@ describe("the Redis rate limiter (issue 10)", () => {
     const port = await freePort();
     const redisArgs = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
     let redis = await start("redis-server", redisArgs);
+    await redisReady(port);
     children.push(redis);
     const stores = await openStores(`redis://127.0.0.1:${port}/0?prefix=${RUN}down:`);
     const rateLimiter = stores.rateLimiter;
@@ -104,6 +105,7 @@ describe("the Redis rate limiter (issue 10)", () => {
       assert.deepEqual(await jobStore.list({}), [], "nothing stored while the limiter is down");
       assert.deepEqual(outages, [false], "one outage, reported once");
       redis = await start("redis-server", redisArgs);
+      await redisReady(port);
       children.push(redis);
       await until(
         async () => (await send(server, client, "batch_sum", { numbers: [4] })).response.ok,

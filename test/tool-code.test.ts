@@ -8,10 +8,9 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { httpTransport } from "../src/client/http.js";
-import { createClient, defineTool, type SmcpServer } from "../src/index.js";
+import { defineTool, type SmcpServer } from "../src/index.js";
 import { createObservability } from "../src/observe.js";
-import { CLIENT_ID, CLIENT_SECRET, pair, SERVE_KEYS, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { clientAt, pair, SERVE_KEYS, until } from "./helpers.js";
 import { Gates } from "./longpoll-helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 
@@ -74,16 +73,21 @@ describe("a sync handler that ignores its abort signal", () => {
 describe("stray errors from tool code (smcp serve)", () => {
   it("an unhandled rejection and an exception thrown from a callback are logged with the running tools and counted; the server goes on", async () => {
     const tools = fileURLToPath(new URL("./fixtures/stray-tools.mjs", import.meta.url));
-    const child = await startCli(["serve", "--port", "0", "--metrics", "--tools", tools, "--no-demo-tools", ...SERVE_KEYS]);
+    const child = await startCli([
+      "serve",
+      "--port",
+      "0",
+      "--store",
+      "memory",
+      "--metrics",
+      "--tools",
+      tools,
+      "--no-demo-tools",
+      ...SERVE_KEYS,
+    ]);
     children.push(child);
     const origin = child.line.replace(/^listening on /, "");
-    const client = createClient({
-      clientId: CLIENT_ID,
-      clientSecret: CLIENT_SECRET,
-      serverId: SERVER_ID,
-      serverSecret: SERVER_SECRET,
-      transport: httpTransport(`${origin}/mcp`),
-    });
+    const client = clientAt(origin);
     const strays = async () => {
       const text = await (await fetch(`${origin}/metrics`)).text();
       return text.split("\n").filter((line) => line.startsWith("smcp_stray_errors_total{"));

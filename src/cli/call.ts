@@ -1,6 +1,7 @@
-import { type JsonObject, parseJson } from "../protocol/canonical.js";
+import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { isJsonObject } from "../protocol/messages.js";
+import { parseJson } from "../protocol/parse.js";
 import { parseCommand } from "./args.js";
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect, talk } from "./connect.js";
 import type { CliIO } from "./io.js";

@@ -1,35 +1,22 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import { type JsonValue, parseJson } from "../protocol/canonical.js";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import {
+  DEFAULT_KEYRING_PATH,
+  DEFAULT_SERVER_ID,
+  DEFAULT_URL,
+  type KeyringFile,
+  keyringPath,
+  readKeyringFile,
+} from "../client/keyring-file.js";
+import type { JsonValue } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
-import { generateEd25519, jwkToKeyString } from "../protocol/keys.js";
+import { generateEd25519 } from "../protocol/keys.js";
 import { isJsonObject } from "../protocol/messages.js";
+import { parseJson } from "../protocol/parse.js";
 import type { ClientLimits } from "../server/limits.js";
 
-/** Default location of the local keyring/config file. */
-export const DEFAULT_KEYRING_PATH = ".smcp/keyring.json";
-/** Default server URL for `smcp call`. */
-export const DEFAULT_URL = "http://127.0.0.1:8787/mcp";
-/** Default server id, shared by `smcp serve` and the commands that call it. */
-export const DEFAULT_SERVER_ID = "smcp-local";
-
-/** The local keyring file (the shared contract): a server, its clients, and where it listens. Keys are SPEC §7 strings. */
-export interface KeyringFile {
-  server_id: string;
-  /** Label of the server's first signing key. */
-  server_kid?: string;
-  /** serve: the signing keys, HMAC secrets and/or `ed25519-secret:` keys (empty when absent). */
-  server_secret: string[];
-  /** callers: the server's pinned Ed25519 public keys (empty when absent). */
-  server_key: string[];
-  /** serve: each client's live keys, HMAC secrets or `ed25519:` public keys. */
-  clients: Map<string, string[]>;
-  /** callers: an Ed25519 client's private key. */
-  client_secrets: Map<string, string>;
-  url?: string;
-  store?: string;
-}
+export { DEFAULT_KEYRING_PATH, DEFAULT_SERVER_ID, DEFAULT_URL, type KeyringFile, keyringPath, readKeyringFile };
 
 /** The algorithms a new keyring file can be made with (`--alg`). */
 export type KeyringAlgorithm = "hmac" | "ed25519";
@@ -37,78 +24,6 @@ export type KeyringAlgorithm = "hmac" | "ed25519";
 /** A new random secret: 32 bytes, base64url (43 characters). */
 export function newSecret(): string {
   return randomBytes(32).toString("base64url");
-}
-
-/** The keyring path in force: `--config`, then `SMCP_CONFIG`, then `.smcp/keyring.json`. */
-export function keyringPath(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  return resolve(flag ?? env.SMCP_CONFIG ?? DEFAULT_KEYRING_PATH);
-}
-
-/** One key as the file gives it: a string, or an Ed25519 JWK object (normalized to its string). */
-function keyText(value: unknown, what: string, bad: (what: string) => SmcpUsageError): string {
-  if (typeof value === "string") return value;
-  if (isJsonObject(value) && "kty" in value) {
-    try {
-      return jwkToKeyString(value, what);
-    } catch (error) {
-      throw bad((error as Error).message);
-    }
-  }
-  throw bad(`${what} must be a key string or an Ed25519 JWK object`);
-}
-
-/** A key or a list of keys (rotation). */
-function keyList(value: unknown, what: string, bad: (what: string) => SmcpUsageError): string[] {
-  const list = Array.isArray(value) ? value : [value];
-  if (list.length === 0) throw bad(`${what} is an empty list; give at least one key`);
-  return list.map((item, i) => keyText(item, list.length > 1 ? `${what} #${i + 1}` : what, bad));
-}
-
-/** Reads the keyring file, or undefined when there is none. Refuses one readable by others. */
-export function readKeyringFile(path: string): KeyringFile | undefined {
-  if (!existsSync(path)) return undefined;
-  const mode = statSync(path).mode & 0o777;
-  if (process.platform !== "win32" && (mode & 0o077) !== 0) {
-    throw new SmcpUsageError(`${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
-  }
-  let value: JsonValue;
-  try {
-    value = parseJson(readFileSync(path));
-  } catch (error) {
-    throw new SmcpUsageError(`${path} is not valid JSON (${(error as Error).message}); fix it or delete it to start over`);
-  }
-  const bad = (what: string) => new SmcpUsageError(`${path}: ${what}; fix it or delete the file to start over`);
-  if (!isJsonObject(value)) throw bad("expected a JSON object");
-  const { server_id, server_secret, server_key, server_kid, clients, client_secrets, url, store } = value;
-  if (typeof server_id !== "string" || server_id === "") throw bad("server_id must be a non-empty string");
-  if (!isJsonObject(clients)) throw bad("clients must be an object of id -> key");
-  const map = new Map<string, string[]>();
-  for (const [id, entry] of Object.entries(clients)) {
-    const what = `client '${id}'`;
-    // The object form carries per-client settings beside its keys; a reader takes `keys` and leaves the rest.
-    if (isJsonObject(entry) && !("kty" in entry)) {
-      if (!("keys" in entry)) throw bad(`${what} is an object without "keys"; give its key(s) there`);
-      map.set(id, keyList(entry.keys, `the keys of ${what}`, bad));
-    } else {
-      map.set(id, keyList(entry, `the key of ${what}`, bad));
-    }
-  }
-  const secrets = new Map<string, string>();
-  if (client_secrets !== undefined) {
-    if (!isJsonObject(client_secrets)) throw bad("client_secrets must be an object of id -> ed25519-secret:…");
-    for (const [id, entry] of Object.entries(client_secrets)) secrets.set(id, keyText(entry, `client_secrets '${id}'`, bad));
-  }
-  const file: KeyringFile = {
-    server_id,
-    server_secret: server_secret === undefined ? [] : keyList(server_secret, "server_secret", bad),
-    server_key: server_key === undefined ? [] : keyList(server_key, "server_key", bad),
-    clients: map,
-    client_secrets: secrets,
-  };
-  if (typeof server_kid === "string") file.server_kid = server_kid;
-  if (typeof url === "string") file.url = url;
-  if (typeof store === "string") file.store = store;
-  return file;
 }
 
 /**
@@ -154,9 +69,34 @@ export function parseClientList(items: readonly string[], source: string): Map<s
     // Never quote the item: it holds a secret.
     if (at <= 0) throw new SmcpUsageError(`${source}: an entry is not ID=SECRET (or ID=ed25519:PUBLIC)`);
     const id = item.slice(0, at);
-    map.set(id, [...(map.get(id) ?? []), item.slice(at + 1)]);
+    const value = item.slice(at + 1);
+    // ID=@PATH: the key is in a file (a mounted secret), not on the command line where `ps` shows it.
+    const key = value.startsWith("@") ? secretFile(value.slice(1), `${source} ${id}=@PATH`) : value;
+    map.set(id, [...(map.get(id) ?? []), key]);
   }
   return map;
+}
+
+/**
+ * A secret read from a file: its content without the trailing newline. A
+ * missing or unreadable file names the flag and the path (never a content);
+ * a file other users may read is refused, as ssh refuses such a key.
+ */
+export function secretFile(path: string, flag: string): string {
+  let text: string;
+  try {
+    const mode = statSync(path).mode & 0o777;
+    if (process.platform !== "win32" && (mode & 0o077) !== 0) {
+      throw new SmcpUsageError(`${flag}: ${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
+    }
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    if (error instanceof SmcpUsageError) throw error;
+    throw new SmcpUsageError(`${flag}: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? "error"})`);
+  }
+  const secret = text.replace(/\r?\n$/, "");
+  if (secret === "") throw new SmcpUsageError(`${flag}: ${path} is empty`);
+  return secret;
 }
 
 /** Parses a whole number option, naming it in the error. */
@@ -166,31 +106,6 @@ export function parseInteger(value: string, name: string, min: number, max: numb
     throw new SmcpUsageError(`${name} must be a whole number from ${min} to ${max}, not '${value.slice(0, 40)}'`);
   }
   return n;
-}
-
-/**
- * Records in the keyring file where the server now listens (`url`), so
- * callers in this folder find a server started on another port. Other fields
- * are kept as they are; the file is replaced atomically, mode 0600.
- */
-export function recordUrl(path: string, url: string): void {
-  let value: JsonValue;
-  try {
-    value = parseJson(readFileSync(path));
-  } catch {
-    return; // not ours to repair here: readKeyringFile reports a broken file
-  }
-  if (!isJsonObject(value) || value.url === url) return;
-  value.url = url;
-  let text: string;
-  try {
-    text = JSON.stringify(value, null, 2);
-  } catch {
-    return; // an integer beyond 2^53 (a bigint) cannot be written back unchanged: leave the file as it is
-  }
-  const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, `${text}\n`, { mode: 0o600 });
-  renameSync(temporary, path);
 }
 
 /**

@@ -1,10 +1,11 @@
 import { createClient, type SmcpClient } from "../client/client.js";
+import { resolveCaller } from "../client/env.js";
 import { httpTransport } from "../client/http.js";
-import { parseLossless } from "../protocol/canonical.js";
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
-import { isEd25519Secret, isEd25519Text } from "../protocol/keys.js";
+import { isEd25519Secret } from "../protocol/keys.js";
+import { parseLossless } from "../protocol/parse.js";
 import type { Flags } from "./args.js";
-import { DEFAULT_SERVER_ID, DEFAULT_URL, type KeyringFile, keyringPath, parseInteger, readKeyringFile } from "./config.js";
+import { DEFAULT_SERVER_ID, DEFAULT_URL, parseInteger } from "./config.js";
 import type { CliIO } from "./io.js";
 import { describeFailure } from "./output.js";
 
@@ -40,68 +41,54 @@ export interface Connection {
   url: string;
   /** The last verified answer in canonical form, from the bytes received (the seed's `6.0` stays `6.0`). */
   lastAnswer(): string;
+  /** How long one long poll may wait: below the transport's timeout, so the poll ends first. */
+  longPollMs: number;
+  /** How answers are verified: with the server's pinned Ed25519 public key, or its HMAC secret (the client's algorithm). */
+  verification: "ed25519" | "hmac-sha256";
 }
 
-/** Builds a client from flags, environment and the keyring file. */
+/** Builds a client from flags, environment and the folder's files (`resolveCaller`: the same rules as `clientFromEnv`). */
 export function connect(flags: Flags, io: CliIO): Connection {
-  const env = io.env;
-  const file = readKeyringFile(keyringPath(flags.string("config"), env));
-  const clientId = flags.string("client-id") ?? env.SMCP_CLIENT_ID ?? file?.clients.keys().next().value;
-  const missing = (what: string, flag: string, variable: string) =>
-    new SmcpUsageError(
-      `missing ${what}: pass ${flag} or set ${variable} (or run \`smcp serve\` in this folder to create .smcp/keyring.json)`,
-    );
-  if (clientId === undefined) throw missing("client id", "--client-id ID", "SMCP_CLIENT_ID");
-  // The file: an Ed25519 client's private key, else the first HMAC key of its record (never a public key).
-  const fileSecret = file?.client_secrets.get(clientId) ?? file?.clients.get(clientId)?.find((k) => !isEd25519Text(k));
-  const clientSecret = flags.string("client-secret") ?? env.SMCP_CLIENT_SECRET ?? fileSecret;
-  if (clientSecret === undefined) throw missing(`secret for client '${clientId}'`, "--client-secret S", "SMCP_CLIENT_SECRET");
-  const serverId = flags.string("server-id") ?? env.SMCP_SERVER_ID ?? file?.server_id ?? DEFAULT_SERVER_ID;
-  const serverKey = resolveServerKey(flags, env, file, isEd25519Secret(clientSecret));
-  if (serverKey === undefined) throw missing("server key", "--server-key KEY", "SMCP_SERVER_KEY");
-  const url = flags.string("url") ?? env.SMCP_URL ?? file?.url ?? DEFAULT_URL;
+  const keyFlags = flags.list("server-key");
+  const secretFlags = flags.list("server-secret");
+  if (keyFlags.length > 0 && secretFlags.length > 0) {
+    throw new SmcpUsageError("give --server-key or --server-secret (the same flag by its former name), not both");
+  }
+  const caller = resolveCaller(
+    {
+      clientId: flags.string("client-id"),
+      clientSecret: flags.string("client-secret"),
+      serverId: flags.string("server-id"),
+      serverKey: [...keyFlags, ...secretFlags],
+      url: flags.string("url"),
+      config: flags.string("config"),
+    },
+    io.env,
+  );
   const timeout = flags.string("timeout-ms");
   const timeoutMs = timeout === undefined ? 30_000 : parseInteger(timeout, "--timeout-ms", 1, 3_600_000);
-  const transport = httpTransport(url, { timeoutMs });
+  const transport = httpTransport(caller.url, { timeoutMs });
   // A long poll must end before the transport gives up on it.
   const longPollMs = Math.max(0, Math.min(20_000, timeoutMs - 2_000));
   let last: string | Uint8Array = "";
   const client = createClient({
-    clientId,
-    clientSecret,
-    serverId,
-    serverKey,
+    clientId: caller.clientId,
+    clientSecret: caller.clientSecret,
+    serverId: caller.serverId,
+    serverKey: caller.serverKey,
     transport,
     longPollMs,
     onResponse: (_response, body) => {
       last = body;
     },
   });
-  return { client, url, lastAnswer: () => parseLossless(last).canonical };
-}
-
-/**
- * The server key(s) a caller verifies with: `--server-key` (alias
- * `--server-secret`), then SMCP_SERVER_KEY, SMCP_SERVER_SECRET, then the file.
- * From the file, the kind that fits the client: `server_key` for an Ed25519
- * client, the HMAC entries of `server_secret` for an HMAC one.
- */
-function resolveServerKey(
-  flags: Flags,
-  env: NodeJS.ProcessEnv,
-  file: KeyringFile | undefined,
-  ed25519Client: boolean,
-): string[] | undefined {
-  const keyFlags = flags.list("server-key");
-  const secretFlags = flags.list("server-secret");
-  if (keyFlags.length > 0 && secretFlags.length > 0) {
-    throw new SmcpUsageError("give --server-key or --server-secret (the same flag by its former name), not both");
-  }
-  if (keyFlags.length > 0 || secretFlags.length > 0) return [...keyFlags, ...secretFlags];
-  const fromEnv = env.SMCP_SERVER_KEY ?? env.SMCP_SERVER_SECRET;
-  if (fromEnv !== undefined) return [fromEnv];
-  const fromFile = ed25519Client ? file?.server_key : file?.server_secret.filter((k) => !isEd25519Text(k));
-  return fromFile && fromFile.length > 0 ? fromFile : undefined;
+  return {
+    client,
+    url: caller.url,
+    lastAnswer: () => parseLossless(last).canonical,
+    longPollMs,
+    verification: isEd25519Secret(caller.clientSecret) ? "ed25519" : "hmac-sha256",
+  };
 }
 
 /**

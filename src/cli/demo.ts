@@ -1,10 +1,10 @@
 import { createClient } from "../client/client.js";
 import { httpTransport } from "../client/http.js";
-import { freshDemoKeys, runDemo } from "../demo.js";
 import { createServer } from "../server/core.js";
 import { serveHttp } from "../server/http-node.js";
 import { demoTools } from "../tools/demo.js";
 import { parseCommand } from "./args.js";
+import { freshDemoKeys, runDemo } from "./demo-flow.js";
 import type { CliIO } from "./io.js";
 
 /** `smcp demo --help`. */

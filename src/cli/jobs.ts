@@ -6,13 +6,14 @@ import type { CliIO } from "./io.js";
 import { oneLine, report } from "./output.js";
 
 /** `smcp jobs --help`. */
-export const JOBS_HELP = `usage: smcp jobs [--limit N] [--state STATE] [--json] [options]
+export const JOBS_HELP = `usage: smcp jobs [--limit N] [--state STATE] [--tool NAME] [--json] [options]
 
 Lists this client's recent jobs, newest first: id, tool, state and age
 (a verified list_jobs call). \`smcp wait JOB_ID\` follows one.
 
   --limit N              at most N jobs (1-100, default 20)
   --state STATE          only jobs in STATE: queued, running, done, error, cancelled
+  --tool NAME            only jobs of the tool NAME
   --json                 print the whole verified response object
 
 ${CONNECTION_HELP}`;
@@ -25,7 +26,13 @@ export async function jobsCommand(argv: string[], io: CliIO): Promise<number> {
     {
       name: "jobs",
       help: JOBS_HELP,
-      options: { ...CONNECTION_FLAGS, json: { type: "boolean" }, limit: { type: "string" }, state: { type: "string" } },
+      options: {
+        ...CONNECTION_FLAGS,
+        json: { type: "boolean" },
+        limit: { type: "string" },
+        state: { type: "string" },
+        tool: { type: "string" },
+      },
     },
     argv,
     io,
@@ -38,7 +45,9 @@ export async function jobsCommand(argv: string[], io: CliIO): Promise<number> {
   }
   const connection = connect(flags, io);
   return talk(connection, io, async (client) => {
-    const response = await client.request("list_jobs", state === undefined ? { limit } : { limit, state });
+    const tool = flags.string("tool");
+    const filter = { ...(state === undefined ? {} : { state }), ...(tool === undefined ? {} : { tool }) };
+    const response = await client.request("list_jobs", { limit, ...filter });
     if (flags.boolean("json")) {
       io.out(connection.lastAnswer());
       return response.ok ? 0 : 1;

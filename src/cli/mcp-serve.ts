@@ -47,7 +47,10 @@ export async function startMcpUpstreams(
   io: CliIO,
 ): Promise<{ tools: Tool[]; close(): Promise<void> }> {
   if (settings.upstreams.length === 0) return { tools: [], close: async () => undefined };
-  const { mcpUpstreamTools, parseUpstreamSpec } = await import("../mcp.js");
+  const [{ mcpUpstreamTools }, { parseUpstreamSpec }] = await Promise.all([
+    import("../mcp/gateway.js"),
+    import("../mcp/upstream.js"),
+  ]);
   const specs = settings.upstreams.map((text) => parseUpstreamSpec(text, io.env));
   const gateway = await mcpUpstreamTools(specs, {
     jobs: settings.jobs,

@@ -1,5 +1,5 @@
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import { createMcpBridge } from "../mcp/bridge.js";
+import { BoundedStdioTransport } from "../mcp/stdio.js";
 import { redactUrl } from "../util/redact.js";
 import { parseCommand } from "./args.js";
 import { CONNECTION_FLAGS, CONNECTION_HELP, connect } from "./connect.js";
@@ -42,7 +42,8 @@ export async function mcpCommand(argv: string[], io: CliIO): Promise<number> {
     process.stdin.once("end", resolve);
     process.stdin.once("close", resolve);
   });
-  await bridge.connect(new StdioServerTransport());
+  // Bounded lines: an oversized or malformed line from the host is answered and skipped, never fatal.
+  await bridge.connect(new BoundedStdioTransport({ onLog: log }));
   log(`serving MCP on stdio for ${redactUrl(connection.url)} as client '${connection.client.clientId}'`);
   await Promise.race([closed, stdinEnded, stopSignal()]);
   await bridge.close();

@@ -19,6 +19,7 @@ commands:
   wait      follow a job to its end: smcp wait JOB_ID
   jobs      list this client's recent jobs
   tools     list the server's tools and their JSON Schemas
+  console   a web console for the server's tools and jobs, on 127.0.0.1 (every answer verified)
   keygen    print a new random secret, or an Ed25519 key pair (--alg ed25519)
   demo      the seed's flow end to end over HTTP, with fresh keys
   worker    execute jobs from a shared store (redis://, postgres://, sqlite:), beside API replicas
@@ -33,6 +34,8 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   ["wait", waitCommand],
   ["jobs", jobsCommand],
   ["tools", toolsCommand],
+  // Loaded on use: only this command needs the console's HTTP server.
+  ["console", async (argv, io) => (await import("./console.js")).consoleCommand(argv, io)],
   ["keygen", keygenCommand],
   ["demo", demoCommand],
   ["worker", workerCommand],

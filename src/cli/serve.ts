@@ -1,11 +1,20 @@
+import { isIP } from "node:net";
 import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { openStores } from "../backends/open.js";
+import { forgetServer, recordServer, serversPath } from "../client/servers-file.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { Keyring } from "../protocol/keyring.js";
 import { isEd25519Secret } from "../protocol/keys.js";
 import { createServer, type SmcpServer } from "../server/core.js";
 import { installProcessGuards } from "../server/guards.js";
+import {
+  DEFAULT_BODY_GRACE_MS,
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_PENDING_PER_ADDRESS,
+  DEFAULT_MIN_BODY_RATE,
+} from "../server/http-common.js";
 import { serveHttp } from "../server/http-node.js";
 import type { ClientLimits, LimitsOptions } from "../server/limits.js";
 import { createObservability, DEFAULT_LOG_BUFFER_BYTES } from "../server/observe.js";
@@ -24,7 +33,7 @@ import {
   parseRate,
   readClientLimits,
   readKeyringFile,
-  recordUrl,
+  secretFile,
 } from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
 import { MCP_SERVE_FLAGS, MCP_SERVE_HELP, mcpServeSettings, startMcpUpstreams } from "./mcp-serve.js";
@@ -50,9 +59,11 @@ options (flags win over environment, environment over the keyring file):
   --server-id ID         this server's id          SMCP_SERVER_ID  default ${DEFAULT_SERVER_ID}
   --server-secret S      signing key (repeatable): an HMAC secret (>= 16 B)
                          and/or an ed25519-secret:…  SMCP_SERVER_SECRET
+  --server-secret-file P the same, read from a file (trailing newline dropped)
+                                                   SMCP_SERVER_SECRET_FILE
   --client ID=KEY        a client (repeatable; an ID twice: two live keys): an
-                         HMAC secret or its public key ed25519:…
-                                                   SMCP_CLIENTS=id=key,id2=key2
+                         HMAC secret or its public key ed25519:…; ID=@PATH reads
+                         the key from a file       SMCP_CLIENTS=id=key,id2=key2
   --alg hmac|ed25519     keys of a new keyring file (first run)       default hmac
   --tools MODULE         your tools: an ES module (.js, or .ts with tsx installed) exporting
                          defineTool values or arrays of them (repeatable)  SMCP_TOOLS=a.js,b.js
@@ -94,9 +105,19 @@ ${MCP_SERVE_HELP}
 
 the HTTP edge (each bounded; see the README's security section):
   --max-connections N    open connections at most; more are refused at once        default 8192
-  --max-in-flight N      requests read or handled at once; more get 503 at once    default 4096
+  --max-in-flight N      requests read or handled at once; more get 503 at once    default ${DEFAULT_MAX_IN_FLIGHT}
+                         (requests whose body is still arriving get at most half:
+                         bodies that arrive whole always have the rest)
   --max-body-bytes N     largest request body; larger gets 413                     default 1048576
-  --body-timeout-ms N    a body not received in time gets a signed bad_envelope    default 10000
+  --body-timeout-ms N    a body not received in time gets a signed bad_envelope    default ${DEFAULT_BODY_TIMEOUT_MS}
+  --min-body-rate N      bytes/s a body must keep to after the grace; slower is cut
+                         off with a signed bad_envelope (0: off)                   default ${DEFAULT_MIN_BODY_RATE}
+  --body-grace-ms N      time a body gets on top of what the rate allows           default ${DEFAULT_BODY_GRACE_MS}
+  --max-pending-per-address N
+                         unfinished bodies from one address (an IPv6 /64); one
+                         more gets a signed 429 rate_limited at once               default ${DEFAULT_MAX_PENDING_PER_ADDRESS}
+  --trust-proxy ADDR     a reverse proxy's IP address (repeatable, or a comma list): its
+                         requests count under the right-most X-Forwarded-For entry default none
   --headers-timeout-ms N the request head must arrive in time                      default 10000
   --keep-alive-ms N      idle keep-alive connections are closed after this         default 5000`;
 
@@ -163,6 +184,7 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         port: { type: "string" },
         "server-id": { type: "string" },
         "server-secret": { type: "string", multiple: true },
+        "server-secret-file": { type: "string", multiple: true },
         client: { type: "string", multiple: true },
         alg: { type: "string" },
         "window-ms": { type: "string" },
@@ -173,6 +195,10 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         "max-in-flight": { type: "string" },
         "max-body-bytes": { type: "string" },
         "body-timeout-ms": { type: "string" },
+        "min-body-rate": { type: "string" },
+        "body-grace-ms": { type: "string" },
+        "max-pending-per-address": { type: "string" },
+        "trust-proxy": { type: "string", multiple: true },
         "headers-timeout-ms": { type: "string" },
         "keep-alive-ms": { type: "string" },
         "client-rate": { type: "string" },
@@ -200,9 +226,16 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
   if (alg !== undefined && alg !== "hmac" && alg !== "ed25519") {
     throw new SmcpUsageError("--alg must be hmac or ed25519");
   }
-  const secretFlags = flags.list("server-secret");
+  // Secrets as files too (what operators' secret stores mount): read here, never logged or quoted.
+  const secretFlags = [
+    ...flags.list("server-secret"),
+    ...flags.list("server-secret-file").map((p) => secretFile(p, "--server-secret-file")),
+  ];
+  const envSecret =
+    env.SMCP_SERVER_SECRET ??
+    (env.SMCP_SERVER_SECRET_FILE !== undefined ? secretFile(env.SMCP_SERVER_SECRET_FILE, "SMCP_SERVER_SECRET_FILE") : undefined);
   let serverSecrets: string[] | undefined =
-    secretFlags.length > 0 ? secretFlags : env.SMCP_SERVER_SECRET !== undefined ? [env.SMCP_SERVER_SECRET] : undefined;
+    secretFlags.length > 0 ? secretFlags : envSecret !== undefined ? [envSecret] : undefined;
   let kid = "default";
   let usesFile = false;
   if (serverSecrets === undefined && file && file.server_secret.length > 0) {
@@ -218,6 +251,8 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         ? parseClientList(env.SMCP_CLIENTS.split(","), "SMCP_CLIENTS")
         : file?.clients;
   const serverIdGiven = flags.string("server-id") ?? env.SMCP_SERVER_ID;
+  // Tool modules load before anything is written: a failed start leaves nothing behind.
+  const jobs = await jobSettings(flags, env);
   let created = false;
   if (serverSecrets === undefined && clients === undefined) {
     file = createKeyringFile(path, { alg: alg ?? "hmac", ...(serverIdGiven === undefined ? {} : { serverId: serverIdGiven }) });
@@ -240,7 +275,6 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
   }
   const number = (flag: string, fallback: number, min: number, max: number) =>
     parseInteger(flags.string(flag) ?? String(fallback), `--${flag}`, min, max);
-  const jobs = await jobSettings(flags, env);
   return {
     path,
     created,
@@ -274,9 +308,13 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     log: logSettings(flags, io),
     http: {
       maxConnections: number("max-connections", 8192, 1, 1_000_000),
-      maxInFlight: number("max-in-flight", 4096, 1, 1_000_000),
+      maxInFlight: number("max-in-flight", DEFAULT_MAX_IN_FLIGHT, 1, 1_000_000),
       maxBodyBytes: number("max-body-bytes", 1024 * 1024, 1024, 64 * 1024 * 1024),
-      bodyTimeoutMs: number("body-timeout-ms", 10_000, 100, 600_000),
+      bodyTimeoutMs: number("body-timeout-ms", DEFAULT_BODY_TIMEOUT_MS, 100, 600_000),
+      minBodyRate: number("min-body-rate", DEFAULT_MIN_BODY_RATE, 0, 1024 ** 3),
+      bodyGraceMs: number("body-grace-ms", DEFAULT_BODY_GRACE_MS, 0, 600_000),
+      maxPendingPerAddress: number("max-pending-per-address", DEFAULT_MAX_PENDING_PER_ADDRESS, 1, 1_000_000),
+      trustProxy: trustedProxies(flags.list("trust-proxy")),
       headersTimeoutMs: number("headers-timeout-ms", 10_000, 100, 600_000),
       keepAliveTimeoutMs: number("keep-alive-ms", 5_000, 100, 600_000),
     },
@@ -365,7 +403,16 @@ async function runServer(
     if (code === "EADDRINUSE") throw new SmcpUsageError(`port ${settings.port} is in use; pick another with --port N`);
     throw error;
   }
-  if (settings.usesFile) recordUrl(settings.path, running.url);
+  // Where it listens goes in .smcp/servers.json under its own id; the keyring file is never rewritten.
+  // Only a server that uses this folder's keyring file: its callers are the ones that look here.
+  const servers = settings.usesFile ? serversPath(settings.path) : undefined;
+  const taken = servers && recordServer(servers, settings.serverId, running.url);
+  if (taken) {
+    log.warn(
+      { server_id: settings.serverId, callers_go_to: taken },
+      "another server with this id already listens for this folder's callers; they keep going there (give this one its own --server-id)",
+    );
+  }
   if (settings.created) {
     const keys = settings.serverSecrets.some((s) => isEd25519Secret(s)) ? "Ed25519 keys" : "HMAC secrets";
     io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local', ${keys}`);
@@ -389,12 +436,24 @@ async function runServer(
   const signal = await stopping;
   log.info(`${signal}: finishing in-flight requests`);
   await running.close();
+  if (servers) forgetServer(servers, settings.serverId);
   unguard();
   log.info("stopped");
   await observe.close();
   // A cluster worker's channel to the primary would keep it alive: let go of it once stopped.
   if (isClusterWorker()) process.disconnect?.();
   return 0;
+}
+
+/** `--trust-proxy` values (repeated, or comma lists): each must be an IP address, or the server does not start. */
+export function trustedProxies(values: readonly string[]): string[] {
+  const addresses = values.flatMap((v) => v.split(",")).map((v) => v.trim());
+  for (const address of addresses) {
+    if (isIP(address) === 0) {
+      throw new SmcpUsageError(`--trust-proxy must be IP addresses (e.g. 10.0.0.5,::1), not '${address.slice(0, 40)}'`);
+    }
+  }
+  return addresses;
 }
 
 /** The per-client limits from flags, over the keyring file's per-client overrides. */

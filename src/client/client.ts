@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { z } from "zod";
-import { type JsonObject, parseLossless } from "../protocol/canonical.js";
+import type { JsonObject } from "../protocol/canonical.js";
 import { isErrorCode, SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { oneIssue, zodIssueDetails } from "../protocol/issues.js";
 import { callerKeys } from "../protocol/keyring.js";
@@ -13,6 +13,7 @@ import {
   type ResponseMessage,
   ResponseSchema,
 } from "../protocol/messages.js";
+import { parseLossless } from "../protocol/parse.js";
 import { signMessage, verifyCanonical } from "../protocol/sign.js";
 import type { Tool } from "../tools/define.js";
 import { sleep } from "../util/abort.js";

@@ -1,4 +1,3 @@
-import type { SmcpServer } from "../server/core.js";
 import { raceAbort } from "../util/abort.js";
 
 /** What a transport got back: the body as received, and the HTTP status if any. */
@@ -17,7 +16,7 @@ export interface Transport {
  * A transport that calls a server in the same process (tests, embedding).
  * An aborted signal stops the wait for the answer (the server still finishes its work).
  */
-export function inProcessTransport(server: Pick<SmcpServer, "handle">): Transport {
+export function inProcessTransport(server: { handle(body: string): Promise<{ body: string; httpStatus: number }> }): Transport {
   return {
     async send(body, options = {}) {
       const { signal } = options;

@@ -1,14 +1,15 @@
-import { SmcpError, toSmcpError } from "../protocol/errors.js";
+import { SmcpError, storeUnavailable } from "../protocol/errors.js";
 import type { JobAccess, JobView } from "../tools/define.js";
+import { isFinal } from "./policy.js";
 import type { JobQueue } from "./queue.js";
-import { isFinal, type JobRecord, type JobStore } from "./store.js";
+import type { JobRecord, JobStore } from "./store.js";
 
 /** Runs a store operation; a failure that is not a protocol error becomes `unavailable` (fail closed). */
 export async function guardStore<T>(op: () => Promise<T>): Promise<T> {
   try {
     return await op();
   } catch (error) {
-    throw toSmcpError(error, "unavailable", { message: "a store the server needs is unavailable; retry later" });
+    throw storeUnavailable(error);
   }
 }
 
@@ -130,6 +131,8 @@ export function jobAccessFor(store: JobStore, queue: JobQueue, clientId: string,
       }
     },
     list: async (filter = {}) => {
+      // Always this client's own jobs. The hook for `jobs:all` (SPEC §9): a caller holding that
+      // scope would leave `clientId` out here, and the store lists every client's jobs.
       const jobs = await guardStore(() => store.list({ ...filter, clientId }));
       return jobs.map((job) => toView(job) as JobView);
     },

@@ -1,14 +1,16 @@
+import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { JobEvent } from "../server/observer.js";
+import { canonicalize } from "../protocol/canonical.js";
 import type { JobAccess, ServerInfo } from "../tools/define.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import { ToolRuns } from "../tools/runs.js";
 import { jobAccessFor, type LongPollLimits, LongPollSlots } from "./access.js";
 import { ClaimingJobQueue } from "./claiming-queue.js";
+import type { JobEvent } from "./events.js";
 import type { JobQueue, JobQueueFactory } from "./queue.js";
 import { newWorkerId } from "./recovery.js";
 import { JobRunner, type ToolEnvironment } from "./runner.js";
-import type { JobStore } from "./store.js";
+import type { JobRecord, JobStore, NewJob } from "./store.js";
 
 /** Where an internal error happened, for `onError` hooks. */
 export interface ErrorContext {
@@ -58,6 +60,14 @@ export interface JobEngine {
   readonly env: ToolEnvironment;
   /** One client's view of its own jobs. */
   access(clientId: string): JobAccess;
+  /**
+   * Stores a new job and hands it to the queue (what answering `accepted`
+   * needs). With an idempotency key already used for the same tool, the
+   * existing job (`created: false`); its args differ: `conflict`. A job that
+   * was stored but could not be queued is ended (`unavailable`), so it does
+   * not sit queued forever, and the error is rethrown.
+   */
+  submit(job: Omit<NewJob, "id">): Promise<{ job: JobRecord; created: boolean; conflict: boolean }>;
   /** Long polls held open now. */
   readonly heldPolls: () => number;
   /** Answers every held long poll at once (the job as it is): the first step of a graceful close. */
@@ -108,6 +118,24 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
     queue,
     env,
     access,
+    submit: async (input) => {
+      const created = await store.create({ id: randomUUID(), ...input });
+      const { job } = created;
+      if (!created.created) {
+        return { job, created: false, conflict: canonicalize(job.args) !== canonicalize(input.args) };
+      }
+      try {
+        await (queue as JobQueue).enqueue(job);
+      } catch (error) {
+        // Best effort: the store may be down too, and then the lease-less queued job is swept with it.
+        await store
+          .finish(job.id, { state: "error", error: { code: "unavailable", message: "the job could not be queued" } })
+          .catch(() => undefined);
+        throw error;
+      }
+      options.onJob?.({ jobId: job.id, tool: job.tool, clientId: job.clientId, event: "accepted" });
+      return { job, created: true, conflict: false };
+    },
     heldPolls: () => slots.held,
     drain: () => draining.abort(),
     pollsAnswered: (maxMs) => slots.idle(maxMs),

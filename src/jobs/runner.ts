@@ -1,10 +1,10 @@
 import type { JsonObject } from "../protocol/canonical.js";
 import { isJsonObject } from "../protocol/messages.js";
-import type { JobEvent } from "../server/observer.js";
 import type { JobAccess, JobContext, ServerInfo, ToolDescription } from "../tools/define.js";
-import { invokeTool, ToolTimeout, timedOut } from "../tools/invoke.js";
+import { invokeTool, ToolTimeout } from "../tools/invoke.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import type { ToolRuns } from "../tools/runs.js";
+import type { JobEvent } from "./events.js";
 import { maxAttemptsOf } from "./recovery.js";
 import type { JobRecord, JobStore } from "./store.js";
 
@@ -211,7 +211,7 @@ export class JobRunner {
       case "failed": {
         const { code, message, details } = outcome.error;
         await this.#fail(job, details === undefined ? { code, message } : { code, message, details }, runMs());
-        return;
+        return outcome.settled && { settled: outcome.settled };
       }
       case "aborted":
         await this.#settleAbort(job, outcome.reason, runMs());
@@ -236,10 +236,7 @@ export class JobRunner {
 
   async #settleAbort(job: JobRecord, reason: unknown, runMs: number): Promise<void> {
     const { store, tools } = this.#options;
-    if (reason instanceof ToolTimeout) {
-      // The same answer a sync call's timeout gets (one code for both: SPEC §5 has no `timeout`).
-      await this.#fail(job, { code: "tool_failed", message: timedOut(reason) }, runMs);
-    } else if (reason instanceof JobAbort && reason.reason === "shutdown") {
+    if (reason instanceof JobAbort && reason.reason === "shutdown") {
       if ((await store.requeue(job.id, maxAttemptsOf(tools, job.tool))) === "queued") this.#emit(job, "requeued");
     } else {
       // cancelled: the store already says so; nothing to write.

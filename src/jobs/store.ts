@@ -73,8 +73,11 @@ export type JobOutcome = { state: "done"; result: JsonObject } | { state: "error
 
 /** Filter for {@link JobStore.list}. */
 export interface JobListFilter {
+  /** Only this client's jobs; absent: every client's (what a `jobs:all` view would ask for). */
   clientId?: string;
   state?: JobState;
+  /** Only jobs of this tool (exact name). */
+  tool?: string;
   limit?: number;
 }
 
@@ -157,5 +160,3 @@ export interface JobStoreOptions {
 
 /** Default retention of finished jobs: 24 hours. */
 export const DEFAULT_JOB_RETENTION_MS = 24 * 60 * 60 * 1000;
-
-export { isFinal, OPEN_JOBS_RETRY_MS, quotaExceeded, STORED_BYTES_RETRY_MS } from "./policy.js";

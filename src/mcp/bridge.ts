@@ -9,8 +9,8 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { z } from "zod";
-import { issueLines } from "../cli/output.js";
 import { resultOf, type SmcpClient } from "../client/client.js";
+import { issueLines } from "../client/present.js";
 import { canonicalize, type JsonObject } from "../protocol/canonical.js";
 import { SmcpError } from "../protocol/errors.js";
 import { PLUMBING_TOOLS } from "../tools/protocol.js";
@@ -27,11 +27,18 @@ export interface McpBridgeOptions {
   onLog?: (line: string) => void;
   /** Extra lines for an error the host is shown (e.g. a hint naming the setting to fix). */
   hint?: (error: SmcpError) => string | undefined;
+  /** How long the remote tool list is reused, ms (a host's `tools/list` within it costs no request). Default 10,000. */
+  listTtlMs?: number;
   /** How job waits poll (long-poll where the server offers it). */
   wait?: { pollIntervalMs?: number; maxPollIntervalMs?: number };
 }
 
 const ListToolsAnswer = z.object({ tools: z.array(z.unknown()) });
+
+/** How long the bridge reuses the remote tool list by default, ms. */
+export const DEFAULT_LIST_TTL_MS = 10_000;
+// A call naming a tool not in the cached list refreshes it, but at most this often.
+const UNKNOWN_REFRESH_MS = 1_000;
 
 type Extra = {
   signal: AbortSignal;
@@ -61,6 +68,16 @@ export function createMcpBridge(options: McpBridgeOptions): Server {
   );
   let traits = new Map<string, ToolTraits>();
   const compiles = hostCompileCheck();
+  // The tool list, cached: a host's tools/list within the TTL and calls of known tools cost no request;
+  // a call naming a tool not in the list refreshes it at most once a second.
+  let cached: { tools: McpTool[]; at: number } | undefined;
+  const ttlMs = options.listTtlMs ?? DEFAULT_LIST_TTL_MS;
+  const freshList = async (maxAgeMs: number): Promise<McpTool[]> => {
+    if (cached && Date.now() - cached.at < maxAgeMs) return cached.tools;
+    const tools = await listTools();
+    cached = { tools, at: Date.now() };
+    return tools;
+  };
 
   const listTools = async (): Promise<McpTool[]> => {
     const answer = ListToolsAnswer.safeParse(await client.call("list_tools", {}));
@@ -85,7 +102,7 @@ export function createMcpBridge(options: McpBridgeOptions): Server {
 
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     try {
-      return { tools: await listTools() };
+      return { tools: await freshList(ttlMs) };
     } catch (error) {
       throw new McpError(ErrorCode.InternalError, describe(error, options).join("\n"));
     }
@@ -96,7 +113,7 @@ export function createMcpBridge(options: McpBridgeOptions): Server {
     if (PLUMBING_TOOLS.has(name)) return mcpError("unknown_tool: this tool is smcp plumbing, not offered over MCP");
     try {
       // A host may call without listing first: learn the tool's traits once.
-      if (!traits.has(name)) await listTools().catch(() => undefined);
+      if (!traits.has(name)) await freshList(Math.min(ttlMs, UNKNOWN_REFRESH_MS)).catch(() => undefined);
       const result = await callTool(client, name, (request.params.arguments ?? {}) as JsonObject, extra as Extra, options);
       return mcpResult(result, traits.get(name));
     } catch (error) {

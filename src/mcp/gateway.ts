@@ -7,6 +7,7 @@ import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { JsonObjectSchema } from "../protocol/messages.js";
 import { defineTool, type JobContext, type Tool } from "../tools/define.js";
 import { protocolTools } from "../tools/protocol.js";
+import { assertSchemaCost } from "../tools/schema-cost.js";
 import { SUBSCHEMA, SUBSCHEMA_LIST, SUBSCHEMA_MAP } from "../tools/validate.js";
 import { outsideJson, outsideObject } from "./json.js";
 import { MCP_RESULT_MARK } from "./result.js";
@@ -122,11 +123,14 @@ function buildTools(upstreams: McpUpstream[], listed: PromiseFulfilledResult<Mcp
 function bridgedTool(upstream: McpUpstream, listed: McpTool, options: McpGatewayOptions): Tool {
   const name = listed.name;
   const input = withoutIds(outsideObject(listed.inputSchema, MAX_SCHEMA, "its input schema"));
+  // Before ajv sees it: a small schema whose refs multiply would make every call (anyone's wait) slow.
+  assertSchemaCost(input, (why) => new Error(`its input schema is too costly to validate: ${why}`));
   compile(input, "input");
   const output =
     listed.outputSchema === undefined
       ? undefined
       : withoutIds(outsideObject(listed.outputSchema, MAX_SCHEMA, "its output schema"));
+  if (output) assertSchemaCost(output, (why) => new Error(`its output schema is too costly to validate: ${why}`));
   const outputCheck = output === undefined ? undefined : compile(output, "output");
   const jobs = options.jobs === true;
   const timeoutMs = options.timeoutMs ?? (jobs ? JOB_TIMEOUT_MS : SYNC_TIMEOUT_MS);
@@ -192,7 +196,8 @@ function smcpResult(
     } catch {
       details = undefined; // too large to carry: the message still says what happened
     }
-    const message = `the MCP tool reported an error${text === undefined ? "" : `: ${oneLine(text, 300)}`}`;
+    // SPEC §5: tool_failed carries the tool's own message (bounded, escaped by the core).
+    const message = text === undefined || text === "" ? "the MCP tool reported an error" : text;
     throw new SmcpError("tool_failed", message, details ? { details } : {});
   }
   const out = outsideObject(
@@ -270,7 +275,8 @@ let ajv: Ajv2020 | undefined;
 function compile(schema: JsonObject, which: string): ValidateFunction {
   if (!ajv) {
     const { Ajv2020: Ajv } = createRequire(import.meta.url)("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
-    ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false });
+    // inlineRefs off: inlining copies a referenced schema's code at every $ref (a 13 KB schema made 22 MB of code).
+    ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false, inlineRefs: false });
   }
   const bare = withoutKey(schema, "$schema");
   try {

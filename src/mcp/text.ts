@@ -1,14 +1,7 @@
 import { createRequire } from "node:module";
-import { oneLine as cliOneLine } from "../cli/output.js";
 
-/**
- * Control characters out, one line, bounded, well-formed UTF-16 (no half of
- * a surrogate pair left by the cut): text an MCP peer sent reaches logs and
- * messages only this way.
- */
-export function oneLine(text: string, max = 200): string {
-  return cliOneLine(text, max).toWellFormed();
-}
+// Text an MCP peer sent reaches logs and messages only through `oneLine` (bounded, one line, well-formed).
+export { oneLine } from "../client/present.js";
 
 let version: string | undefined;
 

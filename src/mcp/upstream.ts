@@ -15,7 +15,8 @@ import {
   type Progress,
 } from "@modelcontextprotocol/sdk/types.js";
 import { parse as shellParse } from "shell-quote";
-import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
+import { SmcpError, SmcpUsageError, wireText } from "../protocol/errors.js";
+import { ToolTimeout, timedOut } from "../tools/invoke.js";
 import { oneLine, packageVersion } from "./text.js";
 
 /**
@@ -139,7 +140,7 @@ export class McpUpstream {
       });
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
-      throw this.#callError(error, client);
+      throw this.#callError(error, client, options.timeoutMs);
     }
   }
 
@@ -255,13 +256,19 @@ export class McpUpstream {
     this.#timer.unref();
   }
 
-  #callError(error: unknown, client: Client): SmcpError {
+  #callError(error: unknown, client: Client, timeoutMs: number | undefined): SmcpError {
     if (error instanceof McpError) {
+      // The SDK rejects calls with ConnectionClosed (-32000) when the connection ends, after our
+      // onclose dropped the client; an upstream may also answer -32000 itself (JSON-RPC's
+      // "server error" range): that is the tool's failure, with its own words.
+      const closed = error.code === ErrorCode.ConnectionClosed && (this.#client !== client || this.#state !== "up");
+      if (closed) {
+        return new SmcpError("unavailable", "the MCP upstream closed the connection; it is being restarted", { cause: error });
+      }
       switch (error.code) {
-        case ErrorCode.ConnectionClosed:
-          return new SmcpError("unavailable", "the MCP upstream closed the connection; it is being restarted", { cause: error });
         case ErrorCode.RequestTimeout:
-          return new SmcpError("tool_failed", "the MCP upstream did not answer in time", { cause: error });
+          // What a tool's own timeout gets, for calls and jobs alike.
+          return new SmcpError("tool_failed", timedOut(new ToolTimeout(timeoutMs ?? 0)), { cause: error });
         case ErrorCode.InvalidParams:
           return new SmcpError("bad_args", "the MCP upstream refused the arguments", {
             cause: error,
@@ -270,9 +277,15 @@ export class McpUpstream {
         case ErrorCode.MethodNotFound:
           return new SmcpError("unknown_tool", "the MCP upstream no longer offers this tool", { cause: error });
         default:
-          return new SmcpError("tool_failed", `the MCP upstream answered an error: ${oneLine(error.message, 300)}`, {
-            cause: error,
-          });
+          // The upstream's own message (the SDK prefixes "MCP error CODE: "), bounded: SPEC §5's tool_failed.
+          return new SmcpError(
+            "tool_failed",
+            wireText(error.message.replace(/^MCP error -?\d+: /, "") || "the MCP upstream failed"),
+            {
+              cause: error,
+              details: { upstream_code: error.code },
+            },
+          );
       }
     }
     if (error instanceof Error && error.name === "ZodError") {

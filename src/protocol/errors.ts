@@ -92,6 +92,22 @@ export class SmcpError extends Error {
   }
 }
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escaping them is the point
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/** Longest message an error answer carries (SPEC §5); {@link wireText} cuts to it. */
+export const MAX_ERROR_MESSAGE = 512;
+
+/**
+ * Text as an error answer may carry it (SPEC §5): control characters
+ * escaped, at most {@link MAX_ERROR_MESSAGE} characters, well-formed. The one
+ * place an answer's message is bounded, whoever wrote it (a tool, an upstream, smcp).
+ */
+export function wireText(text: string, max = MAX_ERROR_MESSAGE): string {
+  const escaped = text.replace(CONTROLS, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return (escaped.length > max ? `${escaped.slice(0, max - 1)}…` : escaped).toWellFormed();
+}
+
 /**
  * The one normaliser from unknown errors: an {@link SmcpError} passes
  * through; anything else becomes `fallback` with the default message of that
@@ -128,6 +144,11 @@ export class ToolError extends Error {
     super(message);
     this.details = details;
   }
+}
+
+/** A store the server needs failed (fail closed, SPEC §5): `unavailable`, the store's own error kept as `cause`. */
+export function storeUnavailable(error: unknown): SmcpError {
+  return toSmcpError(error, "unavailable", { message: "a store the server needs is unavailable; retry later" });
 }
 
 /**

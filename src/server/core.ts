@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { MemoryJobStore } from "../backends/memory/jobs.js";
 import { MemoryNonceStore } from "../backends/memory/nonces.js";
@@ -7,9 +6,9 @@ import type { LongPollLimits } from "../jobs/access.js";
 import { createJobEngine, type ErrorContext, type JobEngine } from "../jobs/engine.js";
 import type { NonceStore } from "../jobs/nonces.js";
 import type { JobQueueFactory } from "../jobs/queue.js";
-import type { JobRecord, JobStore } from "../jobs/store.js";
-import { canonicalize, hasLoneSurrogate, type JsonObject, type ParseLimits, parseLossless } from "../protocol/canonical.js";
-import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError, toSmcpError } from "../protocol/errors.js";
+import type { JobStore } from "../jobs/store.js";
+import { canonicalize, hasLoneSurrogate, type JsonObject } from "../protocol/canonical.js";
+import { type ErrorCode, httpStatusFor, SmcpError, SmcpUsageError, storeUnavailable, wireText } from "../protocol/errors.js";
 import { type IssueDetails, oneIssue, zodIssueDetails } from "../protocol/issues.js";
 import { Keyring, type KeyringOptions } from "../protocol/keyring.js";
 import type { Key } from "../protocol/keys.js";
@@ -24,9 +23,10 @@ import {
   type ResponseMessage,
   type ResponseStatus,
 } from "../protocol/messages.js";
+import { type ParseLimits, parseLossless } from "../protocol/parse.js";
 import { signResponse, verifyCanonical } from "../protocol/sign.js";
 import type { JobAccess, ServerInfo, Tool, ToolContext, ToolDescription } from "../tools/define.js";
-import { invokeTool, ToolTimeout, timedOut } from "../tools/invoke.js";
+import { invokeTool } from "../tools/invoke.js";
 import { MAX_WAIT_MS, protocolTools } from "../tools/protocol.js";
 import { type RegisteredTool, ToolRegistry } from "../tools/registry.js";
 import { ToolRuns } from "../tools/runs.js";
@@ -123,7 +123,6 @@ const DRAIN_WAIT_MS = 5_000;
 export const MAX_ERROR_BYTES = 16 * 1024;
 // Room for details and message inside an error answer; the envelope around them is a few hundred bytes.
 const MAX_DETAILS_BYTES = 12 * 1024;
-const MAX_MESSAGE_LENGTH = 512;
 
 /** Whom an answer goes to: the request id it copies, and the server key that signs it (SPEC §7). */
 interface ReplyTo {
@@ -321,8 +320,8 @@ export class SmcpServer {
   }
 
   /** A signed error response for a request refused before `handle` (used by transports: wrong method, too large...). */
-  reject(code: ErrorCode, message: string): HandleResult {
-    return this.#fail({ id: "", key: this.keyring.signingKey }, code, message);
+  reject(code: ErrorCode, message: string, details?: unknown): HandleResult {
+    return this.#fail({ id: "", key: this.keyring.signingKey }, code, message, details);
   }
 
   /**
@@ -391,45 +390,28 @@ export class SmcpServer {
         if (outcome.error.code === "rate_limited") this.#observeLimit(ctx.clientId, outcome.error.details);
         return this.#fail(to, outcome.error.code, outcome.error.message, outcome.error.details);
       case "aborted":
-        return outcome.reason instanceof ToolTimeout
-          ? this.#fail(to, "tool_failed", timedOut(outcome.reason))
-          : this.#fail(to, "unavailable", "the server is shutting down; retry");
+        return this.#fail(to, "unavailable", "the server is shutting down; retry");
     }
   }
 
   async #startJob(entry: RegisteredTool, args: JsonObject, ctx: RequestContext, to: ReplyTo): Promise<HandleResult> {
     const { clientId } = ctx;
-    const idempotencyKey = typeof args.idempotency_key === "string" ? args.idempotency_key : undefined;
-    let job: JobRecord | undefined;
     try {
-      const created = await this.jobStore.create({
-        id: randomUUID(),
+      const { job, conflict } = await this.#jobs.submit({
         clientId,
         tool: entry.tool.name,
         args,
-        idempotencyKey,
+        idempotencyKey: typeof args.idempotency_key === "string" ? args.idempotency_key : undefined,
         ...this.#limiter.quotas(clientId),
       });
-      job = created.job;
-      if (!created.created) {
-        if (canonicalize(job.args) !== canonicalize(args)) {
-          return this.#fail(to, "bad_args", "idempotency_key was already used with different arguments", {
-            reason: "idempotency_conflict",
-            job_id: job.id,
-          });
-        }
-        return this.#reply(to, "accepted", { job_id: job.id }, null, 200);
+      if (conflict) {
+        return this.#fail(to, "bad_args", "idempotency_key was already used with different arguments", {
+          reason: "idempotency_conflict",
+          job_id: job.id,
+        });
       }
-      await this.#jobs.queue.enqueue(job);
-      this.#observe("job", { jobId: job.id, tool: job.tool, clientId, event: "accepted" });
       return this.#reply(to, "accepted", { job_id: job.id }, null, 200);
     } catch (error) {
-      // Stored but not dispatched: end it, so it does not sit queued forever (best effort; the store may be down too).
-      if (job !== undefined) {
-        await this.jobStore
-          .finish(job.id, { state: "error", error: { code: "unavailable", message: "the job could not be queued" } })
-          .catch(() => undefined);
-      }
       return this.#storeFailure(to, error);
     }
   }
@@ -439,7 +421,7 @@ export class SmcpServer {
       this.#report(error, { phase: "store" });
       this.#storeDown(error);
     }
-    const failure = toSmcpError(error, "unavailable", { message: "a store the server needs is unavailable; retry later" });
+    const failure = storeUnavailable(error);
     if (failure.code === "rate_limited") this.#observeLimit(undefined, failure.details);
     return this.#fail(to, failure.code, failure.message, failure.details);
   }
@@ -487,8 +469,8 @@ export class SmcpServer {
   #fail(to: ReplyTo, code: ErrorCode, message: string, details?: unknown): HandleResult {
     const bounded = boundDetails(details);
     const result: JsonObject = bounded === undefined ? { code } : { code, details: bounded };
-    // toWellFormed: a tool's message may hold a lone surrogate, or the cut may split a pair.
-    const text = (message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH)}...` : message).toWellFormed();
+    // Bounded and escaped in one place (a tool's message may hold a lone surrogate or control characters).
+    const text = wireText(message);
     return this.#reply(to, "error", result, `${code}: ${text}`, httpStatusFor(code));
   }
 

@@ -1,6 +1,15 @@
 import { readLimited } from "../util/stream.js";
 import type { HandleResult, SmcpServer } from "./core.js";
-import { HEALTH_BODY, type HttpOptions, httpSettings, notFoundBody, precheck, targetPath } from "./http-common.js";
+import {
+  bodyDeadlineMs,
+  declaredLength,
+  HEALTH_BODY,
+  type HttpOptions,
+  httpSettings,
+  notFoundBody,
+  precheck,
+  targetPath,
+} from "./http-common.js";
 
 const HEADERS = { "content-type": "application/json", "cache-control": "no-store" } as const;
 
@@ -9,7 +18,11 @@ const HEADERS = { "content-type": "application/json", "cache-control": "no-store
  * handlers, Bun, Deno or any fetch-style framework. Mounted as a route it
  * answers `POST` on whatever path it is given (pass `path` to pin one) and
  * `GET /healthz`; it runs the same pre-check as the node adapter (method,
- * content type, declared length, load) and bounds the body in size and time.
+ * content type, declared length, load) and bounds the body in size and time:
+ * a body with a Content-Length must arrive at `minBodyRate` (after
+ * `bodyGraceMs`), any body within `bodyTimeoutMs`. The per-address and
+ * pending-body limits are the node adapter's (a `Request` carries no peer
+ * address): in front of this handler, the hosting server or proxy bounds them.
  */
 export function createFetchHandler(server: SmcpServer, options: HttpOptions = {}): (request: Request) => Promise<Response> {
   const settings = httpSettings(options, undefined);
@@ -46,7 +59,10 @@ export function createFetchHandler(server: SmcpServer, options: HttpOptions = {}
     try {
       let body: Awaited<ReturnType<typeof readLimited>>;
       try {
-        body = await readLimited(request.body, settings.maxBodyBytes, settings.bodyTimeoutMs);
+        // A chunked body has no length to derive a rate deadline from: the body timeout bounds it.
+        const length = declaredLength(request.headers.get("content-length"));
+        const deadline = length === undefined ? settings.bodyTimeoutMs : bodyDeadlineMs(settings, length);
+        body = await readLimited(request.body, settings.maxBodyBytes, deadline);
       } catch {
         // The body stream failed (the peer went away mid-body): still a signed answer, never a rejection.
         return toResponse(server.reject("bad_envelope", "the body could not be read"));

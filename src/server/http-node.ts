@@ -3,6 +3,9 @@ import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { HandleResult, SmcpServer } from "./core.js";
 import {
+  bodyDeadlineMs,
+  clientAddress,
+  declaredLength,
   HEALTH_BODY,
   type HttpOptions,
   type HttpSettings,
@@ -12,22 +15,125 @@ import {
   targetPath,
 } from "./http-common.js";
 
+/** What a node adapter holds now: for tests, health checks and benchmarks. */
+export interface HttpLoad {
+  /** Requests admitted and not yet answered: bodies still arriving plus requests being handled. */
+  inFlight: number;
+  /** Of those, requests whose body is still arriving. */
+  pendingBodies: number;
+}
+
 /** A node:http request listener for smcp; `handleContinue` serves `checkContinue` (Expect: 100-continue). */
 export interface NodeHttpHandler {
   (req: IncomingMessage, res: ServerResponse): void;
   /** For `server.on("checkContinue", …)`: decides before `100 Continue` is sent, so a refused body is never sent. */
   handleContinue(req: IncomingMessage, res: ServerResponse): void;
+  /** The requests this handler holds now. */
+  load(): HttpLoad;
 }
+
+const AT_CAPACITY = "the server is at capacity; retry shortly";
+// How long a source over its share of unfinished bodies is told to wait: about the time its own bodies take.
+const PENDING_RETRY_MS = 1000;
 
 /**
  * A node:http request listener: `POST {path}` runs the protocol, `GET
  * /healthz` answers without auth. Mount it in any node:http stack; register
  * `handleContinue` for `checkContinue` too, as {@link serveHttp} does.
+ *
+ * Capacity is split so unauthenticated slow senders cannot starve everyone
+ * else: a request whose body is still arriving after the read that brought
+ * its head is "pending", and pending requests may hold at most half of
+ * `maxInFlight` and at most `maxPendingPerAddress` per source address, and
+ * must keep to `minBodyRate`. Requests whose body came whole always find
+ * room in the other half.
  */
 export function createHttpHandler(server: SmcpServer, options: HttpOptions = {}): NodeHttpHandler {
   const settings = httpSettings(options, "/mcp");
-  const deadlines = new BodyDeadlines();
-  let inFlight = 0;
+  const deadlines = new BodyDeadlines(settings);
+  // Requests whose body has arrived (being handled), and requests whose body is still arriving.
+  let handling = 0;
+  let pending = 0;
+  const pendingByAddress = new Map<string, number>();
+  // Requests are classified once the read that brought their head is fully parsed (node parses the
+  // body bytes of that read right after emitting "request"): one setImmediate for all of them.
+  let toClassify: (() => void)[] = [];
+  const classifyLater = (classify: () => void) => {
+    toClassify.push(classify);
+    if (toClassify.length === 1) {
+      setImmediate(() => {
+        const batch = toClassify;
+        toClassify = [];
+        for (const run of batch) run();
+      });
+    }
+  };
+
+  const admit = (req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean) => {
+    const address = clientAddress(settings, req.socket.remoteAddress, req.headers["x-forwarded-for"]);
+    let state: "new" | "pending" | "handling" | "done" = "new";
+    const unpend = () => {
+      pending--;
+      const left = (pendingByAddress.get(address) ?? 1) - 1;
+      if (left === 0) pendingByAddress.delete(address);
+      else pendingByAddress.set(address, left);
+    };
+    // The body is complete: from here the request holds a slot of its own, not a pending one.
+    const arrived = () => {
+      if (state === "pending") unpend();
+      if (state === "new" || state === "pending") {
+        state = "handling";
+        handling++;
+      }
+    };
+    // Fails closed: a refused request never reaches `server.handle` (readAndHandle checks headersSent).
+    const refuseNow = (result: HandleResult, headers: Record<string, string>) => {
+      state = "done";
+      refuse(req, res, result.httpStatus, result.body, headers);
+    };
+    /** False when refused: the source holds its share of unfinished bodies, or all pending slots are taken. */
+    const classify = (): boolean => {
+      if (state !== "new") return true;
+      if (req.complete) {
+        arrived();
+        return true;
+      }
+      const mine = pendingByAddress.get(address) ?? 0;
+      if (mine >= settings.maxPendingPerAddress) {
+        refuseNow(
+          server.reject("rate_limited", "too many unfinished requests from this address; retry later", {
+            reason: "pending_bodies",
+            retry_after_ms: PENDING_RETRY_MS,
+          }),
+          { "retry-after": String(PENDING_RETRY_MS / 1000) },
+        );
+        return false;
+      }
+      if (pending >= settings.maxPendingBodies) {
+        refuseNow(server.reject("unavailable", AT_CAPACITY), { "retry-after": "1" });
+        return false;
+      }
+      state = "pending";
+      pending++;
+      pendingByAddress.set(address, mine + 1);
+      return true;
+    };
+    res.once("close", () => {
+      if (state === "pending") unpend();
+      else if (state === "handling") handling--;
+      state = "done";
+    });
+    req.once("end", arrived);
+    if (awaitingContinue) {
+      // No body byte has been sent yet: it is pending, and decided before the client is told to send it.
+      if (!classify()) return;
+      res.writeContinue();
+    } else {
+      classifyLater(classify);
+    }
+    void readAndHandle(server, req, res, settings, deadlines);
+  };
+
   const handle = (req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean) => {
     const decision = precheck(
       {
@@ -35,21 +141,15 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
         pathname: targetPath(req.url ?? ""),
         contentType: req.headers["content-type"],
         contentLength: req.headers["content-length"],
-        inFlight,
+        // Requests not yet classified are not counted: they are at most one read old, and counting
+        // them would let a burst of unfinished heads refuse a whole request arriving in the same read.
+        inFlight: handling + pending,
       },
       settings,
     );
     switch (decision.kind) {
       case "health":
-        res.writeHead(200, [
-          "content-type",
-          "application/json",
-          "cache-control",
-          "no-store",
-          "content-length",
-          String(HEALTH_BODY.length),
-        ]);
-        res.end(req.method === "HEAD" ? undefined : HEALTH_BODY);
+        writeAnswer(res, 200, HEALTH_BODY, { head: req.method === "HEAD" });
         return;
       case "metrics":
         void serveMetrics(settings, res);
@@ -61,14 +161,12 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
         return refuse(req, res, result.httpStatus, result.body, decision.headers);
       }
       case "read":
-        inFlight++;
-        res.once("close", () => inFlight--);
-        if (awaitingContinue) res.writeContinue();
-        void readAndHandle(server, req, res, settings, deadlines);
+        admit(req, res, awaitingContinue);
     }
   };
   const listener = ((req, res) => handle(req, res, false)) as NodeHttpHandler;
   listener.handleContinue = (req, res) => handle(req, res, true);
+  listener.load = () => ({ inFlight: handling + pending, pendingBodies: pending });
   return listener;
 }
 
@@ -80,7 +178,8 @@ async function readAndHandle(
   deadlines: BodyDeadlines,
 ) {
   const body = await readBody(req, settings, deadlines);
-  if (body === "aborted") return;
+  // Refused while its body was still arriving (over a pending limit): already answered, never handled.
+  if (body === "aborted" || res.headersSent || res.destroyed) return;
   if (body === "too_large") return refuseResult(req, res, server.reject("too_large", "the body exceeds the size limit"));
   if (body === "timeout") return refuseResult(req, res, server.reject("bad_envelope", "the body was not received in time"));
   send(res, await server.handle(body));
@@ -89,16 +188,7 @@ async function readAndHandle(
 async function serveMetrics(settings: HttpSettings, res: ServerResponse): Promise<void> {
   const metrics = settings.metrics as NonNullable<HttpSettings["metrics"]>;
   try {
-    const text = await metrics.render();
-    res.writeHead(200, [
-      "content-type",
-      metrics.contentType,
-      "cache-control",
-      "no-store",
-      "content-length",
-      String(Buffer.byteLength(text)),
-    ]);
-    res.end(text);
+    writeAnswer(res, 200, await metrics.render(), { contentType: metrics.contentType });
   } catch {
     res.writeHead(500, ["content-type", "text/plain"]).end("metrics unavailable\n");
   }
@@ -117,58 +207,77 @@ function refuse(
   extra: Record<string, string> = {},
 ): void {
   if (res.headersSent || res.destroyed) return;
-  const headers = [
-    "content-type",
-    "application/json",
-    "cache-control",
-    "no-store",
-    "content-length",
-    String(Buffer.byteLength(body)),
-    "connection",
-    "close",
-  ];
-  for (const [name, value] of Object.entries(extra)) headers.push(name, value);
-  res.writeHead(status, headers);
-  res.end(body);
+  writeAnswer(res, status, body, { close: true, extra });
   res.once("finish", () => req.destroy());
 }
 
 function send(res: ServerResponse, result: HandleResult): void {
   if (res.headersSent || res.destroyed) return;
+  writeAnswer(res, result.httpStatus, result.body);
+}
+
+/** The one place the node adapter writes an answer's head and body (JSON, never cached, its exact length). */
+function writeAnswer(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  options: { contentType?: string; close?: boolean; head?: boolean; extra?: Record<string, string> } = {},
+): void {
   // A flat [name, value, ...] list: the cheapest form for node:http to write.
-  res.writeHead(result.httpStatus, [
+  const headers = [
     "content-type",
-    "application/json",
+    options.contentType ?? "application/json",
     "cache-control",
     "no-store",
     "content-length",
-    String(Buffer.byteLength(result.body)),
-  ]);
-  res.end(result.body);
+    String(Buffer.byteLength(body)),
+  ];
+  if (options.close) headers.push("connection", "close");
+  for (const [name, value] of Object.entries(options.extra ?? {})) headers.push(name, value);
+  res.writeHead(status, headers);
+  res.end(options.head ? undefined : body);
+}
+
+/** A body being read: when it started, what it declared and what has come. */
+interface BodyEntry {
+  start: number;
+  declared: number | undefined;
+  received: number;
+  expire: () => void;
 }
 
 /**
  * Deadlines of the bodies being read, checked by one timer rather than one
  * timer per request (a per-request timer costs measurably at high rates).
+ * A body's deadline is the body timeout, or sooner at the minimum rate
+ * ({@link bodyDeadlineMs}); a chunked body's grows with what it has sent.
  */
 class BodyDeadlines {
-  readonly #pending = new Set<{ deadline: number; expire: () => void }>();
+  readonly #pending = new Set<BodyEntry>();
+  readonly #settings: HttpSettings;
+  readonly #every: number;
   #timer: NodeJS.Timeout | undefined;
 
-  add(timeoutMs: number, expire: () => void): () => void {
-    const entry = { deadline: Date.now() + timeoutMs, expire };
+  constructor(settings: HttpSettings) {
+    this.#settings = settings;
+    // Often enough that a body below the rate floor is cut near its deadline, not a whole timeout later.
+    this.#every = Math.max(10, Math.min(250, settings.bodyTimeoutMs, settings.bodyGraceMs || 250));
+  }
+
+  add(declared: number | undefined, expire: () => void): BodyEntry & { forget(): void } {
+    const entry: BodyEntry = { start: Date.now(), declared, received: 0, expire };
     this.#pending.add(entry);
     if (!this.#timer) {
-      this.#timer = setInterval(() => this.#sweep(), Math.min(250, timeoutMs));
+      this.#timer = setInterval(() => this.#sweep(), this.#every);
       this.#timer.unref();
     }
-    return () => this.#pending.delete(entry);
+    return Object.assign(entry, { forget: () => this.#pending.delete(entry) });
   }
 
   #sweep(): void {
     const now = Date.now();
     for (const entry of this.#pending) {
-      if (entry.deadline > now) continue;
+      if (now - entry.start < bodyDeadlineMs(this.#settings, entry.declared ?? entry.received)) continue;
       this.#pending.delete(entry);
       entry.expire();
     }
@@ -191,14 +300,15 @@ function readBody(
     const finish = (value: Buffer | "too_large" | "timeout" | "aborted") => {
       if (settled) return;
       settled = true;
-      forget();
+      tracked.forget();
       req.off("data", onData);
       req.pause();
       resolve(value);
     };
-    const forget = deadlines.add(settings.bodyTimeoutMs, () => finish("timeout"));
+    const tracked = deadlines.add(declaredLength(req.headers["content-length"]), () => finish("timeout"));
     const onData = (chunk: Buffer) => {
       size += chunk.length;
+      tracked.received = size;
       if (size > settings.maxBodyBytes) return finish("too_large");
       chunks.push(chunk);
     };
@@ -271,6 +381,8 @@ export interface RunningServer {
   /** The protocol endpoint, `http://HOST:PORT/mcp`. */
   readonly url: string;
   readonly http: Server;
+  /** The requests it holds now (see {@link HttpLoad}). */
+  load(): HttpLoad;
   /**
    * Graceful stop: stop accepting, let in-flight requests finish (up to the
    * grace period), close idle connections, then close the smcp server and its stores.
@@ -312,6 +424,7 @@ export async function serveHttp(server: SmcpServer, options: ServeOptions = {}):
     origin,
     url: `${origin}${path}`,
     http,
+    load: handler.load,
     close() {
       closing ??= (async () => {
         server.drain(); // held long polls answer now, so in-flight requests end quickly

@@ -1,6 +1,9 @@
+import type { JobEvent } from "../jobs/events.js";
 import type { ErrorCode } from "../protocol/errors.js";
 import type { ResponseStatus } from "../protocol/messages.js";
 import type { OverdueEvent } from "../tools/runs.js";
+
+export type { JobEvent } from "../jobs/events.js";
 
 export type { OverdueEvent } from "../tools/runs.js";
 
@@ -17,20 +20,6 @@ export interface RequestEvent {
   status: ResponseStatus;
   httpStatus: number;
   durationMs: number;
-}
-
-/** A job's transition. */
-export interface JobEvent {
-  jobId: string;
-  tool: string;
-  clientId: string;
-  event: "accepted" | "started" | "done" | "error" | "cancelled" | "requeued";
-  /** For `error`: the job's code. */
-  code?: string;
-  /** For `started`: how long it waited in the queue, ms. */
-  queueWaitMs?: number;
-  /** For the end events: how long the run took, ms. */
-  runMs?: number;
 }
 
 /** Why a client was refused with `rate_limited`. */

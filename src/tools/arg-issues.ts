@@ -1,6 +1,6 @@
 import type { z } from "zod";
+import { wireText } from "../protocol/errors.js";
 import { type IssueDetails, MAX_ISSUES, type WireIssue } from "../protocol/issues.js";
-import { boundedText } from "../util/text.js";
 
 // SPEC §5: a bad_args answer goes only to a caller whose signature verified, so it may name
 // the keys that caller sent (bounded, control characters escaped) and say what was expected.
@@ -29,7 +29,7 @@ export interface IssueFacts {
 
 /** A key as an answer may show it: control characters escaped, at most {@link MAX_SHOWN_KEY} characters. */
 export function shownKey(key: string): string {
-  return boundedText(key, MAX_SHOWN_KEY);
+  return wireText(key, MAX_SHOWN_KEY);
 }
 
 /** `numbers[0]`, `payload.name`: a path as the caller wrote it. */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
+import { assertSchemaCost } from "./schema-cost.js";
 
 /** What a server says about itself (`server_identity`). */
 export interface ServerInfo {
@@ -21,8 +22,8 @@ export interface JobAccess {
   get(jobId: string, wait?: { waitMs: number; version?: number | undefined }): Promise<JobView | undefined>;
   /** Cancels the job if it exists, belongs to the caller and has not finished. */
   cancel(jobId: string): Promise<JobView | undefined>;
-  /** The caller's jobs, newest first. */
-  list(filter?: { state?: JobView["state"]; limit?: number }): Promise<JobView[]>;
+  /** The caller's jobs, newest first; with `state` or `tool`, only those in that state or of that tool. */
+  list(filter?: { state?: JobView["state"]; tool?: string; limit?: number }): Promise<JobView[]>;
 }
 
 /** A job as tools and clients see it. */
@@ -141,6 +142,16 @@ export function defineTool(def: SyncToolDefinition | JobToolDefinition): Tool {
     throw new SmcpUsageError(`tool '${def.name}': timeoutMs must be a positive integer`);
   }
   if (typeof def.handler !== "function") throw new SmcpUsageError(`tool '${def.name}' needs a handler function`);
+  // Checked here, at load, so a --tools module's schema that would make every call slow names its tool.
+  for (const which of ["input", "output"] as const) {
+    const schema = def.jsonSchema?.[which];
+    if (schema !== undefined) {
+      assertSchemaCost(
+        schema,
+        (why) => new SmcpUsageError(`tool '${def.name}': its ${which} JSON Schema is too costly to validate: ${why}`),
+      );
+    }
+  }
   return Object.freeze({ ...def, kind: def.kind ?? "sync", [SMCP_TOOL]: true }) as Tool;
 }
 

@@ -1,8 +1,7 @@
 import type { JsonObject } from "../protocol/canonical.js";
-import { SmcpError, ToolError } from "../protocol/errors.js";
+import { SmcpError, ToolError, wireText } from "../protocol/errors.js";
 import { isJsonObject } from "../protocol/messages.js";
 import { raceAbort } from "../util/abort.js";
-import { boundedText } from "../util/text.js";
 import { StatusReply, type Tool } from "./define.js";
 import type { ToolRuns } from "./runs.js";
 
@@ -25,11 +24,15 @@ export type Invocation =
   | { kind: "output"; output: JsonObject }
   /** A protocol tool's answer with a status other than `ok` (`poll_job`). */
   | { kind: "reply"; reply: StatusReply }
-  /** The handler's own {@link SmcpError}, or `tool_failed` / `bad_output`. */
-  | { kind: "failed"; error: SmcpError }
   /**
-   * Stopped before it ended: `reason` is a {@link ToolTimeout}, or the
-   * caller's signal's reason. `settled` is there when the handler ignored
+   * The handler's own {@link SmcpError}, or `tool_failed` (its failure, or
+   * its timeout: the same answer for calls and jobs) / `bad_output`.
+   * `settled`: as for `aborted`, when a timed-out handler still runs.
+   */
+  | { kind: "failed"; error: SmcpError; settled?: Promise<void> }
+  /**
+   * Stopped before it ended by the caller's signal (cancel, shutdown):
+   * `reason` is its reason. `settled` is there when the handler ignored
    * its signal and is still running: it resolves when the handler really
    * ends (a job queue holds the run's slot until then).
    */
@@ -59,13 +62,13 @@ export const MAX_TOOL_MESSAGE = 512;
  */
 export function toolFailure(error: unknown, hide = false): SmcpError {
   if (error instanceof ToolError) {
-    return new SmcpError("tool_failed", boundedText(error.message || "the tool failed", MAX_TOOL_MESSAGE), {
+    return new SmcpError("tool_failed", wireText(error.message || "the tool failed", MAX_TOOL_MESSAGE), {
       details: error.details,
       cause: error,
     });
   }
   const message = !hide && error instanceof Error && error.message ? error.message : "the tool failed";
-  return new SmcpError("tool_failed", boundedText(message, MAX_TOOL_MESSAGE), { cause: error });
+  return new SmcpError("tool_failed", wireText(message, MAX_TOOL_MESSAGE), { cause: error });
 }
 
 /**
@@ -102,11 +105,18 @@ export async function invokeTool<C>(tool: Tool, args: unknown, options: InvokeOp
     onEnd?.();
   };
   const aborted = (): Invocation => {
-    if (ended) return { kind: "aborted", reason: signal.reason };
-    const settled = new Promise<void>((resolve) => {
-      onEnd = resolve;
-    });
-    return { kind: "aborted", reason: signal.reason, settled: runs ? runs.overdue(name, settled) : settled };
+    const reason: unknown = signal.reason;
+    let settled: Promise<void> | undefined;
+    if (!ended) {
+      const end = new Promise<void>((resolve) => {
+        onEnd = resolve;
+      });
+      settled = runs ? runs.overdue(name, end) : end;
+    }
+    const extra = settled ? { settled } : {};
+    // The tool's own time limit is its failure; a cancel or shutdown is the caller's to answer.
+    if (reason instanceof ToolTimeout) return { kind: "failed", error: new SmcpError("tool_failed", timedOut(reason)), ...extra };
+    return { kind: "aborted", reason, ...extra };
   };
   runs?.started(name);
   let output: unknown;

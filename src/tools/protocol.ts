@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { CANCELLED_ERROR } from "../jobs/policy.js";
 import { SmcpError } from "../protocol/errors.js";
 import { JsonObjectSchema, MAX_WAIT_MS } from "../protocol/messages.js";
 import { defineTool, type JobView, StatusReply } from "./define.js";
@@ -56,7 +55,8 @@ export function jobStatusReply(job: JobView): StatusReply {
     case "done":
       return new StatusReply("done", job.result ?? {});
     default: {
-      const error = job.error ?? CANCELLED_ERROR;
+      // Every store records why a job ended (jobs/policy.ts: CANCELLED_ERROR for a cancel); its state, failing that.
+      const error = job.error ?? { code: job.state, message: job.state };
       return new StatusReply("error", { job_id: job.id, code: error.code }, error);
     }
   }
@@ -108,13 +108,16 @@ export const cancelJob = defineTool({
   },
 });
 
-/** `list_jobs`: the calling client's recent jobs, newest first. */
+/** `list_jobs`: the calling client's recent jobs, newest first, optionally only those in one state or of one tool. */
 export const listJobs = defineTool({
   name: "list_jobs",
-  description: "Lists the calling client's recent jobs, newest first (finished jobs stay listed until their retention ends).",
+  description:
+    "Lists the calling client's recent jobs, newest first (finished jobs stay listed until their retention ends); `state` and `tool` narrow the list.",
   input: z.strictObject({
     limit: z.int().min(1).max(100).default(20).describe("How many jobs at most."),
     state: z.enum(JOB_STATES).optional().describe("Only jobs in this state."),
+    // Bounded like a job id: the name is compared, never echoed into an error.
+    tool: z.string().min(1).max(256).optional().describe("Only jobs of this tool (its exact name)."),
   }),
   output: z.strictObject({
     jobs: z.array(
@@ -127,8 +130,13 @@ export const listJobs = defineTool({
       }),
     ),
   }),
-  handler: async ({ limit, state }, ctx) => {
-    const jobs = await ctx.jobs.list(state === undefined ? { limit } : { limit, state });
+  handler: async ({ limit, state, tool }, ctx) => {
+    // exactOptionalPropertyTypes: an absent filter is left out, not passed as undefined.
+    const jobs = await ctx.jobs.list({
+      limit,
+      ...(state === undefined ? {} : { state }),
+      ...(tool === undefined ? {} : { tool }),
+    });
     return {
       jobs: jobs.map((job) => ({
         job_id: job.id,

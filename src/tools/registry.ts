@@ -25,7 +25,14 @@ export class ToolRegistry {
   add(tool: Tool): void {
     if (this.#tools.has(tool.name)) throw new SmcpUsageError(`two tools are named '${tool.name}'; tool names must be unique`);
     const description = describeTool(tool);
-    const args = new ArgsValidator(tool.input, description.input_schema, { authoritative: tool.jsonSchema?.input !== undefined });
+    let args: ArgsValidator;
+    try {
+      args = new ArgsValidator(tool.input, description.input_schema, { authoritative: tool.jsonSchema?.input !== undefined });
+    } catch (error) {
+      // A tool made by another copy of smcp skipped this copy's checks in defineTool: say which tool.
+      if (error instanceof SmcpUsageError) throw new SmcpUsageError(`tool '${tool.name}': ${error.message}`);
+      throw error;
+    }
     this.#tools.set(tool.name, { tool, description, args, protocol: (protocolTools as readonly Tool[]).includes(tool) });
     this.#descriptions = undefined;
   }

@@ -5,6 +5,7 @@ import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { type IssueDetails, MAX_ISSUES } from "../protocol/issues.js";
 import { argIssue, argIssuesFromZod, pathText, shownKey } from "./arg-issues.js";
+import { assertSchemaCost, MAX_SCHEMA_COST, MAX_VALIDATION_STEPS, schemaCost } from "./schema-cost.js";
 
 /** Inputs up to this size (bytes of the message) get every zod issue (up to the cap); larger ones the first. */
 const DETAILED_BELOW_BYTES = 16 * 1024;
@@ -31,6 +32,8 @@ export class ArgsValidator {
   readonly #integers: ReadonlySet<string>;
 
   readonly #authoritative: boolean;
+  /** Schema-node evaluations per argument value, at most (schema-cost.ts): what a large message may cost. */
+  readonly #bound: number;
 
   /**
    * `authoritative`: the JSON Schema is the tool's own contract (not derived
@@ -44,6 +47,8 @@ export class ArgsValidator {
     collectNames(jsonSchema, names);
     this.names = names;
     this.#integers = integerProperties(jsonSchema);
+    const cost = schemaCost(jsonSchema);
+    this.#bound = cost.ok ? cost.bound : MAX_SCHEMA_COST;
     // ajv takes an argument named "__proto__" for an additional property and refuses what zod
     // accepts (found by test/fuzz-validate.test.ts): for such a derived schema zod alone decides.
     this.#precheck = this.#authoritative
@@ -60,6 +65,19 @@ export class ArgsValidator {
    * is `invalid_type` (SPEC §2: `1000.0` is a float), as `ts_ms` is.
    */
   check(args: unknown, messageBytes = 0, floatArgs?: readonly string[]): ArgsCheck {
+    // Refused before any validation runs: a message too big for what this schema costs per value.
+    if ((this.#bound * messageBytes) / 2 > MAX_VALIDATION_STEPS) {
+      const most = Math.floor((2 * MAX_VALIDATION_STEPS) / this.#bound);
+      return {
+        ok: false,
+        details: {
+          issues: [
+            { path: [], code: "too_big", message: `the arguments are too large for this tool's schema: at most ${most} bytes` },
+          ],
+          more: 0,
+        },
+      };
+    }
     const checked = this.#check(args, messageBytes);
     const floats = floatArgs?.filter((name) => this.#integers.has(name));
     if (!floats?.length) return checked;
@@ -150,7 +168,16 @@ function compiler(): Ajv2020 {
     const { Ajv2020: Ajv } = createRequire(import.meta.url)("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
     // addUsedSchema off: schemas are compiled, never registered by their $id, so two servers in one
     // process (or one tool compiled twice) never clash over an id.
-    ajv = new Ajv({ allErrors: false, strict: false, validateFormats: false, addUsedSchema: false, code: { optimize: 1 } });
+    // inlineRefs off: inlining copies a referenced schema's code at every $ref, which a schema that
+    // references a large definition many times turns into megabytes of code and seconds of compiling.
+    ajv = new Ajv({
+      allErrors: false,
+      strict: false,
+      validateFormats: false,
+      addUsedSchema: false,
+      inlineRefs: false,
+      code: { optimize: 1 },
+    });
   }
   return ajv;
 }
@@ -165,6 +192,8 @@ function compileLoose(jsonSchema: JsonObject): ValidateFunction | undefined {
 
 function compileExact(jsonSchema: JsonObject): ValidateFunction {
   const { $schema: _ignored, ...schema } = jsonSchema;
+  // A schema smcp did not write: its validation cost is bounded before ajv takes it.
+  assertSchemaCost(schema, (why) => new SmcpUsageError(`the tool's input JSON Schema is too costly to validate: ${why}`));
   try {
     return compiler().compile(schema);
   } catch (error) {

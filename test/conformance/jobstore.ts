@@ -166,6 +166,26 @@ export function jobStoreConformance(name: string, make: StoreFactory, options: {
       assert.equal((await store.list({ clientId: "lister", state: "running" })).length, 0);
     });
 
+    it("lists by tool and state together, still per client", async () => {
+      const { store, advance } = await fresh();
+      const long = job("filterer");
+      const other = job("filterer", { tool: "other_tool" });
+      const done = job("filterer", { tool: "other_tool" });
+      await store.create(long);
+      advance(5);
+      await store.create(other);
+      advance(5);
+      await store.create(done);
+      await store.create(job("someone-else", { tool: "other_tool" }));
+      await store.finish(done.id, { state: "done", result: {} });
+      const ids = async (filter: Parameters<JobStore["list"]>[0]) => (await store.list(filter)).map((j) => j.id);
+      assert.deepEqual(await ids({ clientId: "filterer", tool: "other_tool" }), [done.id, other.id]);
+      assert.deepEqual(await ids({ clientId: "filterer", tool: "other_tool", state: "queued" }), [other.id]);
+      assert.deepEqual(await ids({ clientId: "filterer", tool: "other_tool", limit: 1 }), [done.id]);
+      assert.deepEqual(await ids({ clientId: "filterer", tool: "start_long_task" }), [long.id]);
+      assert.deepEqual(await ids({ clientId: "filterer", tool: "no_such_tool" }), []);
+    });
+
     it("claim starts the oldest queued job, once", async () => {
       const { store, advance } = await fresh();
       const first = job("claimer");

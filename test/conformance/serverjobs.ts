@@ -112,6 +112,31 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
       assert.deepEqual(done.result, { gate: "p1" });
     });
 
+    it("list_jobs narrows by tool and state, and shows only the caller's jobs", async () => {
+      const { client, other } = await setup();
+      const { job_id: gatedId } = (await client.call("gated", { gate: "l1" })) as { job_id: string };
+      const { job_id: longId } = (await client.call("start_long_task", { seconds: 20 })) as { job_id: string };
+      const { job_id: othersId } = (await other.call("gated", { gate: "l2" })) as { job_id: string };
+      type Listed = { jobs: { job_id: string; tool: string; state: string }[] };
+      const listed = async (args: Record<string, unknown>) =>
+        ((await client.call("list_jobs", args as Record<string, string>)) as Listed).jobs.map((j) => j.job_id);
+      assert.deepEqual(await listed({ tool: "gated" }), [gatedId]);
+      assert.deepEqual(await listed({ tool: "start_long_task" }), [longId]);
+      assert.deepEqual(await listed({ tool: "no_such_tool" }), []);
+      await client.cancel(longId);
+      assert.deepEqual(await listed({ tool: "start_long_task", state: "cancelled" }), [longId]);
+      assert.deepEqual(await listed({ tool: "gated", state: "cancelled" }), []);
+      assert.ok(!(await listed({})).includes(othersId));
+      // The filter is bounded like any argument: empty or over-long is bad_args, its value never echoed.
+      const empty = await client.request("list_jobs", { tool: "" });
+      assert.equal(empty.result?.code, "bad_args");
+      const long = await client.request("list_jobs", { tool: "x".repeat(257) });
+      assert.equal(long.result?.code, "bad_args");
+      assert.ok(!JSON.stringify(long).includes("x".repeat(64)));
+      gates.open("l1");
+      gates.open("l2");
+    });
+
     it("cancel fires the running handler's AbortSignal; the job reads error/cancelled", async () => {
       const { client } = await setup();
       const { job_id } = (await client.call("gated", { gate: "c1" })) as { job_id: string };

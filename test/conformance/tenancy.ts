@@ -414,7 +414,8 @@ export function tenancyConformance(name: string, make: TenancyFactory): void {
       it("watch on one store object wakes when another object on the same backend changes the job", async (t) => {
         const { store, twin } = await fresh();
         if (!twin) {
-          t.diagnostic("memory: one process, one object");
+          // A real skip, reported as one: a memory store has no second object on the same jobs.
+          t.skip("memory: one process, one object, nothing shared to wake from");
           return;
         }
         const other = await twin();

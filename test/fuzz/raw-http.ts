@@ -20,9 +20,10 @@ export class RawConnection {
   #waiters: (() => void)[] = [];
   readonly opened: Promise<void>;
 
-  constructor(origin: string) {
+  /** `localAddress`: the source address to connect from (127.0.0.2, 127.0.0.3 … are distinct sources on Linux). */
+  constructor(origin: string, options: { localAddress?: string } = {}) {
     const url = new URL(origin);
-    this.socket = connect(Number(url.port), url.hostname);
+    this.socket = connect({ port: Number(url.port), host: url.hostname, ...options });
     this.opened = new Promise((resolve, reject) => {
       this.socket.once("connect", () => resolve());
       this.socket.once("error", reject);

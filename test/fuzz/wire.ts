@@ -6,8 +6,9 @@
  * no secret. The tables here are written from the SPEC, not imported.
  */
 import assert from "node:assert/strict";
-import { canonicalize, type JsonObject, parseLossless, quoteString } from "../../src/protocol/canonical.js";
+import { canonicalize, type JsonObject, quoteString } from "../../src/protocol/canonical.js";
 import { ResponseSchema } from "../../src/protocol/messages.js";
+import { parseLossless } from "../../src/protocol/parse.js";
 import { verifyCanonical } from "../../src/protocol/sign.js";
 import { CLIENT_SECRET, OTHER_CLIENT_SECRET, SERVER_SECRET } from "../helpers.js";
 import { serverKey } from "./json.js";

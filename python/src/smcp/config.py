@@ -12,11 +12,13 @@ the one ``smcp serve`` writes on its first run. A caller resolves:
   algorithm: the pinned ``server_key`` for an Ed25519 client, the HMAC entries
   of ``server_secret`` for an HMAC client (else whichever the file has);
 - server id: ``server_id`` / ``SMCP_SERVER_ID`` / the file's / ``smcp-local``;
-- url: ``url`` / ``SMCP_URL`` / the file's / ``http://127.0.0.1:8787/mcp``.
+- url: ``url`` / ``SMCP_URL`` / where ``.smcp/servers.json`` (beside the keyring
+  file) says the server with this id listens / the file's / ``http://127.0.0.1:8787/mcp``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -146,5 +148,24 @@ def resolve(*, config: str | None, env: Mapping[str, str] | None, overrides: dic
         server_id = file_server_id or DEFAULT_SERVER_ID
     url = pick("url", ("SMCP_URL",))
     if url is None:
-        url = file_url or DEFAULT_URL
+        url = _server_url(path, server_id) or file_url or DEFAULT_URL
     return {**options, "url": url, "client_id": client_id, "client_secret": client_secret, "server_key": server_key, "server_id": server_id}
+
+
+def _server_url(keyring: str, server_id: str) -> str | None:
+    """Where ``smcp serve`` recorded that the server with this id listens (``.smcp/servers.json``), if it still runs."""
+    path = os.path.join(os.path.dirname(keyring), "servers.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entry = json.load(handle).get("servers", {}).get(server_id)
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("url"), str) or not isinstance(entry.get("pid"), int):
+        return None
+    try:
+        os.kill(entry["pid"], 0)
+    except ProcessLookupError:
+        return None  # it died without removing its entry
+    except PermissionError:
+        pass  # alive, another user's
+    return str(entry["url"])

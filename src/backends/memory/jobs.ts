@@ -1,8 +1,7 @@
-import { attemptsExhausted, CANCELLED_ERROR, nextTurn } from "../../jobs/policy.js";
+import { attemptsExhausted, CANCELLED_ERROR, isFinal, nextTurn, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
-  isFinal,
   type JobCounts,
   type JobListFilter,
   type JobOutcome,
@@ -11,7 +10,6 @@ import {
   type JobStore,
   type JobStoreOptions,
   type NewJob,
-  quotaExceeded,
 } from "../../jobs/store.js";
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
 import { SmcpError } from "../../protocol/errors.js";
@@ -207,6 +205,7 @@ export class MemoryJobStore implements JobStore {
     for (const job of this.#jobs.values()) {
       if (filter.clientId !== undefined && job.clientId !== filter.clientId) continue;
       if (filter.state !== undefined && job.state !== filter.state) continue;
+      if (filter.tool !== undefined && job.tool !== filter.tool) continue;
       if (this.#expired(job)) continue;
       out.push(view(job));
     }

@@ -1,4 +1,4 @@
-import { attemptsExhausted, CANCELLED_ERROR_TEXT } from "../../jobs/policy.js";
+import { attemptsExhausted, CANCELLED_ERROR_TEXT, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -11,9 +11,9 @@ import {
   type JobStore,
   type JobStoreOptions,
   type NewJob,
-  quotaExceeded,
 } from "../../jobs/store.js";
-import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
+import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
+import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
 import { advisoryKey, DEFAULT_SCHEMA, type PostgresConnection, type Queryable, quoteIdent } from "./connection.js";
 
@@ -153,10 +153,10 @@ function statements(schema: string) {
     requeue: `WITH queued AS (UPDATE ${s}.jobs SET state = 'queued', worker_id = NULL, lease_until = NULL, updated_at = $2
         WHERE id = $1 AND state = 'running' RETURNING tool)
       SELECT pg_notify($3, 'q:' || tool) FROM queued`,
-    listAll: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE ($1::text IS NULL OR state = $1) AND ${LIVE}
-      ORDER BY created_at DESC, seq DESC LIMIT $3`,
-    listClient: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE client_id = $4 AND ($1::text IS NULL OR state = $1) AND ${LIVE}
-      ORDER BY created_at DESC, seq DESC LIMIT $3`,
+    listAll: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE ($1::text IS NULL OR state = $1) AND ($4::text IS NULL OR tool = $4)
+      AND ${LIVE} ORDER BY created_at DESC, seq DESC LIMIT $3`,
+    listClient: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE client_id = $5 AND ($1::text IS NULL OR state = $1)
+      AND ($4::text IS NULL OR tool = $4) AND ${LIVE} ORDER BY created_at DESC, seq DESC LIMIT $3`,
     usage: `SELECT open, bytes FROM ${s}.clients WHERE client_id = $1`,
     counts: `SELECT state, count(*) AS n FROM ${s}.jobs GROUP BY state`,
     // Other processes' lapsed offers; SKIP LOCKED: two processes tidying at once never wait on each other.
@@ -337,7 +337,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async list(filter: JobListFilter = {}): Promise<JobRecord[]> {
-    const values: unknown[] = [filter.state ?? null, this.#now(), filter.limit ?? null];
+    const values: unknown[] = [filter.state ?? null, this.#now(), filter.limit ?? null, filter.tool ?? null];
     const rows =
       filter.clientId === undefined
         ? await this.#query("listAll", values)

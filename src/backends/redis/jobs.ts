@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { attemptsExhaustedTemplate, CANCELLED_ERROR_TEXT } from "../../jobs/policy.js";
+import { attemptsExhaustedTemplate, CANCELLED_ERROR_TEXT, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -12,9 +12,9 @@ import {
   type JobStore,
   type JobStoreOptions,
   type NewJob,
-  quotaExceeded,
 } from "../../jobs/store.js";
-import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
+import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
+import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
@@ -180,7 +180,12 @@ export class RedisJobStore implements JobStore {
       const ids = await this.#redis.zrevrange(set, start, start + 199);
       if (ids.length === 0) break;
       for (const job of await this.#many(ids)) {
-        if (filter.state === undefined || job.state === filter.state) out.push(job);
+        if (
+          (filter.state === undefined || job.state === filter.state) &&
+          (filter.tool === undefined || job.tool === filter.tool)
+        ) {
+          out.push(job);
+        }
         if (out.length >= limit) break;
       }
     }

@@ -1,5 +1,5 @@
 import type { Database, Statement } from "better-sqlite3";
-import { attemptsExhausted, CANCELLED_ERROR_TEXT, nextTurn } from "../../jobs/policy.js";
+import { attemptsExhausted, CANCELLED_ERROR_TEXT, nextTurn, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -12,9 +12,9 @@ import {
   type JobStore,
   type JobStoreOptions,
   type NewJob,
-  quotaExceeded,
 } from "../../jobs/store.js";
-import { canonicalize, type JsonObject, parseJson } from "../../protocol/canonical.js";
+import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
+import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
 import { openSqlite } from "./connection.js";
 
@@ -179,7 +179,7 @@ function prepareStatements(db: Database) {
     requeue: prepare(`UPDATE smcp_jobs SET state = 'queued', worker_id = NULL, lease_until = NULL, updated_at = @now
       WHERE id = @id AND state = 'running'`),
     list: prepare(`SELECT * FROM smcp_jobs WHERE (@clientId IS NULL OR client_id = @clientId) AND (@state IS NULL OR state = @state)
-      AND ${LIVE} ORDER BY created_at DESC, rowid DESC LIMIT @limit`),
+      AND (@tool IS NULL OR tool = @tool) AND ${LIVE} ORDER BY created_at DESC, rowid DESC LIMIT @limit`),
     counts: prepare("SELECT state, count(*) AS n FROM smcp_jobs GROUP BY state"),
     announce: prepare(`INSERT INTO smcp_offers (tool, worker_id, expires_at) VALUES (@tool, @workerId, @expiresAt)
       ON CONFLICT (tool, worker_id) DO UPDATE SET expires_at = excluded.expires_at`),
@@ -356,6 +356,7 @@ export class SqliteJobStore implements JobStore {
     const rows = this.#sql.list.all({
       clientId: filter.clientId ?? null,
       state: filter.state ?? null,
+      tool: filter.tool ?? null,
       limit: filter.limit ?? -1,
       now: this.#now(),
     }) as Row[];

@@ -1,12 +1,12 @@
 /**
  * Sandbox target: the CLI's readers of outside text: `smcp call TOOL
  * ARGS_JSON` (run in process through `runCli`) and the keyring file
- * (`readKeyringFile`, `recordUrl`).
+ * (`readKeyringFile`).
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { readKeyringFile, recordUrl } from "../../../src/cli/config.js";
+import { readKeyringFile } from "../../../src/cli/config.js";
 import { runCli } from "../../../src/cli/run.js";
 import { captureIO } from "../../cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "../../helpers.js";
@@ -19,13 +19,15 @@ export interface CliRun {
   stderr: string;
 }
 
-/** What reading a keyring file gave, and what recordUrl then did. */
+/** What reading a keyring file gave. */
 export interface KeyringRead {
   read: { ok: true; serverId: string; clients: string[] } | { ok: false; name: string; message: string };
-  record: { ok: true; url: string | undefined } | { ok: false; name: string; message: string };
 }
 
 const dir = mkdtempSync(join(tmpdir(), "smcp-fuzz-cli-"));
+// A keyring file that names no keys: every setting comes from the flags (a named file must exist).
+const EMPTY_KEYRING = join(dir, "empty.json");
+writeFileSync(EMPTY_KEYRING, '{"server_id":"none","clients":{}}\n', { mode: 0o600 });
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
@@ -41,7 +43,7 @@ serveSandbox({
   argsJson: async (text: string): Promise<CliRun> => {
     const io = captureIO({});
     const flags = ["--url", DEAD_URL, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET];
-    flags.push("--server-id", SERVER_ID, "--server-secret", SERVER_SECRET, "--config", join(dir, "none.json"));
+    flags.push("--server-id", SERVER_ID, "--server-secret", SERVER_SECRET, "--config", EMPTY_KEYRING);
     const exit = await runCli(["call", ...flags, "--timeout-ms", "5000", "--", "batch_sum", text], io);
     return { exit, stdout: io.outText(), stderr: io.errText() };
   },
@@ -56,20 +58,7 @@ serveSandbox({
     } catch (error) {
       read = failure(error);
     }
-    let record: KeyringRead["record"];
-    try {
-      recordUrl(path, "http://127.0.0.1:9/mcp");
-      let url: string | undefined;
-      try {
-        url = (JSON.parse(readFileSync(path, "utf8")) as { url?: string }).url;
-      } catch {
-        url = undefined;
-      }
-      record = { ok: true, url };
-    } catch (error) {
-      record = failure(error);
-    }
     rmSync(path, { force: true });
-    return { read, record };
+    return { read };
   },
 });

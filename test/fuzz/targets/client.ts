@@ -8,7 +8,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createClient, httpTransport, SmcpError, type Transport } from "../../../src/index.js";
-import { parseLossless } from "../../../src/protocol/canonical.js";
+import { parseLossless } from "../../../src/protocol/parse.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "../../helpers.js";
 import { type AnswerRecipe, buildAnswer, HTTP_TIMEOUT_MS } from "../answers.js";
 import { serveSandbox } from "../child.js";

@@ -1,5 +1,6 @@
 /** Sandbox target: the lossless parser and the canonical writer, run on batches. */
-import { CanonicalValueError, canonicalize, JsonSyntaxError, parseLossless } from "../../../src/protocol/canonical.js";
+import { CanonicalValueError, canonicalize } from "../../../src/protocol/canonical.js";
+import { JsonSyntaxError, parseLossless } from "../../../src/protocol/parse.js";
 import { serveSandbox } from "../child.js";
 
 /** One parse outcome. */

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import type { SmcpClient } from "./client/client.js";
-import type { JsonObject } from "./protocol/canonical.js";
-import { SmcpError } from "./protocol/errors.js";
+import type { SmcpClient } from "../client/client.js";
+import type { JsonObject } from "../protocol/canonical.js";
+import { SmcpError } from "../protocol/errors.js";
 
 /** Fresh random keys for a demo or a local setup: a server secret and one client's. */
 export function freshDemoKeys(): { serverId: string; serverSecret: string; clientId: string; clientSecret: string } {
