@@ -40,7 +40,7 @@ const { values } = parseArgs({
     // undici: requests per run and in the warm-up.
     requests: { type: "string", default: "20000" },
     warmup: { type: "string", default: "3000" },
-    peers: { type: "string", default: "raw,mcp-sdk,smcp-memory,smcp-ed25519,smcp-memory-limited,smcp-sqlite,smcp-redis" },
+    peers: { type: "string", default: "raw,floor,mcp-sdk,smcp-memory,smcp-ed25519,smcp-memory-limited,smcp-sqlite,smcp-redis" },
     // A server already running (e.g. under --cpu-prof) that takes bench-signed envelopes, instead of the peers.
     target: { type: "string" },
     smcp: { type: "string", default: DEFAULT_SMCP },
@@ -100,6 +100,14 @@ async function peerFor(key: string): Promise<Peer> {
       check: (s) => s === 200,
     };
   }
+  if (key === "floor") {
+    return {
+      name: "the floor (verify + nonce + sign, plainly)",
+      start: () => startPeer(["--import", "tsx", "bench/peers/floor.ts"], 0),
+      bodies: "signed",
+      check: (s, b) => s === 200 && b.includes('"total":'),
+    };
+  }
   if (key === "mcp-sdk") {
     return {
       name: "MCP SDK (stateless, JSON)",
@@ -136,7 +144,7 @@ async function peerFor(key: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
 }
 

@@ -9,9 +9,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import support  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
-import support  # noqa: E402
 import smcp  # noqa: E402
 
 # No example database in the repository; failures print the example and a blob to reproduce it. The

@@ -234,7 +234,9 @@ class FakeServer:
 class Jobs:
     """A fake job server: jobs follow a script of (seconds, progress | "done"); long-poll if advertised."""
 
-    def __init__(self, *, long_poll: bool = False, script: list[tuple[float, Any]] | None = None, refuse_wait_ms: bool = False) -> None:
+    def __init__(
+        self, *, long_poll: bool = False, script: list[tuple[float, Any]] | None = None, refuse_wait_ms: bool = False
+    ) -> None:
         self.long_poll = long_poll
         self.refuse_wait_ms = refuse_wait_ms
         self.script = script if script is not None else [(0.3, {"done": 1}), (0.6, {"done": 2}), (0.9, "done")]
@@ -292,8 +294,10 @@ class Jobs:
             if job["state"] == "done":
                 return response_for(req, status="done", result=job["payload"])
             if job["state"] == "cancelled":
-                return response_for(req, status="error", result={"job_id": args["job_id"], "code": "cancelled"}, error="cancelled: cancelled")
-            return response_for(req, status="running", result={"job_id": args["job_id"], "state": "running", "progress": job["progress"]})
+                cancelled = {"job_id": args["job_id"], "code": "cancelled"}
+                return response_for(req, status="error", result=cancelled, error="cancelled: cancelled")
+            running = {"job_id": args["job_id"], "state": "running", "progress": job["progress"]}
+            return response_for(req, status="running", result=running)
 
 
 # ---------------------------------------------------------------- real server
@@ -361,7 +365,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def seed_envelope(secret: str, client_id: str, server_id: str, tool: str, args: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+def seed_envelope(
+    secret: str, client_id: str, server_id: str, tool: str, args: dict[str, Any], **overrides: Any
+) -> dict[str, Any]:
     """An envelope signed by the seed's code (as test/interop/peer.py does)."""
     env = seed.MCPEnvelope(client_id=client_id, server_id=server_id, tool=tool, args=args, signature="", **overrides)
     payload = env.model_dump()

@@ -130,7 +130,7 @@ def test_long_poll_and_the_capability_cache(fake: Any) -> None:
     try:
         asyncio.run(main())
         polls = [s for s in server.seen if s.message["tool"] == "poll_job"]
-        assert len(polls) == 2 and all(s.message["args"]["wait_ms"] == 25_000 for s in polls)
+        assert len(polls) == 2 and all(s.message["args"]["wait_ms"] == 20_000 for s in polls)
         assert server.tools_called().count("server_identity") == 1
     finally:
         jobs.stop.set()

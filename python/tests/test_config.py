@@ -54,12 +54,20 @@ def test_environment_over_file_and_arguments_over_environment(tmp_path: Path) ->
     }
     resolved = resolve(config=path, env=env, overrides={})
     assert resolved["client_id"] == "second" and resolved["client_secret"] == "second-client-secret-0123456789"
-    assert (resolved["server_id"], resolved["url"], resolved["server_key"]) == ("env-server", "http://env:1/mcp", "env-server-secret-0123456789")
+    expected = ("env-server", "http://env:1/mcp", "env-server-secret-0123456789")
+    assert (resolved["server_id"], resolved["url"], resolved["server_key"]) == expected
     # SMCP_SERVER_KEY wins over SMCP_SERVER_SECRET.
-    assert resolve(config=path, env={**env, "SMCP_SERVER_KEY": "env-key-0123456789abc"}, overrides={})["server_key"] == "env-key-0123456789abc"
-    overrides = {"client_id": "arg-client", "client_secret": "arg-secret-0123456789", "server_secret": "arg-server-0123456789", "timeout": 3.0}
+    with_key = {**env, "SMCP_SERVER_KEY": "env-key-0123456789abc"}
+    assert resolve(config=path, env=with_key, overrides={})["server_key"] == "env-key-0123456789abc"
+    overrides = {
+        "client_id": "arg-client",
+        "client_secret": "arg-secret-0123456789",
+        "server_secret": "arg-server-0123456789",
+        "timeout": 3.0,
+    }
     resolved = resolve(config=path, env=env, overrides=overrides)
-    assert (resolved["client_id"], resolved["client_secret"], resolved["server_key"]) == ("arg-client", "arg-secret-0123456789", "arg-server-0123456789")
+    expected = ("arg-client", "arg-secret-0123456789", "arg-server-0123456789")
+    assert (resolved["client_id"], resolved["client_secret"], resolved["server_key"]) == expected
     assert resolved["timeout"] == 3.0 and "server_secret" not in resolved
 
 
@@ -69,7 +77,12 @@ def test_smcp_config_names_the_file(tmp_path: Path) -> None:
 
 
 def test_defaults(tmp_path: Path) -> None:
-    env = {"SMCP_CLIENT_ID": "a", "SMCP_CLIENT_SECRET": "s" * 16, "SMCP_SERVER_SECRET": "t" * 16, "SMCP_CONFIG": str(tmp_path / "none.json")}
+    env = {
+        "SMCP_CLIENT_ID": "a",
+        "SMCP_CLIENT_SECRET": "s" * 16,
+        "SMCP_SERVER_SECRET": "t" * 16,
+        "SMCP_CONFIG": str(tmp_path / "none.json"),
+    }
     resolved = resolve(config=None, env=env, overrides={})
     assert (resolved["url"], resolved["server_id"]) == ("http://127.0.0.1:8787/mcp", "smcp-local")
 
@@ -99,7 +112,8 @@ def test_several_pinned_keys_and_jwk(tmp_path: Path) -> None:
     _, _, public_a = support.ed25519_pair()
     _, _, public_b = support.ed25519_pair()
     jwk = {"kty": "OKP", "crv": "Ed25519", "x": public_b.split(":")[1]}
-    path = write_keyring(tmp_path, {"server_key": [public_a, jwk], "clients": {"me": {"keys": []}}, "client_secrets": {"me": client_secret}})
+    keyring = {"server_key": [public_a, jwk], "clients": {"me": {"keys": []}}, "client_secrets": {"me": client_secret}}
+    path = write_keyring(tmp_path, keyring)
     resolved = resolve(config=path, env={}, overrides={})
     assert resolved["server_key"] == [public_a, jwk]
     smcp.Client(**resolved)

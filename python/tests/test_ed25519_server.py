@@ -72,7 +72,9 @@ def test_an_ed25519_client_uses_every_tool(mixed: support.RealServer, keys: dict
 
 
 def test_hmac_and_ed25519_clients_side_by_side(mixed: support.RealServer, keys: dict[str, dict[str, str]]) -> None:
-    hmac_client = smcp.Client(mixed.url, client_id=HMAC_ID, client_secret=HMAC_SECRET, server_id=support.SERVER_ID, server_key=support.SERVER_SECRET)
+    hmac_client = smcp.Client(
+        mixed.url, client_id=HMAC_ID, client_secret=HMAC_SECRET, server_id=support.SERVER_ID, server_key=support.SERVER_SECRET
+    )
     for _ in range(3):
         assert len(hmac_client.request("batch_sum", {"numbers": [1]}).signature) == 64
         assert len(ed_client(mixed, keys).request("batch_sum", {"numbers": [2]}).signature) == 128
@@ -91,7 +93,9 @@ def test_a_client_pinning_another_key_refuses_the_answers(mixed: support.RealSer
     assert rotated.call("server_identity")["server_id"] == support.SERVER_ID
 
 
-def test_a_signature_by_another_private_key_is_refused_by_the_server(mixed: support.RealServer, keys: dict[str, dict[str, str]]) -> None:
+def test_a_signature_by_another_private_key_is_refused_by_the_server(
+    mixed: support.RealServer, keys: dict[str, dict[str, str]]
+) -> None:
     impostor = ed_client(mixed, keys, client_secret=keys["other"]["secret"])
     with pytest.raises(SmcpError) as caught:
         impostor.call("batch_sum", {"numbers": [1]})
@@ -110,13 +114,17 @@ def test_an_hmac_signature_under_an_ed25519_client_is_refused(mixed: support.Rea
     assert (caught.value.code, caught.value.origin) == ("bad_signature", "server")
 
 
-def test_an_unknown_client_is_answered_with_the_servers_first_key(mixed: support.RealServer, keys: dict[str, dict[str, str]]) -> None:
+def test_an_unknown_client_is_answered_with_the_servers_first_key(
+    mixed: support.RealServer, keys: dict[str, dict[str, str]]
+) -> None:
     # Before the client is known the server signs with its first key (HMAC here): an Ed25519 client accepts nothing else.
     stranger = ed_client(mixed, keys, client_id="nobody")
     with pytest.raises(SmcpError) as caught:
         stranger.call("server_identity")
     assert (caught.value.code, caught.value.origin) == ("bad_signature", "local")
-    hmac_stranger = smcp.Client(mixed.url, client_id="nobody", client_secret=HMAC_SECRET, server_id=support.SERVER_ID, server_key=support.SERVER_SECRET)
+    hmac_stranger = smcp.Client(
+        mixed.url, client_id="nobody", client_secret=HMAC_SECRET, server_id=support.SERVER_ID, server_key=support.SERVER_SECRET
+    )
     with pytest.raises(SmcpError) as caught:
         hmac_stranger.call("server_identity")
     assert (caught.value.code, caught.value.origin) == ("unknown_client", "server")

@@ -3,6 +3,7 @@ slow answers, rate limits, timeouts and Ed25519 in both directions."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -48,7 +49,10 @@ def forged_cases() -> dict[str, tuple[Any, str]]:
         return json.dumps(message).encode()
 
     return {
-        "signed with another key": (lambda req: Reply(body(signed(response_for(req, result={"total": 1e6}), other))), "bad_signature"),
+        "signed with another key": (
+            lambda req: Reply(body(signed(response_for(req, result={"total": 1e6}), other))),
+            "bad_signature",
+        ),
         "unsigned": (lambda req: Reply(body({**response_for(req), "signature": ""})), "bad_signature"),
         "the seed's unsigned error": (lambda req: Reply(b'{"error": "bad signature"}'), "bad_envelope"),
         "another request's answer": (lambda req: Reply(body(signed(response_for({"request_id": "x"}), sign))), "bad_envelope"),
@@ -209,7 +213,7 @@ def test_long_poll_when_advertised(jobs_server: Any) -> None:
     client = fake_client(server)
     assert client.call_and_wait("start_long_task", {"payload": {"p": 2}}) == {"p": 2}
     # One poll that the server held until the job ended; plain polling would have taken three or more.
-    assert len(polls(server)) == 1 and polls(server)[0].message["args"]["wait_ms"] == 25_000
+    assert len(polls(server)) == 1 and polls(server)[0].message["args"]["wait_ms"] == 20_000
     # The capability is learnt once per client.
     assert client.call_and_wait("start_long_task", {"payload": {"p": 3}}) == {"p": 3}
     assert server.tools_called().count("server_identity") == 1
@@ -288,6 +292,52 @@ def test_an_error_in_on_progress_propagates_and_leaves_the_job(jobs_server: Any)
     with pytest.raises(RuntimeError, match="callback bug"):
         fake_client(server).call_and_wait("start_long_task", {}, on_progress=broken)
     assert "cancel_job" not in server.tools_called()
+
+
+def test_on_progress_takes_the_typescript_shape_or_the_older_two_arguments(jobs_server: Any) -> None:
+    _, server = jobs_server(long_poll=True)
+    three: list[tuple[Any, str, dict[str, Any]]] = []
+    two: list[tuple[Any, str]] = []
+    star: list[tuple[Any, ...]] = []
+    client = fake_client(server)
+    client.call_and_wait("start_long_task", {}, on_progress=lambda p, s, answer: three.append((p, s, answer)))
+    client.call_and_wait("start_long_task", {}, on_progress=lambda p, s: two.append((p, s)))
+    client.call_and_wait("start_long_task", {}, on_progress=lambda *a: star.append(a))
+    assert three and two and star
+    # The third argument is the whole `running` result, as the TypeScript client's onProgress gets it.
+    for progress, state, answer in three:
+        assert answer["progress"] == progress and answer["state"] == state == "running" and "job_id" in answer
+    assert all(len(a) == 3 for a in star)
+
+
+def test_a_long_poll_answered_with_nothing_new_before_half_the_wait_backs_off(fake: Any) -> None:
+    # A server that holds each long poll for 30% of its wait_ms, then answers "still running", unchanged
+    # (as one draining for a restart might). Before half the wait: the client pauses before asking again.
+    polls_answered = 0
+
+    def handler(req: dict[str, Any]) -> dict[str, Any]:
+        nonlocal polls_answered
+        if req["tool"] == "server_identity":
+            caps = {"async": True, "long_poll": True}
+            return response_for(req, result={"server_id": support.SERVER_ID, "fingerprint": "k", "capabilities": caps})
+        if req["tool"] == "start_long_task":
+            return response_for(req, status="accepted", result={"job_id": "j1"})
+        assert req["tool"] == "poll_job"
+        if polls_answered == 4:
+            return response_for(req, status="done", result={"ok": True})
+        polls_answered += 1
+        threading.Event().wait(req["args"].get("wait_ms", 0) * 0.3 / 1000)  # the server holding the poll
+        running = {"job_id": "j1", "state": "running", "progress": None, "version": 1}
+        return response_for(req, status="running", result=running)
+
+    server = fake(handler)
+    client = fake_client(server, long_poll_ms=1_000, poll_interval=0.5, max_poll_interval=0.5)
+    assert client.call_and_wait("start_long_task", {}) == {"ok": True}
+    asked = [s.at for s in polls(server)]
+    assert len(asked) == 5 and all(s.message["args"]["wait_ms"] == 1_000 for s in polls(server))
+    # Each answer came after ~0.3 s; a pause of 0.5 s follows each one with nothing new (the first is news).
+    gaps = [later - earlier for earlier, later in zip(asked, asked[1:], strict=False)]
+    assert all(gap >= 0.75 for gap in gaps[1:]), gaps
 
 
 def test_a_coroutine_on_progress_needs_the_async_client(jobs_server: Any) -> None:
@@ -387,7 +437,7 @@ def test_an_ed25519_client_accepts_only_its_pinned_keys_signatures(fake: Any) ->
     ):
         server = fake(peer, signer)
         client = fake_client(server, client_secret=client_secret, server_key=peer.public_text)
-        local_error("bad_signature", lambda: client.call("x"))
+        local_error("bad_signature", functools.partial(client.call, "x"))
 
 
 def test_an_hmac_client_accepts_no_ed25519_answer(fake: Any) -> None:
@@ -442,7 +492,8 @@ def test_the_client_sends_canonical_bytes(fake: Any) -> None:
     fake_client(server).call("batch_sum", {"numbers": [1.5, 2, 6.0, 1e21], "é": {"b": 1, "a": -0.0}})
     body = server.seen[0].body
     assert body == support.seed._canonical_json(json.loads(body))
-    assert json.loads(body)["signature"] == support.hmac_sign(support.CLIENT_SECRET, {k: v for k, v in json.loads(body).items() if k != "signature"})
+    unsigned = {k: v for k, v in json.loads(body).items() if k != "signature"}
+    assert json.loads(body)["signature"] == support.hmac_sign(support.CLIENT_SECRET, unsigned)
 
 
 def test_concurrent_calls_from_threads(fake: Any) -> None:

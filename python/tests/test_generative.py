@@ -96,7 +96,11 @@ def test_random_bytes_are_refused(body: bytes) -> None:
     local_failure(body)
 
 
-@given(message=st.dictionaries(st.sampled_from(["v", "request_id", "ts_ms", "ok", "server_id", "status", "result", "error", "x"]), json_values))
+@given(
+    message=st.dictionaries(
+        st.sampled_from(["v", "request_id", "ts_ms", "ok", "server_id", "status", "result", "error", "x"]), json_values
+    )
+)
 @settings(max_examples=80)
 def test_random_documents_signed_correctly_are_refused_unless_well_formed(message: dict[str, Any]) -> None:
     local_failure(json.dumps(signed(message, SIGNER)).encode())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Optional
 
 import pytest
 import support
@@ -77,7 +76,7 @@ def reference_x2(y: int) -> int:
     return (y * y - 1) * pow(D * y * y + 1, -1, P) % P
 
 
-def reference_point(raw: bytes, *, strict: bool) -> Optional[Ext]:
+def reference_point(raw: bytes, *, strict: bool) -> Ext | None:
     """Decodes by Euler's criterion and a square root by brute exponent search; lax allows y >= p and x = 0 signed."""
     n = int.from_bytes(raw, "little")
     y, sign = n & ((1 << 255) - 1), n >> 255
@@ -116,7 +115,11 @@ TORSION = [ext_mul(k, T8) for k in range(8)]
 TORSION_YS = sorted({affine(t)[1] for t in TORSION})
 # Every encoding a lax decoder reads as a small-order point: a torsion y (or it + p below 2^255), either sign.
 SMALL_ORDER = sorted(
-    (spelled | sign << 255).to_bytes(32, "little") for y in TORSION_YS for spelled in (y, y + P) if spelled < 2**255 for sign in (0, 1)
+    (spelled | sign << 255).to_bytes(32, "little")
+    for y in TORSION_YS
+    for spelled in (y, y + P)
+    if spelled < 2**255
+    for sign in (0, 1)
 )
 NO_X_Y = next(y for y in range(2, 100) if reference_point(y.to_bytes(32, "little"), strict=True) is None)
 NOT_CANONICAL = [

@@ -92,7 +92,9 @@ def test_no_secret_in_reprs() -> None:
     _, secret_text, _ = support.ed25519_pair()
     for key in (keys.signing_key(support.CLIENT_SECRET), keys.signing_key(secret_text)):
         assert support.CLIENT_SECRET not in repr(key) and secret_text.split(":")[1] not in repr(key)
-    client = smcp.Client("http://127.0.0.1:9/mcp", client_id="a", client_secret=support.CLIENT_SECRET, server_key=support.SERVER_SECRET)
+    client = smcp.Client(
+        "http://127.0.0.1:9/mcp", client_id="a", client_secret=support.CLIENT_SECRET, server_key=support.SERVER_SECRET
+    )
     assert support.CLIENT_SECRET not in repr(client) and support.SERVER_SECRET not in repr(client)
 
 

@@ -17,7 +17,9 @@ import sys
 sys.path.insert(0, sys.argv[1])
 import smcp, smcp.canonical
 assert smcp.__file__.startswith(sys.argv[1]), smcp.__file__
-third_party = [m for m in sys.modules if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] not in ("smcp", "__main__")]
+third_party = [
+    m for m in sys.modules if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] not in ("smcp", "__main__")
+]
 assert not third_party, third_party
 client = smcp.Client("http://127.0.0.1:9", client_id="a", client_secret="c" * 16, server_key="s" * 16)
 envelope = client.build_envelope("batch_sum", {"numbers": [1, 6.0]})

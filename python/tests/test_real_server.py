@@ -155,7 +155,9 @@ def test_wrong_server(client: smcp.Client) -> None:
 
 def test_stale(client: smcp.Client) -> None:
     old = support.now_ms() - 301_000
-    envelope = support.seed_envelope(support.CLIENT_SECRET, support.CLIENT_ID, support.SERVER_ID, "server_identity", {}, ts_ms=old)
+    envelope = support.seed_envelope(
+        support.CLIENT_SECRET, support.CLIENT_ID, support.SERVER_ID, "server_identity", {}, ts_ms=old
+    )
     server_error("stale", lambda: result_of(client.send(json.dumps(envelope).encode(), envelope["request_id"])))
 
 

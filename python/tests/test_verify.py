@@ -15,7 +15,9 @@ REQUEST = {"request_id": "req-1"}
 SIGNER = support.Signer(secret=support.SERVER_SECRET)
 
 
-def verify(body: bytes | str, *, request_id: str = "req-1", now: int | None = None, server_key: Any = support.SERVER_SECRET) -> Response:
+def verify(
+    body: bytes | str, *, request_id: str = "req-1", now: int | None = None, server_key: Any = support.SERVER_SECRET
+) -> Response:
     return verify_response(
         body.encode() if isinstance(body, str) else body,
         request_id=request_id,
@@ -185,6 +187,7 @@ def test_errors_survive_pickling() -> None:
     with pytest.raises(SmcpError) as caught:
         result_of(verify(body))
     copy = pickle.loads(pickle.dumps(caught.value))
-    assert (copy.code, copy.message, copy.origin, copy.retry_after_ms, copy.response) == ("rate_limited", "said the fake", "server", 5, caught.value.response)
+    expected = ("rate_limited", "said the fake", "server", 5, caught.value.response)
+    assert (copy.code, copy.message, copy.origin, copy.retry_after_ms, copy.response) == expected
     local = refused(b"{", "bad_envelope")
     assert pickle.loads(pickle.dumps(local)).received == b"{"

@@ -149,7 +149,14 @@ def resolve(*, config: str | None, env: Mapping[str, str] | None, overrides: dic
     url = pick("url", ("SMCP_URL",))
     if url is None:
         url = _server_url(path, server_id) or file_url or DEFAULT_URL
-    return {**options, "url": url, "client_id": client_id, "client_secret": client_secret, "server_key": server_key, "server_id": server_id}
+    return {
+        **options,
+        "url": url,
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "server_key": server_key,
+        "server_id": server_id,
+    }
 
 
 def _server_url(keyring: str, server_id: str) -> str | None:

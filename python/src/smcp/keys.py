@@ -129,7 +129,7 @@ def _small_order_encodings() -> frozenset[bytes]:
         y = _sqrt((r - 1) * pow(_D, -1, _P))
         if y is not None:
             ys += [y, _P - y]
-    out = set()
+    out: set[bytes] = set()
     for y in ys:
         # y + p still fits in 255 bits when y < 19; either sign bit (for x = 0 a lax decoder ignores it).
         for spelled in (y, y + _P) if y + _P < 2**255 else (y,):
@@ -230,11 +230,12 @@ class Ed25519Secret:
 
     def sign(self, canonical: bytes) -> str:
         """128 lowercase hex digits."""
-        return self._key.sign(canonical).hex()
+        signature: bytes = self._key.sign(canonical)
+        return signature.hex()
 
 
-SigningKey = Union[HmacKey, Ed25519Secret]
-VerifyKey = Union[HmacKey, Ed25519Public]
+SigningKey = HmacKey | Ed25519Secret
+VerifyKey = HmacKey | Ed25519Public
 
 
 def is_ed25519_text(value: object) -> bool:

@@ -30,7 +30,8 @@ class Envelope:
     @property
     def request_id(self) -> str:
         """The envelope's ``request_id``; the answer must carry the same."""
-        return self.fields["request_id"]
+        request_id: str = self.fields["request_id"]
+        return request_id
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,11 @@
-"""HTTP transport (SPEC §6): POSTs a body and brings back the answer's bytes, unverified.
+"""Transports: what carries a signed body to a server and brings back the answer's bytes, unverified.
 
-Bounded both ways: the answer is read up to a size cap (8 MiB by default)
+A client takes any object with the :class:`Transport` shape (or, for
+:class:`smcp.AsyncClient`, :class:`AsyncTransport`); the default is
+:class:`HttpTransport` (SPEC §6). Whatever comes back is verified by the
+client, so a transport needs no trust: a forged answer is refused.
+
+The HTTP transport is bounded both ways: the answer is read up to a size cap (8 MiB by default)
 and the whole exchange (connect, send, headers, body) must end within the
 timeout: every socket operation is given only what is left of it, so a
 server that trickles bytes or never answers is given up on in time.
@@ -8,12 +13,13 @@ server that trickles bytes or never answers is given up on in time.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import io
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import SmcpError, SmcpUsageError
@@ -71,6 +77,41 @@ class Answer:
     body: bytes
 
 
+class Transport(Protocol):
+    """Carries one request: sends ``body`` (the signed envelope's exact bytes), returns the answer.
+
+    ``timeout`` (seconds) bounds the whole exchange; the client always gives
+    it (longer for a long poll). A failure to exchange should raise
+    :class:`~smcp.SmcpError` ``unavailable``; anything else raised reaches the
+    caller as is. The answer's ``status`` is the HTTP status, or any number a
+    non-HTTP transport finds useful (200 when there is none): the client
+    decides on the body alone, and uses a 404 only to explain a failure.
+    """
+
+    def send(self, body: bytes, timeout: float) -> Answer: ...
+
+
+class AsyncTransport(Protocol):
+    """:class:`Transport` as a coroutine, for :class:`smcp.AsyncClient`."""
+
+    async def send(self, body: bytes, timeout: float) -> Answer: ...
+
+
+class ThreadedTransport:
+    """An :class:`AsyncTransport` running a blocking :class:`Transport` in a worker thread.
+
+    A cancelled coroutine leaves at most one exchange finishing in the
+    background, never longer than its timeout.
+    """
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    async def send(self, body: bytes, timeout: float) -> Answer:
+        """Runs the blocking ``send`` in a worker thread."""
+        return await asyncio.to_thread(self.transport.send, body, timeout)
+
+
 class HttpTransport:
     """POSTs one request per connection (``Connection: close``), so it is safe to share between threads."""
 
@@ -91,7 +132,7 @@ class HttpTransport:
         self.max_response_bytes = max_response_bytes
         self._headers = {**(headers or {}), "Content-Type": "application/json", "Connection": "close"}
 
-    def post(self, body: bytes, timeout: float | None = None) -> Answer:
+    def send(self, body: bytes, timeout: float | None = None) -> Answer:
         """Sends ``body``; returns the answer or raises SmcpError (``unavailable``, ``too_large``; origin local)."""
         limit = self.timeout if timeout is None else max(0.001, timeout)
         where = self.endpoint.url
@@ -101,8 +142,9 @@ class HttpTransport:
         conn = conn_type(ep.host, ep.port, timeout=limit)
         # The answer is read through a reader that gives each recv only what is left of the deadline,
         # so a server that trickles bytes cannot stretch the exchange.
+        # The stand-in has only makefile(), all HTTPResponse uses of a socket: hence the cast.
         conn.response_class = lambda sock, *args, **kwargs: http.client.HTTPResponse(  # type: ignore[assignment]
-            _DeadlineSocket(sock, deadline), *args, **kwargs
+            cast(socket.socket, _DeadlineSocket(sock, deadline)), *args, **kwargs
         )
         response: http.client.HTTPResponse | None = None
         try:
