@@ -1,5 +1,5 @@
 // HTTP throughput and latency, side by side: raw node:http, the official MCP
-// SDK, and smcp serve (memory, SQLite, Redis). Same generator, same payload
+// SDK, and smcp serve (memory, SQLite, Redis, PostgreSQL). Same generator, same payload
 // (batch_sum of 10 numbers), same connections, loopback only, servers pinned
 // to CPU 0 and the generator to CPU 1. Every smcp request is a unique
 // pre-signed envelope, so verification, the replay check and signing are all
@@ -132,17 +132,19 @@ async function peerFor(key: string): Promise<Peer> {
   }
   if (key === "smcp-sqlite") return smcpPeer("smcp serve, SQLite", "sqlite");
   if (key === "smcp-redis") return smcpPeer("smcp serve, Redis", "redis");
+  if (key === "smcp-postgres") return smcpPeer("smcp serve, PostgreSQL", "postgres");
   // `serve --workers 2` (node:cluster) allowed on both CPUs: on this 2-core machine it shares CPU 1 with wrk,
   // so the figure is what a second process buys when the generator takes a core, not ideal scaling.
-  const workers = /^smcp-(sqlite|redis)-workers2$/.exec(key)?.[1] as StoreKind | undefined;
+  const workers = /^smcp-(sqlite|redis|postgres)-workers2$/.exec(key)?.[1] as StoreKind | undefined;
   if (workers) {
-    return smcpPeer(`smcp serve --workers 2, ${workers === "sqlite" ? "SQLite" : "Redis"}, CPUs 0-1`, workers, {
+    const label = { sqlite: "SQLite", redis: "Redis", postgres: "PostgreSQL" }[workers as string];
+    return smcpPeer(`smcp serve --workers 2, ${label}, CPUs 0-1`, workers, {
       cpu: "0,1",
       extra: [...quiet(), "--workers", "2"],
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-sqlite-workers2, smcp-redis-workers2`,
+    `unknown peer ${key}; known: raw, floor, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
 }
 
@@ -372,6 +374,7 @@ for (const [name, target] of [
   ["smcp serve, memory, limiter + metrics + logs", "one JSON log line per request"],
   ["smcp serve, SQLite", "target >= 0.6x"],
   ["smcp serve, Redis", "target >= 0.7x"],
+  ["smcp serve, PostgreSQL", "shared store, beside Redis"],
 ] as const) {
   const row = rows.find((r) => r.peer === name);
   if (hmac && row) {

@@ -1,12 +1,14 @@
 // Job cycles (SPEC §8, issue 13): start a job and wait for its result by
-// long poll, on the memory, SQLite and Redis/BullMQ stores (in process:
-// server.handle through a verifying client, `callAndWait`), beside raw BullMQ
-// (queue.add -> worker -> job.waitUntilFinished(queueEvents)) on the same
-// Redis at the same concurrency, in one run. Then, across processes, the
+// long poll, on the memory, SQLite, Redis/BullMQ and PostgreSQL stores (in
+// process: server.handle through a verifying client, `callAndWait`), beside
+// raw BullMQ (queue.add -> worker -> job.waitUntilFinished(queueEvents)) on
+// the same Redis, and on BullMQ's PostgreSQL backend, at the same concurrency,
+// in one run. Then, across processes, the
 // latency from a job's end to the waiting client's receipt: start on one
 // `smcp serve --no-worker` replica, long poll on another, the job run by a
 // separate `smcp worker` (the job's end is when its handler returned, on the
-// host's monotonic clock that every process shares). Also requests per job
+// host's monotonic clock that every process shares): on Redis (`latency`),
+// PostgreSQL (`latency-postgres`) and a SQLite file (`latency-sqlite`). Also requests per job
 // cycle. With --profile (and --private-redis: a Redis no one else uses), per
 // cycle: Redis commands (INFO commandstats, script internals included), Redis
 // and this process's CPU, and the round trips of one cycle (MONITOR, 20
@@ -14,7 +16,8 @@
 //
 //   npm run build && node --import tsx bench/jobs.ts [--cycles 2000] [--concurrency 32]
 //     [--latency-cycles 200] [--delay-ms 20] [--redis URL | --private-redis] [--profile]
-//     [--only memory,sqlite,redis,raw,latency] (also: redis-claim, the Redis store without BullMQ)
+//     [--only memory,sqlite,redis,postgres,raw,bullmq-postgres,latency,latency-postgres,latency-sqlite]
+//     (also: redis-claim, the Redis store without BullMQ) [--postgres URL]
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
@@ -26,7 +29,7 @@ import { performance } from "node:perf_hooks";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { Queue, QueueEvents, Worker } from "bullmq";
+import { createPostgresBackend, Queue, QueueEvents, Worker, withBackend } from "bullmq";
 import { Redis } from "ioredis";
 import { SCRIPTS } from "../src/backends/redis/scripts.js";
 import {
@@ -40,11 +43,13 @@ import {
   type Transport,
 } from "../src/index.js";
 import { openStores } from "../src/stores.js";
+import { dropSchemas } from "../test/postgres-helpers.js";
 import { deleteKeys } from "../test/redis-helpers.js";
 import { monotonicMicros } from "./clock-tools.js";
 import { BENCH, noopJob } from "./fixtures.js";
 import type { RunningPeer } from "./peer.js";
 import { DEFAULT_SMCP, startSmcp } from "./smcp.js";
+import { BENCH_POSTGRES } from "./stores.js";
 
 const { values } = parseArgs({
   options: {
@@ -55,7 +60,11 @@ const { values } = parseArgs({
     redis: { type: "string", default: "redis://127.0.0.1:6379/0" },
     "private-redis": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
-    only: { type: "string", default: "memory,sqlite,redis,raw,latency" },
+    only: {
+      type: "string",
+      default: "memory,sqlite,redis,postgres,raw,bullmq-postgres,latency,latency-postgres,latency-sqlite",
+    },
+    postgres: { type: "string", default: BENCH_POSTGRES },
   },
 });
 const CYCLES = Number(values.cycles);
@@ -66,6 +75,13 @@ const ONLY = new Set(values.only.split(","));
 const CLOCK_TOOLS = fileURLToPath(new URL("./clock-tools.ts", import.meta.url));
 if (values.profile && !values["private-redis"])
   throw new Error("--profile counts every client of the Redis: add --private-redis");
+
+/** A PostgreSQL URL with `?schema=` set (it may carry other parameters already). */
+function withSchema(url: string, schema: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set("schema", schema);
+  return parsed.toString();
+}
 
 /** Runs `work` CYCLES times, CONCURRENCY at once; cycles per second. */
 async function loop(work: () => Promise<void>): Promise<number> {
@@ -254,6 +270,74 @@ async function rawBullCycles(redisUrl: string): Promise<Row> {
   return row;
 }
 
+/**
+ * The same raw cycle on BullMQ's PostgreSQL backend (a schema of its own,
+ * dropped after). A wait that gets no completion event within 2 s is counted
+ * (and ends the cycle), so a lost event shows instead of hanging the bench.
+ * Also: adds and processing alone (no waiting), the queue's own throughput.
+ */
+async function rawBullPostgresCycles(url: string): Promise<Row> {
+  const schema = `smcp_bench_bull_${randomUUID().slice(0, 8)}`;
+  const connection = { connectionString: url, schema, migrate: true };
+  const bull = withBackend(createPostgresBackend);
+  const queue = new bull.Queue("raw", { connection });
+  queue.setMaxListeners(0);
+  const events = new bull.QueueEvents("raw", { connection });
+  let processed = 0;
+  const worker = new bull.Worker(
+    "raw",
+    async () => {
+      processed++;
+      return {};
+    },
+    { connection, concurrency: CONCURRENCY },
+  );
+  try {
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), worker.waitUntilReady()]);
+    let lost = 0;
+    const cycle = async () => {
+      const job = await queue.add("noop", {}, { removeOnComplete: 10_000, removeOnFail: true });
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<"lost">((resolve) => {
+        timer = setTimeout(() => resolve("lost"), 2000);
+      });
+      if ((await Promise.race([job.waitUntilFinished(events), timeout])) === "lost") lost++;
+      clearTimeout(timer);
+    };
+    await loop(cycle);
+    lost = 0;
+    const rate = await loop(cycle);
+    const lostInRun = lost;
+    // The queue alone: CYCLES adds at CONCURRENCY, until the worker has processed them all.
+    const t0 = performance.now();
+    const before = processed;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next++ < CYCLES) await queue.add("noop", {}, { removeOnComplete: 10_000, removeOnFail: true });
+      }),
+    );
+    while (processed - before < CYCLES) await new Promise((r) => setTimeout(r, 5));
+    const queueRate = CYCLES / ((performance.now() - t0) / 1000);
+    console.error(
+      `raw BullMQ on PostgreSQL: ${rate.toFixed(0)} cycles/s (${lostInRun} waits lost), queue alone ${queueRate.toFixed(0)} jobs/s`,
+    );
+    return {
+      name: "raw BullMQ (PostgreSQL backend) add + process + waitUntilFinished",
+      rate,
+      profile: [
+        `${lostInRun} of ${CYCLES} waits got no completion event within 2 s (each counted as a 2 s cycle)`,
+        `add + process alone (no waiting): ${queueRate.toFixed(0)} jobs/s`,
+      ],
+    };
+  } finally {
+    await worker.close();
+    await events.close();
+    await queue.close();
+    await dropSchemas([schema], values.postgres).catch(() => undefined);
+  }
+}
+
 /** `smcp worker` with the clock tools; resolves once it printed its ready line. */
 async function startWorker(store: string): Promise<ChildProcess> {
   const child = spawn(
@@ -288,10 +372,8 @@ function percentile(sorted: readonly number[], p: number): number {
  * replica B from version 1, the job run by a worker process. Latency =
  * the client's receipt of B's answer minus the job handler's return.
  */
-async function latencyAcrossProcesses(redisUrl: string): Promise<string> {
-  const prefix = `smcp-bench-${randomUUID().slice(0, 8)}:`;
-  const store = `${redisUrl}?prefix=${prefix}`;
-  const extra = ["--no-worker", "--tools", CLOCK_TOOLS, "--log-level", "warn", "--client-rate", "off"];
+async function latencyAcrossProcesses(label: string, store: string, cleanup: () => Promise<void>): Promise<string> {
+  const extra = ["--no-worker", "--tools", CLOCK_TOOLS, "--demo-tools", "--log-level", "warn", "--client-rate", "off"];
   const replicas: RunningPeer[] = [];
   let worker: ChildProcess | undefined;
   try {
@@ -347,7 +429,7 @@ async function latencyAcrossProcesses(redisUrl: string): Promise<string> {
     }
     trips.sort((x, y) => x - y);
     const line =
-      `job end -> client receipt across 2 replicas + a worker process (${latencies.length} cycles, job ${DELAY_MS} ms): ` +
+      `${label}: job end -> client receipt across 2 replicas + a worker process (${latencies.length} cycles, job ${DELAY_MS} ms): ` +
       `p50 ${percentile(latencies, 50).toFixed(2)} ms, p90 ${percentile(latencies, 90).toFixed(2)} ms, ` +
       `p99 ${percentile(latencies, 99).toFixed(2)} ms, max ${(latencies.at(-1) ?? Number.NaN).toFixed(2)} ms; ` +
       `${requests.toFixed(2)} requests/cycle${early ? `; ${early} cycles left out (the job ended before the poll left)` : ""}` +
@@ -361,7 +443,7 @@ async function latencyAcrossProcesses(redisUrl: string): Promise<string> {
       await exited;
     }
     await Promise.all(replicas.map((r) => r.stop()));
-    await deleteKeys(prefix, redisUrl);
+    await cleanup();
   }
 }
 
@@ -408,9 +490,30 @@ try {
     rows.push(await smcpCycles("smcp, Redis store, claimed in process (no BullMQ)", { jobStore, nonceStore }, REDIS));
     await deleteKeys(prefix, REDIS);
   }
+  if (ONLY.has("postgres")) {
+    const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
+    rows.push(await smcpCycles("smcp, PostgreSQL", await openStores(withSchema(values.postgres, schema))));
+    await dropSchemas([schema], values.postgres);
+  }
   const raw = ONLY.has("raw") ? await rawBullCycles(REDIS) : undefined;
   if (raw) rows.push(raw);
-  const latency = ONLY.has("latency") ? await latencyAcrossProcesses(REDIS) : undefined;
+  if (ONLY.has("bullmq-postgres")) rows.push(await rawBullPostgresCycles(values.postgres));
+  const latency: string[] = [];
+  if (ONLY.has("latency")) {
+    const prefix = `smcp-bench-${randomUUID().slice(0, 8)}:`;
+    latency.push(await latencyAcrossProcesses("Redis", `${REDIS}?prefix=${prefix}`, () => deleteKeys(prefix, REDIS)));
+  }
+  if (ONLY.has("latency-postgres")) {
+    const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
+    latency.push(
+      await latencyAcrossProcesses("PostgreSQL", withSchema(values.postgres, schema), () =>
+        dropSchemas([schema], values.postgres),
+      ),
+    );
+  }
+  if (ONLY.has("latency-sqlite")) {
+    latency.push(await latencyAcrossProcesses("SQLite", `sqlite:${join(dir, "latency.db")}`, async () => {}));
+  }
 
   console.log(
     `\n${CYCLES} cycles per row after a warm-up pass, concurrency ${CONCURRENCY}, in process; smcp rows: callAndWait (start + long poll)\n`,
@@ -422,7 +525,7 @@ try {
     console.log(`| ${row.name} | ${row.rate.toFixed(0)} | ${ratio} | ${row.requests?.toFixed(2) ?? ""} |`);
   }
   for (const row of rows) if (row.profile) console.log(`\n${row.name}:\n- ${row.profile.join("\n- ")}`);
-  if (latency) console.log(`\n${latency}`);
+  for (const line of latency) console.log(`\n${line}`);
 } finally {
   await own?.stop();
 }

@@ -11,9 +11,13 @@
 //   many as are reserved, and the time of one sweep batch.
 // - redis: a redis-server of the bench's own (so nothing else moves its
 //   memory): MEMORY USAGE of sampled keys, and used_memory growth per key.
+// - postgres: a schema of the bench's own (dropped after): the table's and
+//   its two indexes' sizes per row, group-committed reservations while a
+//   window fills and then while the sweep deletes as many as are reserved
+//   (simulated clock, as SQLite), and the time of one sweep batch.
 //
-//   node --expose-gc --import tsx bench/nonces.ts [--stores memory,sqlite,redis] [--held 1000000] [--concurrency 64]
-//     [--sweep-batch 100] [--maintenance-thread true|false] [--checkpoint-ms 1000]
+//   node --expose-gc --import tsx bench/nonces.ts [--stores memory,sqlite,redis,postgres] [--held 1000000] [--concurrency 64]
+//     [--sweep-batch 100] [--maintenance-thread true|false] [--checkpoint-ms 1000] [--postgres URL]
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -24,8 +28,11 @@ import { parseArgs } from "node:util";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
 import { MemoryNonceStore, type NonceStore } from "../src/index.js";
+import { migrate, PostgresConnection, PostgresNonceStore } from "../src/postgres.js";
 import { RedisNonceStore } from "../src/redis.js";
 import { SqliteNonceStore } from "../src/sqlite.js";
+import { dropSchemas } from "../test/postgres-helpers.js";
+import { BENCH_POSTGRES } from "./stores.js";
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +43,7 @@ const { values } = parseArgs({
     // SQLite: the maintenance thread (sweep, checkpoints) and its checkpoint period; "false" for neither.
     "maintenance-thread": { type: "string", default: "true" },
     "checkpoint-ms": { type: "string", default: "1000" },
+    postgres: { type: "string", default: BENCH_POSTGRES },
   },
 });
 const HELD = Number(values.held);
@@ -236,6 +244,69 @@ async function benchRedis(): Promise<void> {
   }
 }
 
+async function benchPostgres(): Promise<void> {
+  const connection = await PostgresConnection.open(values.postgres as string, { poolMax: 8, applicationName: "smcp-bench" });
+  const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
+  try {
+    await migrate(connection, schema);
+    const clock = { now: 1_700_000_000_000 };
+    const sweepBatch = Math.max(1000, Number(values["sweep-batch"]));
+    const store = new PostgresNonceStore(connection, { schema, now: () => clock.now, sweepEveryMs: 100, sweepBatch });
+    const rate = Math.ceil((HELD / WINDOW_MS) * 1000);
+    const size = async () => {
+      const row = (
+        await connection.pool.query(
+          `SELECT pg_relation_size('${schema}.nonces') AS heap, pg_relation_size('${schema}.nonces_pkey') AS pkey,
+             pg_relation_size('${schema}.nonces_expiry') AS expiry, (SELECT count(*) FROM ${schema}.nonces) AS n`,
+        )
+      ).rows[0] as { heap: number; pkey: number; expiry: number; n: number };
+      return row;
+    };
+    // 1. Fill: a window's worth, none expired yet.
+    let t0 = performance.now();
+    const fill = await drive(store, clock, rate, WINDOW_MS / 1000 - 2);
+    const fillWall = (performance.now() - t0) / 1000;
+    const full = await size();
+    // 2. Steady state: as many expire, and are swept (every 100 ms, in batches), as are reserved.
+    t0 = performance.now();
+    const steady = await drive(store, clock, rate, 120);
+    const steadyWall = (performance.now() - t0) / 1000;
+    const after = await size();
+    const [version] = (await connection.pool.query("SHOW server_version")).rows as { server_version: string }[];
+    console.log(
+      `\n### postgres ${version?.server_version}: ${full.n} rows, group commit at concurrency ${CONCURRENCY} (synchronous_commit as the server has it)\n`,
+    );
+    const per = (bytes: number) => (bytes / full.n).toFixed(1);
+    console.log(
+      `- table ${mb(full.heap)} MB + primary key ${mb(full.pkey)} MB + expiry index ${mb(full.expiry)} MB: ` +
+        `${per(full.heap)} + ${per(full.pkey)} + ${per(full.expiry)} = **${per(full.heap + full.pkey + full.expiry)} bytes per row**`,
+    );
+    const lastOfFill = fill.subarray(Math.max(0, fill.length - steady.length));
+    console.log(
+      `- reserve, last 120 s of the fill (nothing expires): ${(fill.length / fillWall).toFixed(0)}/s over the fill; ${percentiles(lastOfFill)}`,
+    );
+    console.log(
+      `- reserve, next 120 s (as many swept as reserved): ${(steady.length / steadyWall).toFixed(0)}/s; ${percentiles(steady)}; ` +
+        `rows ${full.n} -> ${after.n}; relations ${mb(full.heap + full.pkey + full.expiry)} -> ${mb(after.heap + after.pkey + after.expiry)} MB`,
+    );
+    // 3. One sweep batch, every row expired, timed one by one (the background sweep is stopped first).
+    await store.close();
+    clock.now += 2 * WINDOW_MS;
+    const batches: number[] = [];
+    const sweep = `DELETE FROM ${schema}.nonces WHERE digest IN
+      (SELECT digest FROM ${schema}.nonces WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED)`;
+    for (let deleted = -1; deleted !== 0 && batches.length < 200; ) {
+      const t = performance.now();
+      deleted = (await connection.pool.query(sweep, [Math.floor(clock.now), sweepBatch])).rowCount ?? 0;
+      if (deleted > 0) batches.push(performance.now() - t);
+    }
+    console.log(`- one sweep batch of ${sweepBatch} rows (${batches.length} timed): ${percentiles(batches)}`);
+  } finally {
+    await connection.close();
+    await dropSchemas([schema], values.postgres as string);
+  }
+}
+
 async function freePort(): Promise<number> {
   const probe = createServer().listen(0, "127.0.0.1");
   await new Promise((r) => probe.once("listening", r));
@@ -251,6 +322,7 @@ for (const kind of (values.stores as string).split(",")) {
   if (kind === "memory") await benchMemory();
   else if (kind === "sqlite") await benchSqlite();
   else if (kind === "redis") await benchRedis();
-  else throw new Error(`unknown store ${kind}; use memory, sqlite or redis`);
+  else if (kind === "postgres") await benchPostgres();
+  else throw new Error(`unknown store ${kind}; use memory, sqlite, redis or postgres`);
 }
 process.exit(0);

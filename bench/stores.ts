@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { Redis } from "ioredis";
+import pg from "pg";
 import { fetchMetrics, metricValue } from "./smcp.js";
 
 /** The stores a bench can run `smcp serve` on. */
-export type StoreKind = "memory" | "sqlite" | "redis";
+export type StoreKind = "memory" | "sqlite" | "redis" | "postgres";
 
 /** A store for one bench server: its URL, and how to read what it holds from outside the server. */
 export interface BenchStore {
@@ -29,14 +30,20 @@ export interface BenchStoreOptions {
   /** Redis: the database number; default the highest empty one, so DBSIZE counts only this bench's keys. */
   redisDb?: number;
   redisHost?: string;
+  /** PostgreSQL: the database (a schema of the bench's own is made in it, and dropped). Default `SMCP_BENCH_POSTGRES` or the test database. */
+  postgresUrl?: string;
 }
+
+/** The PostgreSQL the benches use, when not told otherwise. */
+export const BENCH_POSTGRES = process.env.SMCP_BENCH_POSTGRES ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** Opens a fresh store of a kind: a memory store, a SQLite file in a temporary folder, or a Redis database and prefix of its own. */
 export async function openBenchStore(kind: StoreKind, options: BenchStoreOptions = {}): Promise<BenchStore> {
   if (kind === "memory") return memoryStore();
   if (kind === "sqlite") return sqliteStore();
   if (kind === "redis") return redisStore(options);
-  throw new Error(`unknown store ${kind}; use memory, sqlite or redis`);
+  if (kind === "postgres") return postgresStore(options);
+  throw new Error(`unknown store ${kind}; use memory, sqlite, redis or postgres`);
 }
 
 /** Memory: only the server knows; it tells through the `smcp_nonces_held` gauge of `GET /metrics`, when it has one. */
@@ -153,6 +160,60 @@ async function redisStore(options: BenchStoreOptions): Promise<BenchStore> {
     async cleanup() {
       await deleteByPattern(redis, `${prefix}*`);
       redis.disconnect();
+    },
+  };
+}
+
+/**
+ * PostgreSQL: a schema of its own (the server creates it at start, and the
+ * bench drops it), read over a connection of the bench's own: the live rows
+ * of the nonce table, and the table's and its indexes' sizes.
+ */
+function postgresStore(options: BenchStoreOptions): BenchStore {
+  const base = options.postgresUrl ?? BENCH_POSTGRES;
+  const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
+  const query = async <T>(text: string, values: unknown[] = []): Promise<T[]> => {
+    const client = new pg.Client({ connectionString: base, application_name: "smcp-bench" });
+    await client.connect();
+    try {
+      return (await client.query(text, values)).rows as T[];
+    } finally {
+      await client.end();
+    }
+  };
+  const rows = async () => {
+    const [row] = await query<{ n: string }>(`SELECT count(*) AS n FROM "${schema}".nonces WHERE expires_at > $1`, [Date.now()]);
+    return Number(row?.n ?? 0);
+  };
+  return {
+    kind: "postgres",
+    url: `${base}${base.includes("?") ? "&" : "?"}schema=${schema}`,
+    async baseline() {},
+    async noncesHeld() {
+      return rows().catch(() => undefined);
+    },
+    async footprint() {
+      const live = await rows();
+      const [size] = await query<{ heap: string; pkey: string; expiry: string; total: string; all_rows: string }>(
+        `SELECT pg_relation_size('"${schema}".nonces') AS heap, pg_relation_size('"${schema}".nonces_pkey') AS pkey,
+           pg_relation_size('"${schema}".nonces_expiry') AS expiry, pg_total_relation_size('"${schema}".nonces') AS total,
+           (SELECT count(*) FROM "${schema}".nonces) AS all_rows`,
+      );
+      const [heap = 0, pkey = 0, expiry = 0, total = 0, all = 0] = [
+        size?.heap,
+        size?.pkey,
+        size?.expiry,
+        size?.total,
+        size?.all_rows,
+      ].map(Number);
+      const per = (n: number) => (live > 0 ? `${(n / live).toFixed(0)} bytes per held nonce` : "no rows");
+      return [
+        `PostgreSQL: ${live} live nonce rows (${all} with expired ones not swept yet)`,
+        `PostgreSQL: table ${mb(heap)} MB + primary key ${mb(pkey)} MB + expiry index ${mb(expiry)} MB = ${mb(total)} MB (pg_total_relation_size): ${per(total)}`,
+      ];
+    },
+    async cleanup() {
+      await query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     },
   };
 }

@@ -200,7 +200,10 @@ describe("smcp CLI in process", () => {
       `${CLIENT_ID}=${CLIENT_SECRET}`,
     ];
     const stores: [string[], RegExp][] = [
-      [serve("bogus://x"), /store 'bogus:\/\/x' is not supported; use memory, sqlite:PATH or redis:\/\/HOST:PORT/],
+      [
+        serve("bogus://x"),
+        /store 'bogus:\/\/x' is not supported; use memory, sqlite:PATH, redis:\/\/HOST:PORT\[\/DB\] or postgres:\/\/USER@HOST:PORT\/DB/,
+      ],
       [serve("sqlite:"), /sqlite: needs a file/],
       [serve("redis://:hunter2secret@127.0.0.1:9/0"), /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:9\/0/],
       [["worker", "--store", "memory"], /a worker needs a shared store/],

@@ -13,10 +13,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { sql } from "./postgres-helpers.js";
 import { freePort } from "./process-helpers.js";
 import { deleteKeys } from "./redis-helpers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
+// The PostgreSQL recipe's role and schema get names of this run's own (dropped after), so it never meets another
+// run's, or a reader's; its administrator lines talk to this server.
+const PG_SUFFIX = randomUUID().slice(0, 8);
+const PG_NAMES: Record<string, string> = { smcp_app: `smcp_app_${PG_SUFFIX}`, smcp_demo: `smcp_demo_${PG_SUFFIX}` };
+const PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres";
 const dirs: string[] = [];
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
@@ -63,13 +69,15 @@ esac
 }
 
 /**
- * Runs a recipe in one bash, as written, with two substitutions so it can't
- * collide with anything else on the machine: the port (8787) and the Redis
- * key prefix. At the end every background process is stopped.
+ * Runs a recipe in one bash, as written, with substitutions so it can't
+ * collide with anything else on the machine: the port (8787), the Redis key
+ * prefix, and the PostgreSQL role and schema. At the end every background
+ * process is stopped.
  */
 async function run(script: string, port: number, prefix: string): Promise<{ code: number | null; out: string; err: string }> {
   const dir = project();
-  const body = script.replaceAll("8787", String(port)).replaceAll("prefix=crunch:", `prefix=${prefix}`);
+  let body = script.replaceAll("8787", String(port)).replaceAll("prefix=crunch:", `prefix=${prefix}`);
+  for (const [name, unique] of Object.entries(PG_NAMES)) body = body.replaceAll(name, unique);
   const full = ["set -e", body, "kill $(jobs -p) 2>/dev/null || true", "wait || true"].join("\n");
   const child = spawn("bash", ["-c", full], {
     cwd: dir,
@@ -123,11 +131,25 @@ const EXPECT: Record<string, (out: string, err: string) => void> = {
     assert.ok(workers.includes(crunched[1]), `ran in ${crunched[1]}, workers ${workers.join(", ")}`);
     assert.match(err, /\[#+-*\] \d\/3 step \d of 3/, "progress shown as a bar with its message");
   },
+  postgres: (out) => {
+    assert.match(out, /^7$/m, "the printed SQL creates seven tables");
+    assert.match(out, new RegExp(`schema ${PG_NAMES.smcp_demo}: version 0 -> 1`));
+    assert.match(out, /"hello": "postgres"/);
+    assert.match(out, /start_long_task \| done +\| +1/);
+  },
 };
 
 describe("the docs run as written (README.md, docs/*.md)", () => {
   const prefix = `smcp-recipe-${randomUUID().slice(0, 8)}:`;
   after(() => deleteKeys(prefix));
+  after(() =>
+    sql(async (c) => {
+      await c.query("SET client_min_messages = warning");
+      await c.query(`DROP SCHEMA IF EXISTS ${PG_NAMES.smcp_demo} CASCADE`);
+      await c.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [PG_NAMES.smcp_app]);
+      await c.query(`DROP ROLE IF EXISTS ${PG_NAMES.smcp_app}`);
+    }, PG_ADMIN),
+  );
   const found = recipes();
   it("there are recipes, each with a unique name", () => {
     assert.ok(found.length >= 3);

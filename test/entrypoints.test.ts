@@ -40,17 +40,26 @@ describe("entry points load only what they need (issue 11)", () => {
     );
   });
 
-  it("`smcp/sqlite` does not load Redis; `smcp/redis` does not load SQLite", () => {
+  it("`smcp/sqlite` does not load Redis; `smcp/redis` does not load SQLite; neither loads pg", () => {
     const sqlite = packagesIn(load("smcp/sqlite").seen);
     assert.ok(sqlite.has("better-sqlite3"));
-    assert.ok(!sqlite.has("ioredis") && !sqlite.has("bullmq"));
+    assert.ok(!sqlite.has("ioredis") && !sqlite.has("bullmq") && !sqlite.has("pg"));
     const redis = packagesIn(load("smcp/redis").seen);
     assert.ok(redis.has("ioredis") && redis.has("bullmq"));
-    assert.ok(!redis.has("better-sqlite3"));
+    assert.ok(!redis.has("better-sqlite3") && !redis.has("pg"));
+  });
+
+  it("`smcp/postgres` loads pg and nothing of Redis or SQLite, and no native addon", () => {
+    const { seen, addons } = load("smcp/postgres");
+    const postgres = packagesIn(seen);
+    assert.ok(postgres.has("pg"));
+    for (const other of ["ioredis", "bullmq", "msgpackr", "better-sqlite3"]) assert.ok(!postgres.has(other), `loaded ${other}`);
+    assert.deepEqual(addons, [], "no native addon (pg-native is not used)");
   });
 
   it("`smcp/stores` loads a backend only when a URL asks for it", () => {
     const stores = packagesIn(load("smcp/stores").seen);
-    for (const heavy of ["better-sqlite3", "ioredis", "bullmq"]) assert.ok(!stores.has(heavy), `smcp/stores loaded ${heavy}`);
+    for (const heavy of ["better-sqlite3", "ioredis", "bullmq", "pg"])
+      assert.ok(!stores.has(heavy), `smcp/stores loaded ${heavy}`);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * One job policy (issue 19): the same random script of job events, driven
- * through the memory, SQLite and Redis job stores on one clock, gets the same
+ * through the memory, SQLite, Redis and PostgreSQL job stores on one clock, gets the same
  * observable answers from each: which job a claim starts (the fair-turn
  * rule), turns, states, versions, errors (cancelled, attempts exhausted),
  * quotas, usage and listings.
@@ -15,18 +15,27 @@ import fc from "fast-check";
 import { Redis } from "ioredis";
 import type { JobRecord, JobStore } from "../src/index.js";
 import { MemoryJobStore, SmcpError } from "../src/index.js";
+import { PostgresJobStore } from "../src/postgres.js";
 import { RedisJobStore } from "../src/redis.js";
 import { SqliteJobStore } from "../src/sqlite.js";
 import { runProperty } from "./fuzz/run.js";
+import { Schemas, sql } from "./postgres-helpers.js";
 import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
 
 const RUN = `smcp-diff-${randomUUID().slice(0, 8)}:`;
 const dir = mkdtempSync(join(tmpdir(), "smcp-diff-"));
 const redis = new Redis(REDIS_URL);
+// PostgreSQL: one schema for the whole run, emptied before each script (a schema per script would be mostly DDL).
+const schemas = new Schemas();
+const postgres = await schemas.connect(2);
+const schema = await schemas.migrated(postgres);
+const emptyPostgres = () =>
+  sql((c) => c.query(`TRUNCATE ${["jobs", "clients", "starts", "offers"].map((t) => `${schema}.${t}`).join(", ")}`));
 after(async () => {
   await deleteKeys(RUN);
   redis.disconnect();
   rmSync(dir, { recursive: true, force: true });
+  await schemas.dropAll();
 });
 
 const CLIENTS = ["a", "b", "c"] as const;
@@ -168,7 +177,7 @@ async function play(store: JobStore, clock: { now: number }, events: Event[]): P
   return out;
 }
 
-describe("one job policy: memory, SQLite and Redis answer alike", () => {
+describe("one job policy: memory, SQLite, Redis and PostgreSQL answer alike", () => {
   it("random scripts of job events get identical answers from every backend", async (t) => {
     let n = 0;
     await runProperty(
@@ -177,17 +186,20 @@ describe("one job policy: memory, SQLite and Redis answer alike", () => {
       async (events) => {
         n++;
         const start = 1_800_000_000_000;
-        const clocks = { memory: { now: start }, sqlite: { now: start }, redis: { now: start } };
+        const clocks = { memory: { now: start }, sqlite: { now: start }, redis: { now: start }, postgres: { now: start } };
         const retentionMs = 10_000;
         const stores: Record<keyof typeof clocks, JobStore> = {
           memory: new MemoryJobStore({ retentionMs, now: () => clocks.memory.now }),
           sqlite: new SqliteJobStore(join(dir, `${n}.db`), { retentionMs, now: () => clocks.sqlite.now }),
           redis: new RedisJobStore(redis, { prefix: `${RUN}${n}:`, retentionMs, now: () => clocks.redis.now }),
+          postgres: new PostgresJobStore(postgres, { schema, retentionMs, now: () => clocks.postgres.now }),
         };
+        await emptyPostgres();
         try {
           const memory = await play(stores.memory, clocks.memory, events);
           assert.deepEqual(await play(stores.sqlite, clocks.sqlite, events), memory, "SQLite differs from memory");
           assert.deepEqual(await play(stores.redis, clocks.redis, events), memory, "Redis differs from memory");
+          assert.deepEqual(await play(stores.postgres, clocks.postgres, events), memory, "PostgreSQL differs from memory");
         } finally {
           await stores.memory.close();
           await stores.sqlite.close();

@@ -1,6 +1,7 @@
 // Long polls across processes (SPEC §8): a poll held by one `smcp serve`
 // process wakes when a separate `smcp worker` process ends the job — Redis
-// (pub/sub, two API replicas) and SQLite (one file shared by the processes).
+// (pub/sub, two API replicas), PostgreSQL (LISTEN/NOTIFY, two API replicas)
+// and SQLite (one file shared by the processes).
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -10,6 +11,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createClient, httpTransport, type SmcpClient } from "../src/index.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, until } from "./helpers.js";
+import { Schemas, storeUrl } from "./postgres-helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
 
@@ -84,6 +86,19 @@ describe("a held poll wakes when another process ends the job", () => {
       await wakesAcrossProcesses(a, b);
     } finally {
       await deleteKeys(prefix);
+    }
+  });
+
+  it("PostgreSQL: started on replica A, held on replica B, ended by a worker process", { timeout: 20_000 }, async () => {
+    const schemas = new Schemas();
+    const store = storeUrl(schemas.name());
+    try {
+      const [a, b] = await Promise.all([serve(store), serve(store)]);
+      await worker(store);
+      await wakesAcrossProcesses(a, b);
+    } finally {
+      for (const child of children) await child.stop("SIGKILL");
+      await schemas.dropAll();
     }
   });
 

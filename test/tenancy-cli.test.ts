@@ -8,6 +8,7 @@ import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { createClient, httpTransport, parseLossless, type SmcpClient, SmcpError } from "../src/index.js";
+import { PostgresConnection, PostgresJobStore } from "../src/postgres.js";
 import { SqliteJobStore } from "../src/sqlite.js";
 import {
   CLIENT_ID,
@@ -20,6 +21,7 @@ import {
   signedEnvelope,
   until,
 } from "./helpers.js";
+import { PG_URL, Schemas, sql, storeUrl } from "./postgres-helpers.js";
 import { type Child, startCli } from "./process-helpers.js";
 
 const TOOLS_MODULE = fileURLToPath(new URL("./fixtures/tenancy-tools.mjs", import.meta.url));
@@ -364,5 +366,105 @@ describe("SQLite quotas across processes (issue 10)", () => {
     } finally {
       await store.close();
     }
+  });
+});
+
+describe("PostgreSQL through the CLI (issue 10 on issue 25's store)", () => {
+  const schemas = new Schemas();
+  after(async () => {
+    for (const child of children) await child.stop("SIGKILL");
+    await schemas.dropAll();
+  });
+  /** A job store on the schema, as another process sees it. */
+  const inspect = async <T>(schema: string, look: (store: PostgresJobStore) => Promise<T>): Promise<T> => {
+    const connection = await PostgresConnection.open(PG_URL, { poolMax: 1 });
+    const store = new PostgresJobStore(connection, { schema, closeConnection: true });
+    try {
+      return await look(store);
+    } finally {
+      await store.close();
+    }
+  };
+
+  it("a job held by a live process on this host is left alone by a second process's start", async () => {
+    const schema = schemas.name();
+    const lease = ["--lease-ms", "600000"];
+    const holder = await serve(["--store", storeUrl(schema), ...lease, ...KEYS]);
+    const held = await jobOf(holder.client, "start_long_task", { seconds: 20, payload: {} });
+    await progressed(holder.client, held);
+    const before = await inspect(schema, (store) => store.get(held));
+    // The second process alone has `quick`: once it ran one, its start-up recovery is behind it.
+    const second = await serve(["--store", storeUrl(schema), ...lease, "--tools", TOOLS_MODULE, ...KEYS]);
+    const quick = await jobOf(second.client, "quick", {});
+    await until(async () => (await second.client.poll(quick)).status === "done", 20_000, "the second process to run a job");
+    assert.equal(((await second.client.poll(quick)).result as { pid?: number }).pid, second.child.process.pid);
+    const after = await inspect(schema, (store) => store.get(held));
+    assert.equal(after?.state, "running");
+    assert.equal(after?.workerId, before?.workerId, "still the live holder's");
+    assert.equal(after?.attempts, 1, "never taken over");
+  });
+
+  it("--retention-ms: a finished job's row is deleted by the sweep, and its client's counters with it", async () => {
+    const schema = schemas.name();
+    const { client } = await serve(["--store", storeUrl(schema), "--retention-ms", "1000", ...KEYS]);
+    const jobId = await jobOf(client, "start_long_task", { seconds: 1, payload: { short: "lived" } });
+    await until(async () => (await client.poll(jobId)).status === "done", 20_000, "done");
+    const rows = (table: string, column: string, value: string) =>
+      sql(async (c) =>
+        Number((await c.query(`SELECT count(*) AS n FROM ${schema}.${table} WHERE ${column} = $1`, [value])).rows[0].n),
+      );
+    assert.equal(await rows("jobs", "id", jobId), 1);
+    await until(async () => (await rows("jobs", "id", jobId)) === 0, 15_000, "the sweep to delete the row");
+    await assert.rejects(
+      client.call("poll_job", { job_id: jobId }),
+      (e: unknown) => e instanceof SmcpError && e.code === "unknown_job",
+    );
+    assert.equal(await rows("clients", "client_id", CLIENT_ID), 0, "the client's quota counters went with its last job");
+  });
+
+  it("creates racing from four processes on one schema never pass the quota", async () => {
+    const schema = schemas.name();
+    const postgres = new URL("../dist/postgres.js", import.meta.url).href;
+    // Each process opens the store, says "ready", waits for the go on stdin, then makes 10 jobs for one client
+    // with a quota of 5 open jobs, and prints how many it got.
+    const script = `
+      import { randomUUID } from "node:crypto";
+      import { once } from "node:events";
+      const { openPostgresStores } = await import(${JSON.stringify(postgres)});
+      const { jobStore: store, nonceStore } = await openPostgresStores(${JSON.stringify(storeUrl(schema, 2))});
+      console.log("ready");
+      await once(process.stdin, "data");
+      let made = 0;
+      for (let i = 0; i < 10; i++) {
+        try {
+          await store.create({ id: randomUUID(), clientId: "racer", tool: "t", args: { i }, maxOpenJobs: 5 });
+          made++;
+        } catch (e) {
+          if (e.code !== "rate_limited") throw e;
+        }
+      }
+      await store.close();
+      await nonceStore.close();
+      console.log(made);
+      process.exit(0);`;
+    const racers = Array.from({ length: 4 }, () =>
+      spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "inherit"] }),
+    );
+    const lines = racers.map((child) =>
+      createInterface({ input: child.stdout as NodeJS.ReadableStream })[Symbol.asyncIterator](),
+    );
+    for (const line of lines) assert.equal((await line.next()).value, "ready");
+    for (const child of racers) child.stdin?.write("go\n");
+    const made = await Promise.all(lines.map(async (line) => Number((await line.next()).value)));
+    assert.equal(
+      made.reduce((a, b) => a + b, 0),
+      5,
+      `made per process: ${made.join(", ")}`,
+    );
+    await inspect(schema, async (store) => {
+      const jobs = await store.list({ clientId: "racer" });
+      assert.equal(jobs.length, 5);
+      assert.deepEqual(await store.usage("racer"), { open: 5, bytes: jobs.reduce((sum, j) => sum + j.bytes, 0) });
+    });
   });
 });

@@ -8,7 +8,9 @@ export type { OpenedStores, OpenStoresOptions } from "../jobs/stores.js";
  * Opens the stores named by a URL: `memory` (one process, lost on restart),
  * `sqlite:PATH` (durable, shared by the processes of one host),
  * `redis://HOST:PORT[/DB][?prefix=P]` (shared by replicas; jobs through
- * BullMQ). SQLite and Redis code is loaded only when asked for.
+ * BullMQ), `postgres://USER@HOST:PORT/DB[?schema=NAME]` (shared by
+ * replicas; jobs claimed from the database). Each backend's code is loaded
+ * only when asked for.
  */
 export async function openStores(url: string, options: OpenStoresOptions = {}): Promise<OpenedStores> {
   // Each backend in its own folder, loaded only when its URL is asked for (its packages are optional peers).
@@ -18,7 +20,12 @@ export async function openStores(url: string, options: OpenStoresOptions = {}): 
   if (url.startsWith("redis://") || url.startsWith("rediss://")) {
     return (await importStore(() => import("./redis/open.js"), "ioredis bullmq")).open(url, options);
   }
-  throw new SmcpUsageError(`store '${redactUrl(url)}' is not supported; use memory, sqlite:PATH or redis://HOST:PORT[/DB]`);
+  if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
+    return (await importStore(() => import("./postgres/open.js"), "pg")).open(url, options);
+  }
+  throw new SmcpUsageError(
+    `store '${redactUrl(url)}' is not supported; use memory, sqlite:PATH, redis://HOST:PORT[/DB] or postgres://USER@HOST:PORT/DB`,
+  );
 }
 
 /** Loads a store backend; its packages are optional peer dependencies, so a missing one gets the install line. */

@@ -22,7 +22,8 @@ commands:
   console   a web console for the server's tools and jobs, on 127.0.0.1 (every answer verified)
   keygen    print a new random secret, or an Ed25519 key pair (--alg ed25519)
   demo      the seed's flow end to end over HTTP, with fresh keys
-  worker    execute jobs from a shared store (redis://, sqlite:), beside API replicas
+  worker    execute jobs from a shared store (redis://, postgres://, sqlite:), beside API replicas
+  migrate   create or upgrade a PostgreSQL store's schema: smcp migrate --store postgres://…
   mcp       an MCP server on stdio forwarding to an smcp server (for Claude Desktop, Cursor, the Inspector)
 
 \`smcp COMMAND --help\` tells more; \`smcp --version\` prints the version.`;
@@ -38,6 +39,8 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   ["keygen", keygenCommand],
   ["demo", demoCommand],
   ["worker", workerCommand],
+  // Loaded on use, like the pg driver it needs.
+  ["migrate", async (argv, io) => (await import("./migrate.js")).migrateCommand(argv, io)],
   // Loaded on use: only this command needs the MCP SDK.
   ["mcp", async (argv, io) => (await import("./mcp.js")).mcpCommand(argv, io)],
 ]);

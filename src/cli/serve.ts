@@ -71,6 +71,7 @@ options (flags win over environment, environment over the keyring file):
                          your --tools or --mcp upstreams (without those, they are on by default)
   --no-demo-tools        leave them out even when nothing else is served
   --store URL            memory | sqlite:PATH | redis://HOST:PORT[/DB][?prefix=P]
+                         | postgres://USER@HOST:PORT/DB[?schema=NAME] (created or upgraded at start)
                                                    SMCP_STORE      default sqlite:.smcp/smcp.db
   --no-worker            shared stores: only verify and enqueue; \`smcp worker\` processes run the jobs
   --concurrency N        jobs run at once here     SMCP_CONCURRENCY default 32
@@ -81,7 +82,7 @@ options (flags win over environment, environment over the keyring file):
   --lease-ms N           a running job whose worker stops renewing its lease this long is requeued
                                                    SMCP_LEASE_MS   default 30000
   --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default 300000
-  --workers N            N processes sharing the port (node:cluster); sqlite: or redis:// only
+  --workers N            N processes sharing the port (node:cluster); a shared store (not memory)
                                                    SMCP_WORKERS    default 1
   --config PATH          keyring file              SMCP_CONFIG     default .smcp/keyring.json
 
@@ -327,7 +328,7 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
   if (settings.workers > 1 && !isClusterWorker()) {
     if (settings.store === "memory") {
       throw new SmcpUsageError(
-        "--workers needs a store the processes share (sqlite:PATH or redis://); memory belongs to one process",
+        "--workers needs a store the processes share (sqlite:PATH, redis:// or postgres://); memory belongs to one process",
       );
     }
     if (settings.created) io.err(`created ${settings.path} (mode 0600): server '${settings.serverId}', client 'local'`);

@@ -21,7 +21,7 @@ waits, queued, for one that has it. A worker that dies mid-job has its jobs
 picked up by another once their lease lapses (at-least-once), or failed once
 their attempts are spent.
 
-  --store URL            the shared store (redis://... or sqlite:PATH)   SMCP_STORE
+  --store URL            the shared store (redis://…, postgres://… or sqlite:PATH)   SMCP_STORE
   --tools MODULE         your job tools (repeatable), as for serve       SMCP_TOOLS=a.js,b.js
   --demo-tools           also run the reference tutorial's start_long_task (on by default without --tools)
   --no-demo-tools        leave it out
@@ -57,9 +57,11 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   if (!flags) return 0;
   const file = readKeyringFile(keyringPath(flags.string("config"), io.env));
   const store = flags.string("store") ?? io.env.SMCP_STORE ?? file?.store;
-  if (!store) throw new SmcpUsageError("missing store: pass --store redis://HOST:PORT or set SMCP_STORE");
+  if (!store) throw new SmcpUsageError("missing store: pass --store redis://HOST:PORT (or postgres://…) or set SMCP_STORE");
   if (store === "memory") {
-    throw new SmcpUsageError("a worker needs a shared store: --store redis://HOST:PORT (memory jobs live in the API process)");
+    throw new SmcpUsageError(
+      "a worker needs a shared store: --store redis://HOST:PORT or postgres://… (memory jobs live in the API process)",
+    );
   }
   const { concurrency, leaseMs, tools, hideToolErrors, maxOverdueRuns } = await jobSettings(flags, io.env);
   const retentionMs = parseInteger(

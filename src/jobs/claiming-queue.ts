@@ -44,6 +44,11 @@ export class ClaimingJobQueue implements JobQueue {
     this.#poke();
   }
 
+  /** Looks for queued jobs now, rather than at the next poll (another process says it queued one). */
+  wake(): void {
+    this.#poke();
+  }
+
   async abort(jobId: string): Promise<void> {
     // Here at once; in another process, through its next heartbeat.
     this.#o.runner.abort(jobId, "cancelled");

@@ -60,7 +60,9 @@ export interface SmcpWorker {
 export function createWorker(options: WorkerOptions): SmcpWorker {
   const { stores } = options;
   if (!stores.jobQueue) {
-    throw new SmcpUsageError("a worker needs a shared store (redis:// or sqlite:); memory jobs live in the API process");
+    throw new SmcpUsageError(
+      "a worker needs a shared store (redis://, postgres:// or sqlite:); memory jobs live in the API process",
+    );
   }
   const tools = new ToolRegistry(options.tools);
   const jobTools = tools.jobToolNames();
