@@ -1,7 +1,7 @@
 import type { JsonObject } from "../protocol/canonical.js";
 import { isJsonObject } from "../protocol/messages.js";
 import type { JobAccess, JobContext, ServerInfo, ToolDescription } from "../tools/define.js";
-import { invokeTool, ToolTimeout } from "../tools/invoke.js";
+import { invokeTool } from "../tools/invoke.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import type { ToolRuns } from "../tools/runs.js";
 import type { JobEvent } from "./events.js";
