@@ -244,7 +244,10 @@ export class MemoryJobStore implements JobStore {
 
   async counts(): Promise<JobCounts> {
     const counts = { queued: 0, running: 0, finished: 0 };
+    const now = this.#now();
     for (const job of this.#jobs.values()) {
+      // Live jobs only: one past its retention is gone for every reader, swept or not (as in every store).
+      if (job.expiresAt !== null && job.expiresAt <= now) continue;
       if (job.state === "queued") counts.queued++;
       else if (job.state === "running") counts.running++;
       else counts.finished++;

@@ -158,7 +158,8 @@ function statements(schema: string) {
     listClient: `SELECT ${COLUMNS} FROM ${s}.jobs WHERE client_id = $5 AND ($1::text IS NULL OR state = $1)
       AND ($4::text IS NULL OR tool = $4) AND ${LIVE} ORDER BY created_at DESC, seq DESC LIMIT $3`,
     usage: `SELECT open, bytes FROM ${s}.clients WHERE client_id = $1`,
-    counts: `SELECT state, count(*) AS n FROM ${s}.jobs GROUP BY state`,
+    // Live jobs only: one past its retention is gone for every reader, swept or not (as in every store).
+    counts: `SELECT state, count(*)::int AS n FROM ${s}.jobs WHERE expires_at IS NULL OR expires_at > $1 GROUP BY state`,
     // Other processes' lapsed offers; SKIP LOCKED: two processes tidying at once never wait on each other.
     forgetOffers: `DELETE FROM ${s}.offers WHERE (tool, worker_id) IN
       (SELECT tool, worker_id FROM ${s}.offers WHERE expires_at <= $1 AND worker_id <> $2 FOR UPDATE SKIP LOCKED)`,
@@ -387,7 +388,7 @@ export class PostgresJobStore implements JobStore {
 
   async counts(): Promise<JobCounts> {
     const counts = { queued: 0, running: 0, finished: 0 };
-    for (const { state, n } of (await this.#query<{ state: JobState; n: number }>("counts", [])).rows) {
+    for (const { state, n } of (await this.#query<{ state: JobState; n: number }>("counts", [this.#now()])).rows) {
       if (state === "queued") counts.queued += n;
       else if (state === "running") counts.running += n;
       else counts.finished += n;

@@ -223,7 +223,8 @@ export class RedisJobStore implements JobStore {
     const [queued, running, finished] = await Promise.all([
       this.#redis.zcard(this.#key("queued")),
       this.#redis.zcard(this.#key("running")),
-      this.#redis.zcard(this.#key("expiring")),
+      // Live jobs only: one past its retention is gone for every reader, swept or not (as in every store).
+      this.#redis.zcount(this.#key("expiring"), `(${this.#now()}`, "+inf"),
     ]);
     return { queued, running, finished };
   }

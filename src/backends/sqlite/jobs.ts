@@ -180,7 +180,8 @@ function prepareStatements(db: Database) {
       WHERE id = @id AND state = 'running'`),
     list: prepare(`SELECT * FROM smcp_jobs WHERE (@clientId IS NULL OR client_id = @clientId) AND (@state IS NULL OR state = @state)
       AND (@tool IS NULL OR tool = @tool) AND ${LIVE} ORDER BY created_at DESC, rowid DESC LIMIT @limit`),
-    counts: prepare("SELECT state, count(*) AS n FROM smcp_jobs GROUP BY state"),
+    // Live jobs only: one past its retention is gone for every reader, swept or not (as in every store).
+    counts: prepare(`SELECT state, count(*) AS n FROM smcp_jobs WHERE ${LIVE} GROUP BY state`),
     announce: prepare(`INSERT INTO smcp_offers (tool, worker_id, expires_at) VALUES (@tool, @workerId, @expiresAt)
       ON CONFLICT (tool, worker_id) DO UPDATE SET expires_at = excluded.expires_at`),
     forgetOffers: prepare("DELETE FROM smcp_offers WHERE expires_at <= @now"),
@@ -397,7 +398,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async counts(): Promise<JobCounts> {
-    const rows = this.#sql.counts.all() as { state: JobState; n: number }[];
+    const rows = this.#sql.counts.all({ now: this.#now() }) as { state: JobState; n: number }[];
     const counts = { queued: 0, running: 0, finished: 0 };
     for (const { state, n } of rows) {
       if (state === "queued") counts.queued += n;
