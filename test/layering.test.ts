@@ -18,11 +18,12 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   tools: ["protocol", "util"],
   jobs: ["tools", "protocol", "util"],
   backends: ["jobs", "protocol", "util"],
+  auth: ["protocol", "util"],
   client: ["tools", "protocol", "util"],
-  server: ["backends", "jobs", "tools", "client", "protocol", "util"],
+  server: ["auth", "backends", "jobs", "tools", "client", "protocol", "util"],
   mcp: ["server", "client", "jobs", "tools", "protocol", "util"],
   console: ["client", "tools", "protocol", "util"],
-  cli: ["console", "mcp", "server", "backends", "jobs", "tools", "client", "protocol", "util"],
+  cli: ["console", "mcp", "server", "auth", "backends", "jobs", "tools", "client", "protocol", "util"],
 };
 
 /** The engine's own files, which backends never import (they get the interfaces, not the machinery). */

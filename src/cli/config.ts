@@ -42,6 +42,7 @@ export function createKeyringFile(path: string, options: { serverId?: string; al
     server_kid: `k-${randomBytes(4).toString("hex")}`,
     clients: new Map([["local", [client ? client.public : newSecret()]]]),
     client_secrets: new Map(client ? [["local", client.secret]] : []),
+    scopes: new Map(),
   };
   // Written in the contract's plainest forms: one key is a string, not a list.
   const json: Record<string, unknown> = {

@@ -1,6 +1,6 @@
 import { issueLines, oneLine } from "../client/present.js";
 import type { SmcpError } from "../protocol/errors.js";
-import type { ResponseMessage } from "../protocol/messages.js";
+import { isJsonObject, type ResponseMessage } from "../protocol/messages.js";
 
 export { describeProgress, issueLines, oneLine } from "../client/present.js";
 
@@ -44,7 +44,11 @@ export function report(response: ResponseMessage, io: CliIO, json: boolean): num
   io.err(`error: ${oneLine(response.error ?? "(no message)", 500)}`);
   const code = typeof response.result?.code === "string" ? response.result.code : "";
   for (const line of issueLines(response.result?.details) ?? []) io.err(line);
-  const hint = hintFor({ code, origin: "remote" });
+  const scope = code === "forbidden" && isJsonObject(response.result?.details) ? response.result.details.scope : undefined;
+  const hint =
+    typeof scope === "string"
+      ? `this client's scopes do not allow it: the server's operator can grant ${oneLine(scope, 140)} (smcp serve --scope CLIENT=${oneLine(scope, 140)}, or "scopes" in the keyring file)`
+      : hintFor({ code, origin: "remote" });
   if (hint) io.err(`hint: ${hint}`);
   return 1;
 }

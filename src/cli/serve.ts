@@ -64,6 +64,9 @@ options (flags win over environment, environment over the keyring file):
   --client ID=KEY        a client (repeatable; an ID twice: two live keys): an
                          HMAC secret or its public key ed25519:…; ID=@PATH reads
                          the key from a file       SMCP_CLIENTS=id=key,id2=key2
+  --scope ID=SCOPE       what client ID may do (repeatable; SPEC §9): tools:<pattern>
+                         (* any run of characters) or jobs:all; a client without
+                         any has tools:* (the keyring file: "scopes": [...] per client)
   --alg hmac|ed25519     keys of a new keyring file (first run)       default hmac
   --tools MODULE         your tools: an ES module (.js, or .ts with tsx installed) exporting
                          defineTool values or arrays of them (repeatable)  SMCP_TOOLS=a.js,b.js
@@ -137,6 +140,20 @@ export const JOB_FLAGS = {
   "max-overdue-runs": { type: "string" },
 } as const;
 
+/** Client scopes from `--scope ID=SCOPE` flags, over the keyring file's per-client `scopes`. */
+function scopesOf(flags: readonly string[], fromFile: ReadonlyMap<string, string[]> | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>(fromFile ?? []);
+  const given = new Map<string, string[]>();
+  for (const item of flags) {
+    const at = item.indexOf("=");
+    if (at <= 0) throw new SmcpUsageError(`--scope: "${item.slice(0, 80)}" is not ID=SCOPE (e.g. alice=tools:batch_sum)`);
+    const id = item.slice(0, at);
+    given.set(id, [...(given.get(id) ?? []), item.slice(at + 1)]);
+  }
+  for (const [id, list] of given) out.set(id, list);
+  return out;
+}
+
 /**
  * Whether the reference tutorial's demo tools are served: on when asked
  * (`--demo-tools`), off when refused (`--no-demo-tools`), and otherwise only
@@ -185,6 +202,7 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         "server-id": { type: "string" },
         "server-secret": { type: "string", multiple: true },
         "server-secret-file": { type: "string", multiple: true },
+        scope: { type: "string", multiple: true },
         client: { type: "string", multiple: true },
         alg: { type: "string" },
         "window-ms": { type: "string" },
@@ -295,6 +313,7 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     mcp: mcpServeSettings(flags),
     windowMs: parseInteger(flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? "300000", "--window-ms", 1000, 86_400_000),
     limits: clientLimits(flags, readClientLimits(path)),
+    scopes: scopesOf(flags.list("scope"), usesFile ? file?.scopes : undefined),
     maxHeldPolls: number("max-held-polls", 64, 1, 100_000),
     workers: parseInteger(flags.string("workers") ?? env.SMCP_WORKERS ?? "1", "--workers", 1, 256),
     retentionMs: parseInteger(
@@ -381,6 +400,7 @@ async function runServer(
     jobLeaseMs: settings.leaseMs,
     maxMessageBytes: settings.http.maxBodyBytes,
     limits: settings.limits,
+    scopes: settings.scopes,
     longPoll: { perClient: settings.maxHeldPolls },
     sweepEveryMs: Math.min(60_000, Math.max(1000, Math.floor(settings.retentionMs / 4))),
     stores,

@@ -30,6 +30,8 @@ export interface KeyringFile {
   clients: Map<string, string[]>;
   /** callers: an Ed25519 client's private key. */
   client_secrets: Map<string, string>;
+  /** serve: each client's scopes (SPEC §9), for the clients whose object form gives them. */
+  scopes: Map<string, string[]>;
   url?: string;
   store?: string;
 }
@@ -71,7 +73,7 @@ const KEYRING_KEYS = new Set([
   "store",
 ]);
 // Every key a client's object form may have (its keys, and its limits).
-const CLIENT_KEYS = new Set(["keys", "rate", "burst", "max_open_jobs", "max_stored_bytes"]);
+const CLIENT_KEYS = new Set(["keys", "scopes", "rate", "burst", "max_open_jobs", "max_stored_bytes"]);
 
 /** Reads the keyring file, or undefined when there is none. Refuses one readable by others. */
 export function readKeyringFile(path: string): KeyringFile | undefined {
@@ -97,6 +99,7 @@ export function readKeyringFile(path: string): KeyringFile | undefined {
   if (typeof server_id !== "string" || server_id === "") throw bad("server_id must be a non-empty string");
   if (!isJsonObject(clients)) throw bad("clients must be an object of id -> key");
   const map = new Map<string, string[]>();
+  const scopes = new Map<string, string[]>();
   for (const [id, entry] of Object.entries(clients)) {
     const what = `client '${id}'`;
     // The object form carries per-client settings beside its keys; a reader takes `keys` and leaves the rest.
@@ -107,6 +110,12 @@ export function readKeyringFile(path: string): KeyringFile | undefined {
           throw bad(`${what} has an unknown key "${key}" (a client may have ${[...CLIENT_KEYS].join(", ")})`);
       }
       map.set(id, keyList(entry.keys, `the keys of ${what}`, bad));
+      if (entry.scopes !== undefined) {
+        if (!Array.isArray(entry.scopes) || !entry.scopes.every((s) => typeof s === "string")) {
+          throw bad(`${what}: "scopes" must be a list of strings (tools:<pattern>, jobs:all)`);
+        }
+        scopes.set(id, entry.scopes as string[]);
+      }
     } else {
       map.set(id, keyList(entry, `the key of ${what}`, bad));
     }
@@ -122,6 +131,7 @@ export function readKeyringFile(path: string): KeyringFile | undefined {
     server_key: server_key === undefined ? [] : keyList(server_key, "server_key", bad),
     clients: map,
     client_secrets: secrets,
+    scopes,
   };
   if (typeof server_kid === "string") file.server_kid = server_kid;
   if (typeof url === "string") file.url = url;

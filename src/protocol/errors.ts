@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   unknown_job: { http: 404, message: "no such job" },
   too_large: { http: 413, message: "message too large" },
   rate_limited: { http: 429, message: "too many requests" },
+  forbidden: { http: 403, message: "this client may not use this tool" },
   tool_failed: { http: 500, message: "the tool failed" },
   bad_output: { http: 500, message: "the tool's output does not match its output schema" },
   unavailable: { http: 503, message: "a store the server needs is unavailable" },

@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import { compileScopes, type Scopes } from "../auth/scopes.js";
 import { MemoryJobStore } from "../backends/memory/jobs.js";
 import { MemoryNonceStore } from "../backends/memory/nonces.js";
 import type { OpenedStores } from "../backends/open.js";
@@ -39,6 +40,12 @@ export type { ErrorContext } from "../jobs/engine.js";
 export interface ServerOptions {
   /** The server id, its secrets and its clients' secrets. */
   keyring: Keyring | KeyringOptions;
+  /**
+   * What each client may do (SPEC §9), by client id: `tools:<pattern>`
+   * (`*` any run of characters) and `jobs:all`. A client not named here has
+   * `["tools:*"]`. A call of a tool its scopes don't allow is `forbidden`.
+   */
+  scopes?: Readonly<Record<string, readonly string[]>> | ReadonlyMap<string, readonly string[]>;
   /**
    * Your tools. The protocol tools (`server_identity`, `poll_job`,
    * `cancel_job`, `list_tools`) are always offered besides them; the seed's
@@ -113,6 +120,11 @@ export interface HandleResult {
   response: ResponseMessage;
 }
 
+// Every tool: a client the scopes option does not name (SPEC §9's default, `tools:*`).
+const ALL_TOOLS = compileScopes(undefined, "default");
+// The protocol's own tools act on what the client may see, and need no scope.
+const PROTOCOL_TOOL_NAMES: ReadonlySet<string> = new Set(protocolTools.map((tool) => tool.name));
+
 /** Default freshness window: ±300 s. */
 export const DEFAULT_FRESHNESS_MS = 300_000;
 /** Default largest message: 1 MiB. */
@@ -163,6 +175,8 @@ export class SmcpServer {
   readonly #parseLimits: ParseLimits;
   readonly #limiter: ClientLimiter;
   readonly #hideToolErrors: boolean;
+  /** Compiled scopes by client id; a client not in it has every tool. */
+  readonly #scopes = new Map<string, Scopes>();
   /** Tool code running in this process, sync calls and jobs alike (overdue runs counted and capped). */
   readonly runs: ToolRuns;
   readonly #observer: ServerObserver | undefined;
@@ -183,6 +197,12 @@ export class SmcpServer {
     this.#limiter = new ClientLimiter(rateLimiter ? { ...options.limits, rateLimiter } : options.limits);
     this.#observer = options.observer;
     this.#hideToolErrors = options.hideToolErrors ?? false;
+    const scopes = options.scopes instanceof Map ? [...options.scopes] : Object.entries(options.scopes ?? {});
+    for (const [clientId, list] of scopes) {
+      if (!this.keyring.client(clientId))
+        throw new SmcpUsageError(`scopes are given for client '${clientId}', which has no keys here`);
+      this.#scopes.set(clientId, compileScopes(list, `client '${clientId}'`));
+    }
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError;
     this.info = Object.freeze({
@@ -305,6 +325,15 @@ export class SmcpServer {
       }
       // Both shared stores of this path answered (the replay cache and the rate counters).
       this.#storeUp();
+      // 7. Scope (SPEC §9), before the tool is looked up: `forbidden` says nothing of whether such a tool
+      // exists, and names only the tool the caller asked for. The protocol's own tools need none.
+      const scopes = this.#scopes.get(env.client_id) ?? ALL_TOOLS;
+      if (!PROTOCOL_TOOL_NAMES.has(env.tool) && !scopes.mayCall(env.tool)) {
+        this.#observe("forbidden", { clientId: env.client_id, tool: this.tools.get(env.tool) ? env.tool : undefined });
+        return this.#fail(to, "forbidden", "this client's scopes do not allow this tool", {
+          scope: `tools:${wireText(env.tool, 128)}`,
+        });
+      }
       if (waitMs !== undefined) {
         this.#observe("rateLimited", { clientId: env.client_id, reason: "rate" });
         return this.#fail(to, "rate_limited", "too many requests from this client; retry later", {
@@ -366,7 +395,7 @@ export class SmcpServer {
     if (trace) trace.tool = entry.tool.name;
     const args = entry.args.check(env.args, size, floatArgs);
     if (!args.ok) return this.#fail(to, "bad_args", "the arguments do not match the tool's input schema", args.details);
-    const ctx = new RequestContext(env.client_id, to.id, this.#shutdown.signal, this.#jobs);
+    const ctx = new RequestContext(env.client_id, to.id, this.#shutdown.signal, this.#jobs, this.#scopes.get(env.client_id));
     // 9. Run; 10. output valid; 11. sign.
     if (entry.tool.kind === "job") return this.#startJob(entry, env.args, ctx, to);
     const outcome = await invokeTool(entry.tool, args.data, {
@@ -528,6 +557,7 @@ class RequestContext implements ToolContext {
     readonly requestId: string,
     readonly signal: AbortSignal,
     private readonly engine: JobEngine,
+    private readonly scopes: Scopes | undefined,
   ) {}
 
   get server(): ServerInfo {
@@ -535,7 +565,10 @@ class RequestContext implements ToolContext {
   }
 
   get tools(): () => ToolDescription[] {
-    return this.engine.env.tools;
+    const { scopes } = this;
+    if (!scopes) return this.engine.env.tools;
+    // list_tools lists only what this client may call (SPEC §9), and the protocol's own tools.
+    return () => this.engine.env.tools().filter((t) => PROTOCOL_TOOL_NAMES.has(t.name) || scopes.mayCall(t.name));
   }
 
   get jobs(): JobAccess {
@@ -545,7 +578,7 @@ class RequestContext implements ToolContext {
 
   /** The same context with another signal (a sync tool's timeout). */
   withSignal(signal: AbortSignal): RequestContext {
-    return new RequestContext(this.clientId, this.requestId, signal, this.engine);
+    return new RequestContext(this.clientId, this.requestId, signal, this.engine, this.scopes);
   }
 }
 

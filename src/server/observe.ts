@@ -39,7 +39,11 @@ export const DEFAULT_LOG_BUFFER_BYTES = 8 * 1024 * 1024;
 /** Metrics and logs for one server or worker process. */
 export interface Observability {
   /** Give it to `createServer({ observer })` / `createWorker({ onJob })`. */
-  observer: ServerObserver & { job(event: JobEvent): void; overdue(event: OverdueEvent): void };
+  observer: ServerObserver & {
+    job(event: JobEvent): void;
+    overdue(event: OverdueEvent): void;
+    forbidden(event: { clientId: string; tool: string | undefined }): void;
+  };
   /** Give it to `installProcessGuards({ onStray })`: logs and counts an error tool code let escape. */
   stray(event: StrayError): void;
   logger: Logger;
@@ -131,6 +135,10 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
     rateLimited(event: { clientId: string; reason: string }) {
       metrics?.limited(event.reason);
       logger.debug({ client_id: event.clientId, reason: event.reason }, "rate limited");
+    },
+    forbidden(event: { clientId: string; tool: string | undefined }) {
+      metrics?.forbidden(event.tool ?? "", event.clientId);
+      logger.info({ client_id: event.clientId, tool: event.tool }, "forbidden: the client's scopes do not allow this tool");
     },
     overdue(event: OverdueEvent) {
       metrics?.overdue(event);
@@ -225,6 +233,12 @@ function buildMetrics(options: ObservabilityOptions, dropped: { lines: number })
     labelNames: ["tool"],
     registers: [registry],
   });
+  const forbidden = new Counter({
+    name: "smcp_forbidden_total",
+    help: "Calls refused with forbidden (the client's scopes do not allow the tool), by tool.",
+    labelNames: perClient ? ["tool", "client_id"] : ["tool"],
+    registers: [registry],
+  });
   const strays = new Counter({
     name: "smcp_stray_errors_total",
     help: "Errors tool code let escape (unhandled rejections, exceptions thrown from callbacks), caught and survived.",
@@ -302,6 +316,10 @@ function buildMetrics(options: ObservabilityOptions, dropped: { lines: number })
     },
     stray(kind: string) {
       strays.inc({ kind });
+    },
+    forbidden(tool: string, clientId: string) {
+      if (perClient) forbidden.inc({ tool, client_id: clientId });
+      else forbidden.inc({ tool });
     },
   };
 }

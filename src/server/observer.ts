@@ -38,4 +38,6 @@ export interface ServerObserver {
   rateLimited?(event: { clientId: string; reason: LimitReason }): void;
   /** A tool run outlived its timeout or abort (its handler ignores its signal), or such a run finally ended. */
   overdue?(event: OverdueEvent): void;
+  /** A client called a tool its scopes don't allow (`tool`: the name when the server has such a tool, never an unknown name). */
+  forbidden?(event: { clientId: string; tool: string | undefined }): void;
 }

@@ -20,6 +20,7 @@ ERROR_CODES = frozenset(
         "unknown_job",
         "too_large",
         "rate_limited",
+        "forbidden",
         "tool_failed",
         "bad_output",
         "unavailable",
