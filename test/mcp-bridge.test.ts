@@ -119,7 +119,7 @@ interface Host {
 async function host(args: string[], env: Record<string, string> = {}): Promise<Host> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [BIN, "mcp", ...args],
+    args: [BIN, "mcp", "--demo-tools", ...args],
     env: { SMCP_CONFIG: "/nonexistent/keyring.json", ...env },
     stderr: "pipe",
   });
@@ -311,7 +311,10 @@ describe("smcp mcp as a process", () => {
   };
 
   it("stdout is JSON-RPC only; it exits 0 when the host closes stdin", async () => {
-    const child = spawn(process.execPath, [BIN, "mcp", ...connection()], { env: rawEnv, stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BIN, "mcp", "--demo-tools", ...connection()], {
+      env: rawEnv,
+      stdio: ["pipe", "pipe", "pipe"],
+    });
     const exited = once(child, "exit");
     const lines: string[] = [];
     const reader = createInterface({ input: child.stdout });
@@ -342,7 +345,10 @@ describe("smcp mcp as a process", () => {
   });
 
   it("a host that goes away mid-job: its job is cancelled on the server, and smcp mcp exits 0", async () => {
-    const child = spawn(process.execPath, [BIN, "mcp", ...connection()], { env: rawEnv, stdio: ["pipe", "pipe", "ignore"] });
+    const child = spawn(process.execPath, [BIN, "mcp", "--demo-tools", ...connection()], {
+      env: rawEnv,
+      stdio: ["pipe", "pipe", "ignore"],
+    });
     const exited = once(child, "exit");
     const reader = createInterface({ input: child.stdout });
     const send = (message: object) => child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`);
@@ -369,7 +375,7 @@ describe("smcp mcp as a process", () => {
 
   it("--help goes to stdout and exits 0; a missing setting is one line on stderr, exit 2", async () => {
     const run = async (args: string[]) => {
-      const child = spawn(process.execPath, [BIN, "mcp", ...args], {
+      const child = spawn(process.execPath, [BIN, "mcp", "--demo-tools", ...args], {
         env: { PATH: process.env.PATH, SMCP_CONFIG: "/nonexistent/keyring.json" },
       });
       let out = "";

@@ -47,7 +47,7 @@ async function host(url: string): Promise<Client> {
   await client.connect(
     new StdioClientTransport({
       command: process.execPath,
-      args: [BIN, "mcp", "--url", url, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET],
+      args: [BIN, "mcp", "--demo-tools", "--url", url, "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET],
       env: KEYS,
       stderr: "ignore",
     }),

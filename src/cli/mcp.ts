@@ -21,16 +21,24 @@ stderr. It ends when the host closes its stdin.
                notifications/progress (when the host asks), a host's cancel cancels the job
   errors       isError, the text starting with the smcp code (bad_args: ...)
 
+  --demo-tools           also offer the reference tutorial's demo tools (batch_sum,
+                         start_long_task) to the model; left out by default
+
 ${CONNECTION_HELP}`;
 
 /** `smcp mcp`: serves MCP on stdio until the host closes stdin (or SIGTERM/SIGINT). */
 export async function mcpCommand(argv: string[], io: CliIO): Promise<number> {
-  const flags = parseCommand({ name: "mcp", help: MCP_HELP, options: CONNECTION_FLAGS }, argv, io);
+  const flags = parseCommand(
+    { name: "mcp", help: MCP_HELP, options: { ...CONNECTION_FLAGS, "demo-tools": { type: "boolean" } } },
+    argv,
+    io,
+  );
   if (!flags) return 0;
   const connection = connect(flags, io);
   const log = (line: string) => io.err(`smcp mcp: ${line}`);
   const bridge = createMcpBridge({
     client: connection.client,
+    demoTools: flags.boolean("demo-tools"),
     onLog: log,
     hint: (error) => hintFor(error, connection.url),
   });

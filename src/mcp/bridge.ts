@@ -13,6 +13,7 @@ import { resultOf, type SmcpClient } from "../client/client.js";
 import { issueLines } from "../client/present.js";
 import { canonicalize, type JsonObject } from "../protocol/canonical.js";
 import { SmcpError } from "../protocol/errors.js";
+import { demoTools } from "../tools/demo.js";
 import { PLUMBING_TOOLS } from "../tools/protocol.js";
 import { ListedToolSchema, MAX_LISTED_TOOLS, mcpError, mcpResult, mcpTool, type ToolTraits, traitsOf } from "./result.js";
 import { oneLine, packageVersion } from "./text.js";
@@ -27,6 +28,12 @@ export interface McpBridgeOptions {
   onLog?: (line: string) => void;
   /** Extra lines for an error the host is shown (e.g. a hint naming the setting to fix). */
   hint?: (error: SmcpError) => string | undefined;
+  /**
+   * Offer the reference tutorial's demo tools (`batch_sum`, `start_long_task`,
+   * recognised by name and description) to the model too. Default false: a
+   * model is shown the server's real tools only.
+   */
+  demoTools?: boolean;
   /** How long the remote tool list is reused, ms (a host's `tools/list` within it costs no request). Default 10,000. */
   listTtlMs?: number;
   /** How job waits poll (long-poll where the server offers it). */
@@ -34,6 +41,9 @@ export interface McpBridgeOptions {
 }
 
 const ListToolsAnswer = z.object({ tools: z.array(z.unknown()) });
+
+// The demo tools as the server describes them: left out of the host's list unless asked for.
+const DEMO = new Map(demoTools.map((tool) => [tool.name, tool.description]));
 
 /** How long the bridge reuses the remote tool list by default, ms. */
 export const DEFAULT_LIST_TTL_MS = 10_000;
@@ -88,6 +98,7 @@ export function createMcpBridge(options: McpBridgeOptions): Server {
     for (const entry of answer.data.tools.slice(0, MAX_LISTED_TOOLS)) {
       const listed = ListedToolSchema.safeParse(entry);
       if (!listed.success || PLUMBING_TOOLS.has(listed.data.name) || seen.has(listed.data.name)) continue;
+      if (!options.demoTools && DEMO.get(listed.data.name) === listed.data.description) continue;
       const tool = mcpTool(listed.data, hostCanCompile);
       if (!tool) {
         options.onLog?.(`tool '${oneLine(listed.data.name, 80)}' left out: MCP cannot take its schemas`);
