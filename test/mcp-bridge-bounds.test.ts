@@ -63,12 +63,18 @@ function bridge(extra: string[] = []) {
     answers.set(message.id, message);
     waiting.get(message.id)?.(message);
   });
+  // A bridge that exits fails the waiting requests instead of leaving them hanging.
+  const exited = new Promise<never>((_, reject) => {
+    child.once("exit", (code) => reject(new Error(`smcp mcp exited (code ${code}): ${stderr}`)));
+  });
+  exited.catch(() => undefined);
   const request = (id: number, method: string, params?: object) => {
-    const answered = new Promise<Record<string, unknown>>((resolve) => {
+    const answer = new Promise<Record<string, unknown>>((resolve) => {
       const known = answers.get(id);
       if (known) resolve(known);
       else waiting.set(id, resolve);
     });
+    const answered = Promise.race([answer, exited]);
     child.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) })}\n`);
     return answered;
   };
