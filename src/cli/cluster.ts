@@ -2,6 +2,9 @@ import cluster, { type Worker } from "node:cluster";
 import type { CliIO } from "./io.js";
 import { stopSignal } from "./io.js";
 
+// How long a worker may take to stop gracefully (its HTTP grace is 10 s, held polls 5 s) before it is killed.
+const WORKER_STOP_GRACE_MS = 20_000;
+
 /** True in a process `smcp serve --workers N` forked. */
 export function isClusterWorker(): boolean {
   return cluster.isWorker && process.env.SMCP_CLUSTER_WORKER === "1";
@@ -61,12 +64,21 @@ export async function runCluster(count: number, io: CliIO): Promise<number> {
   if (failed === undefined && origin !== "") await stop;
   stopping = true;
   const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+  // A worker gets a graceful stop, but not forever: one still running after the grace is killed,
+  // so a stuck shutdown can't keep the server (and its supervisor) waiting.
   await Promise.all(
     workers.map(
       (worker) =>
         new Promise<void>((resolve) => {
           if (worker.isDead()) return resolve();
-          worker.once("exit", () => resolve());
+          const force = setTimeout(() => {
+            io.err(`smcp: worker ${worker.process.pid} did not stop within ${WORKER_STOP_GRACE_MS} ms; killing it`);
+            worker.process.kill("SIGKILL");
+          }, WORKER_STOP_GRACE_MS);
+          worker.once("exit", () => {
+            clearTimeout(force);
+            resolve();
+          });
           worker.process.kill("SIGTERM");
         }),
     ),

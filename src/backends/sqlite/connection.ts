@@ -20,7 +20,24 @@ export function openSqlite(path: string, options: OpenSqliteOptions): Database.D
     closeSync(openSync(path, "a", 0o600));
   }
   const db = new Database(path, { timeout: 5000 });
-  db.pragma("journal_mode = WAL");
+  // Switching a new file to WAL takes a lock SQLite does not wait for (no busy handler): processes
+  // opening one new file at once (`serve --workers N`) got "database is locked". Retry, bounded.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.pragma("journal_mode = WAL");
+      break;
+    } catch (error) {
+      if (
+        attempt >= 50 ||
+        !/SQLITE_BUSY|database is locked/.test(`${(error as { code?: string }).code} ${(error as Error).message}`)
+      ) {
+        db.close();
+        throw error;
+      }
+      // A synchronous pause: this runs once per process, at start.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + Math.floor(Math.random() * 80));
+    }
+  }
   db.pragma(`synchronous = ${options.synchronous}`);
   db.pragma("busy_timeout = 5000");
   return db;

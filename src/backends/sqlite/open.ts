@@ -6,11 +6,17 @@ import { SqliteNonceStore } from "./nonces.js";
 
 /** Opens the SQLite stores in one file (WAL): jobs, the replay cache, and a queue every process on the host polls. */
 export function openSqliteStores(path: string, options: OpenStoresOptions = {}): OpenedStores {
-  let jobStore: SqliteJobStore;
-  try {
-    jobStore = new SqliteJobStore(path, options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs });
-  } catch (error) {
-    throw new SmcpUsageError(`cannot open ${path}: ${(error as Error).message}; check the path and its permissions`);
+  let jobStore: SqliteJobStore | undefined;
+  // Processes starting together on a new file (`serve --workers N`) may find its schema being
+  // written by another: a lock past the busy timeout is waited out a few times, then reported.
+  for (let attempt = 1; jobStore === undefined; attempt++) {
+    try {
+      jobStore = new SqliteJobStore(path, options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs });
+    } catch (error) {
+      const message = (error as Error).message;
+      if (attempt < 4 && /database is locked|SQLITE_BUSY/.test(message)) continue;
+      throw new SmcpUsageError(`cannot open ${path}: ${message}; check the path and its permissions`);
+    }
   }
   return {
     jobStore,
