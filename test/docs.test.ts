@@ -156,7 +156,8 @@ describe("the docs run as written (README.md, docs/*.md)", () => {
     assert.equal(new Set(found.map((r) => r.name)).size, found.length);
   });
   for (const { name, page, script } of found) {
-    it(`${page}: ${name}`, async () => {
+    // Bounded: a recipe that hangs fails here instead of holding the suite.
+    it(`${page}: ${name}`, { timeout: 180_000 }, async () => {
       const port = await freePort();
       const { code, out, err } = await run(script, port, prefix);
       assert.equal(code, 0, `${err}\n${out}`);
