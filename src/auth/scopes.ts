@@ -33,7 +33,7 @@ export function compileScopes(scopes: readonly string[] | undefined, who: string
   const everything = patterns.includes("*");
   const globs = patterns
     .filter((p) => p.includes("*") && p !== "*")
-    .map((p) => new RegExp(`^${p.split("*").map(escape).join(".*")}$`, "s"));
+    .map((p) => new RegExp(`^${p.split("*").map(escapeRegExp).join(".*")}$`, "s"));
   // Answers are kept: a server has few tools, and a name outside them is refused before it gets here.
   const seen = new Map<string, boolean>();
   return Object.freeze({
@@ -52,6 +52,6 @@ export function compileScopes(scopes: readonly string[] | undefined, who: string
   });
 }
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }

@@ -191,6 +191,11 @@ export class SmcpServer {
   readonly #onError: ((error: unknown, context: ErrorContext) => void) | undefined;
   readonly #shutdown = new AbortController();
   #closed: Promise<void> | undefined;
+  /**
+   * Facts `GET /healthz` adds beside `ok` (a followed registry's version and
+   * whether it is stale). Never a secret, a client id or a path: anyone may read it.
+   */
+  healthFacts: JsonObject | undefined;
 
   constructor(options: ServerOptions) {
     const keyring = options.keyring instanceof Keyring ? options.keyring : new Keyring(options.keyring);
