@@ -82,7 +82,7 @@ let validators: { document: ValidateFunction; client: ValidateFunction } | undef
 function schema(): { document: ValidateFunction; client: ValidateFunction } {
   if (validators) return validators;
   const { Ajv2020: Ajv } = createRequire(import.meta.url)("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js");
-  const ajv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+  const ajv = new Ajv({ allErrors: false, strict: true, strictRequired: false, allowUnionTypes: true });
   ajv.addSchema(JSON.parse(readFileSync(SCHEMA_URL, "utf8")) as object);
   const id = "https://smcp.dev/schemas/clients.schema.json";
   validators = {
