@@ -126,7 +126,10 @@ export function followRegistry(options: FollowOptions, initialVersion: number): 
   if (options.file) {
     const file = options.file;
     const name = basename(file);
+    let last = fingerprint(file);
     const fire = () => {
+      // One change seen by both the watch and the poll is one reload.
+      last = fingerprint(file);
       clearTimeout(debounce);
       debounce = setTimeout(() => void reload("file"), options.debounceMs ?? 100);
       debounce.unref();
@@ -140,13 +143,8 @@ export function followRegistry(options: FollowOptions, initialVersion: number): 
     } catch {
       watcher = undefined;
     }
-    let last = fingerprint(file);
     const poll = setInterval(() => {
-      const now = fingerprint(file);
-      if (now !== last) {
-        last = now;
-        fire();
-      }
+      if (fingerprint(file) !== last) fire();
     }, options.pollMs ?? 1000);
     poll.unref();
     timers.push(poll);
