@@ -55,7 +55,11 @@ for (const backend of [
     it("follow the store's registry: scope changes and revocations reach both within 1 s", async (t) => {
       const url = backend.url();
       const io = captureIO();
-      assert.equal(await runCli(["clients", "add", "alice", "--scope", "tools:batch_sum", "--store", url, "--json"], io), 0, io.errText());
+      assert.equal(
+        await runCli(["clients", "add", "alice", "--scope", "tools:batch_sum", "--store", url, "--json"], io),
+        0,
+        io.errText(),
+      );
       const { secret } = JSON.parse(io.outText()) as { secret: string };
       const replicas: Child[] = [];
       try {
@@ -96,7 +100,9 @@ for (const backend of [
               const alice = doc.clients.alice as NonNullable<(typeof doc.clients)["alice"]>;
               return { clients: { ...doc.clients, alice: { ...alice, disabled: true } } };
             });
-            for (const ms of await Promise.all(clients.map((c) => seen(() => code(c.call("batch_sum", { numbers: [1] })), "unknown_client", since)))) {
+            for (const ms of await Promise.all(
+              clients.map((c) => seen(() => code(c.call("batch_sum", { numbers: [1] })), "unknown_client", since)),
+            )) {
               revokeMs.push(ms);
             }
             await updateStoredRegistry(storage, "test", (doc) => {
