@@ -131,7 +131,7 @@ function newKey(id: string, alg: "hmac" | "ed25519", publicKey: string | undefin
   if (publicKey !== undefined) {
     // Refuses a private key, a malformed or weak public key, naming the flag (never the value).
     const [key] = toKeys(publicKey, "--public-key");
-    if (!key || key.alg !== "ed25519" || key.privateKey) {
+    if (key?.alg !== "ed25519" || key.privateKey) {
       throw new SmcpUsageError("--public-key must be the client's public key ed25519:… (never its ed25519-secret:)");
     }
     return { key: { id, public: key.public } };
