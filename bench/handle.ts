@@ -3,6 +3,8 @@
 // another process on the machine disturbs it less than wall time would.
 //
 //   npm run build && node bench/handle.js ...   (or: node --import tsx bench/handle.ts [--requests 100000] [--limits on|off] [--dist])
+// --scopes (SPEC §9): none (every tool, the default scopes), glob (patterns the tool matches only
+// through a `*`), registry (the same client from a compiled registry: key ids, not_after, limits).
 // --dist measures the built dist/ (no tsx in the way, as `smcp serve` runs).
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
@@ -15,6 +17,7 @@ const { values } = parseArgs({
     // on: prom-client metrics and a pino logger at warn, as `smcp serve --metrics --log-level warn` wires them.
     metrics: { type: "string", default: "off" },
     dist: { type: "boolean", default: false },
+    scopes: { type: "string", default: "none" },
   },
 });
 const smcp = (await import(values.dist ? "../dist/index.js" : "../src/index.js")) as typeof import("../src/index.js");
@@ -26,9 +29,30 @@ async function observability() {
   )) as typeof import("../src/observe.js");
   return createObservability({ metrics: true, logLevel: "warn" });
 }
+const SCOPES = ["tools:weather.*", "tools:echo", "tools:batch_*"];
+const registry =
+  values.scopes === "registry"
+    ? ((await import(values.dist ? "../dist/auth/registry.js" : "../src/auth/registry.js")) as typeof import("../src/auth/registry.js"))
+    : undefined;
 const server = smcp.createServer({
   ...(observe ? { observer: observe.observer } : {}),
   keyring: { serverId: "bench", serverSecrets: BENCH.serverSecret, clients: { bench: BENCH.clientSecret } },
+  ...(values.scopes === "glob" ? { scopes: { bench: SCOPES } } : {}),
+  ...(registry
+    ? {
+        clients: registry.compileRegistry(
+          {
+            clients: {
+              bench: {
+                keys: [{ id: "k1", secret: BENCH.clientSecret, not_after: new Date(Date.now() + 86_400_000).toISOString() }],
+                scopes: SCOPES,
+              },
+            },
+          },
+          "bench",
+        ),
+      }
+    : {}),
   tools: smcp.demoTools,
   // on: the limiter counts every request (at a rate it never reaches); off: no limiter at all.
   limits: values.limits === "off" ? { rate: 0 } : { rate: 1e9, burst: 1e9 },
@@ -53,5 +77,5 @@ await observe?.close();
 const warm = perRequest.slice(1).sort((a, b) => a - b);
 const median = warm[Math.floor(warm.length / 2)] as number;
 console.log(
-  `handle(): median ${median.toFixed(1)} us CPU/request, best ${(warm[0] as number).toFixed(1)} (${warm.length} chunks of ${CHUNK}; limits ${values.limits}${values.dist ? ", dist" : ""})`,
+  `handle(): median ${median.toFixed(1)} us CPU/request, best ${(warm[0] as number).toFixed(1)} (${warm.length} chunks of ${CHUNK}; limits ${values.limits}; scopes ${values.scopes}${values.dist ? ", dist" : ""})`,
 );

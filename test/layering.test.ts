@@ -17,7 +17,7 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   protocol: ["util"],
   tools: ["protocol", "util"],
   jobs: ["tools", "protocol", "util"],
-  backends: ["jobs", "protocol", "util"],
+  backends: ["auth", "jobs", "protocol", "util"],
   auth: ["protocol", "util"],
   client: ["tools", "protocol", "util"],
   server: ["auth", "backends", "jobs", "tools", "client", "protocol", "util"],

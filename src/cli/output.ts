@@ -47,7 +47,7 @@ export function report(response: ResponseMessage, io: CliIO, json: boolean): num
   const scope = code === "forbidden" && isJsonObject(response.result?.details) ? response.result.details.scope : undefined;
   const hint =
     typeof scope === "string"
-      ? `this client's scopes do not allow it: the server's operator can grant ${oneLine(scope, 140)} (smcp serve --scope CLIENT=${oneLine(scope, 140)}, or "scopes" in the keyring file)`
+      ? `this client's scopes do not allow it: the server's operator can grant ${oneLine(scope, 140)} (smcp clients scopes CLIENT … ${oneLine(scope, 140)}, smcp serve --scope CLIENT=${oneLine(scope, 140)}, or "scopes" in the keyring file)`
       : hintFor({ code, origin: "remote" });
   if (hint) io.err(`hint: ${hint}`);
   return 1;

@@ -20,6 +20,7 @@ commands:
   jobs      list this client's recent jobs
   tools     list the server's tools and their JSON Schemas
   console   a web console for the server's tools and jobs, on 127.0.0.1 (every answer verified)
+  clients   manage the client registry (keys, scopes, limits): add, list, show, scopes, rotate, disable, enable, remove
   keygen    print a new random secret, or an Ed25519 key pair (--alg ed25519)
   demo      the seed's flow end to end over HTTP, with fresh keys
   worker    execute jobs from a shared store (redis://, postgres://, sqlite:), beside API replicas
@@ -37,6 +38,8 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   // Loaded on use: only this command needs the console's HTTP server.
   ["console", async (argv, io) => (await import("./console.js")).consoleCommand(argv, io)],
   ["keygen", keygenCommand],
+  // Loaded on use: only this command edits the client registry.
+  ["clients", async (argv, io) => (await import("./clients.js")).clientsCommand(argv, io)],
   ["demo", demoCommand],
   ["worker", workerCommand],
   // Loaded on use, like the pg driver it needs.

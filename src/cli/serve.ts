@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Logger } from "pino";
+import type { RegistryStorage } from "../auth/store.js";
 import { openStores } from "../backends/open.js";
 import { forgetServer, recordServer, serversPath } from "../client/servers-file.js";
 import { SmcpUsageError } from "../protocol/errors.js";
@@ -18,6 +19,7 @@ import {
 import { serveHttp } from "../server/http-node.js";
 import type { ClientLimits, LimitsOptions } from "../server/limits.js";
 import { createObservability, DEFAULT_LOG_BUFFER_BYTES } from "../server/observe.js";
+import { followRegistry } from "../server/registry-follow.js";
 import type { Tool } from "../tools/define.js";
 import { demoTools } from "../tools/demo.js";
 import { DEFAULT_MAX_OVERDUE_RUNS } from "../tools/runs.js";
@@ -37,6 +39,7 @@ import {
 } from "./config.js";
 import { type CliIO, stopSignal } from "./io.js";
 import { MCP_SERVE_FLAGS, MCP_SERVE_HELP, mcpServeSettings, startMcpUpstreams } from "./mcp-serve.js";
+import { type OpenRegistry, openClientSources } from "./registry.js";
 import { loadToolModules } from "./tool-modules.js";
 
 /** `smcp serve --help`. */
@@ -67,6 +70,11 @@ options (flags win over environment, environment over the keyring file):
   --scope ID=SCOPE       what client ID may do (repeatable; SPEC §9): tools:<pattern>
                          (* any run of characters) or jobs:all; a client without
                          any has tools:* (the keyring file: "scopes": [...] per client)
+  --clients FILE         more clients, in the client registry format (schemas/clients.schema.json;
+                         \`smcp clients … --clients FILE\` writes it); reloaded when it changes and on
+                         SIGHUP, a bad file keeps the clients in force  SMCP_CLIENTS_FILE
+  --clients-from-store   more clients, from the registry the --store keeps (sqlite:, redis://;
+                         \`smcp clients … --store URL\`): changes reach every replica within 1 s
   --alg hmac|ed25519     keys of a new keyring file (first run)       default hmac
   --tools MODULE         your tools: an ES module (.js, or .ts with tsx installed) exporting
                          defineTool values or arrays of them (repeatable)  SMCP_TOOLS=a.js,b.js
@@ -204,6 +212,8 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
         "server-secret-file": { type: "string", multiple: true },
         scope: { type: "string", multiple: true },
         client: { type: "string", multiple: true },
+        clients: { type: "string" },
+        "clients-from-store": { type: "boolean" },
         alg: { type: "string" },
         "window-ms": { type: "string" },
         "no-worker": { type: "boolean" },
@@ -262,6 +272,8 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     usesFile = true;
   }
   const clientFlags = flags.list("client");
+  const clientsFile = flags.string("clients") ?? env.SMCP_CLIENTS_FILE;
+  const fromStore = flags.boolean("clients-from-store");
   let clients =
     clientFlags.length > 0
       ? parseClientList(clientFlags, "--client")
@@ -272,7 +284,7 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
   // Tool modules load before anything is written: a failed start leaves nothing behind.
   const jobs = await jobSettings(flags, env);
   let created = false;
-  if (serverSecrets === undefined && clients === undefined) {
+  if (serverSecrets === undefined && clients === undefined && clientsFile === undefined && !fromStore) {
     file = createKeyringFile(path, { alg: alg ?? "hmac", ...(serverIdGiven === undefined ? {} : { serverId: serverIdGiven }) });
     created = true;
     usesFile = true;
@@ -283,7 +295,9 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
   if (serverSecrets === undefined) {
     throw new SmcpUsageError("no server secret: pass --server-secret S or set SMCP_SERVER_SECRET (`smcp keygen` makes one)");
   }
-  if (!clients || clients.size === 0) {
+  // With a registry (--clients FILE, the store's), the keyring may name no client: they are all there.
+  clients ??= new Map();
+  if (clients.size === 0 && clientsFile === undefined && !fromStore) {
     throw new SmcpUsageError("no clients: pass --client ID=SECRET or set SMCP_CLIENTS=id=secret,id2=secret2");
   }
   if (alg === "ed25519" && !serverSecrets.some((s) => isEd25519Secret(s))) {
@@ -303,6 +317,10 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     serverSecrets,
     kid,
     clients,
+    // The keyring file's own entries (all their shapes) when its clients are the ones served.
+    clientsFromKeyring: clientFlags.length === 0 && !env.SMCP_CLIENTS && file !== undefined,
+    clientsFile: clientsFile === undefined ? undefined : resolve(clientsFile),
+    clientsFromStore: fromStore,
     store: flags.string("store") ?? env.SMCP_STORE ?? file?.store ?? defaultStore(path),
     worker: !flags.boolean("no-worker"),
     ...jobs,
@@ -358,19 +376,34 @@ export async function serveCommand(argv: string[], io: CliIO): Promise<number> {
     serverId: settings.serverId,
     // The label goes on the first key, the one that signs before a client is known.
     serverSecrets: settings.serverSecrets.map((secret, i) => (i === 0 ? { secret, kid: settings.kid } : secret)),
-    clients: settings.clients,
+    clients: new Map(),
   });
-  const mcp = await startMcpUpstreams(settings.mcp, settings.tools, io);
+  const registry = await openClientSources({
+    keyringFile: settings.clientsFromKeyring ? settings.path : undefined,
+    keys: settings.clients,
+    scopes: settings.scopes,
+    limits: settings.limits.clients instanceof Map ? settings.limits.clients : new Map(),
+    clientsFile: settings.clientsFile,
+    store: settings.clientsFromStore ? settings.store : undefined,
+  });
   try {
-    return await runServer(settings, keyring, mcp.tools, io);
+    // Every client is checked against the server's keys now: a refused one stops the start.
+    keyring.withClients(new Map([...registry.clients].map(([id, c]) => [id, [...c.keys]])));
+    const mcp = await startMcpUpstreams(settings.mcp, settings.tools, io);
+    try {
+      return await runServer(settings, keyring, registry, mcp.tools, io);
+    } finally {
+      await mcp.close(); // every way out stops the MCP upstreams
+    }
   } finally {
-    await mcp.close(); // every way out stops the MCP upstreams
+    await registry.close();
   }
 }
 
 async function runServer(
   settings: NonNullable<Awaited<ReturnType<typeof resolveServeSettings>>>,
   keyring: Keyring,
+  registry: OpenRegistry,
   mcpTools: Tool[],
   io: CliIO,
 ): Promise<number> {
@@ -400,7 +433,7 @@ async function runServer(
     jobLeaseMs: settings.leaseMs,
     maxMessageBytes: settings.http.maxBodyBytes,
     limits: settings.limits,
-    scopes: settings.scopes,
+    clients: registry.clients,
     longPoll: { perClient: settings.maxHeldPolls },
     sweepEveryMs: Math.min(60_000, Math.max(1000, Math.floor(settings.retentionMs / 4))),
     stores,
@@ -411,6 +444,18 @@ async function runServer(
       log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(error) }, `${ctx.phase} error`);
     },
   });
+  // Live changes: the clients file as it changes, the store's version every 250 ms, SIGHUP for all.
+  const follower = followRegistry(
+    {
+      server,
+      load: registry.load,
+      ...(settings.clientsFile === undefined ? {} : { file: settings.clientsFile }),
+      ...(registry.storage ? { version: () => (registry.storage as RegistryStorage).version() } : {}),
+      sighup: true,
+      onReload: observe.registry,
+    },
+    registry.version,
+  );
   // One tool's forgotten `await` must not stop the server for everyone: logged, counted, survived.
   const unguard = installProcessGuards({ onStray: observe.stray, runningTools: () => server.runs.runningTools() });
   let running: Awaited<ReturnType<typeof serveHttp>>;
@@ -443,7 +488,7 @@ async function runServer(
       server_id: settings.serverId,
       store: redactUrl(settings.store),
       jobs: settings.store === "memory" ? "here" : settings.worker ? "here and in workers" : "workers only (--no-worker)",
-      clients: settings.clients.size,
+      clients: registry.clients.size,
       tools: [...settings.tools, ...mcpTools].map((t) => t.name),
       metrics: settings.metrics ? `${running.origin}/metrics` : undefined,
     },
@@ -455,6 +500,7 @@ async function runServer(
   else io.out(`listening on ${running.origin}`);
   const signal = await stopping;
   log.info(`${signal}: finishing in-flight requests`);
+  follower.close();
   await running.close();
   if (servers) forgetServer(servers, settings.serverId);
   unguard();

@@ -44,6 +44,12 @@ export function keyringPath(flag: string | undefined, env: NodeJS.ProcessEnv): s
 /** One key as the file gives it: a string, or an Ed25519 JWK object (normalized to its string). */
 function keyText(value: unknown, what: string, bad: (what: string) => SmcpUsageError): string {
   if (typeof value === "string") return value;
+  // The client registry's key form (schemas/clients.schema.json): { "id", "secret" | "public" | "jwk" }.
+  if (isJsonObject(value) && typeof value.id === "string" && !("kty" in value)) {
+    if (typeof value.secret === "string") return value.secret;
+    if (typeof value.public === "string") return value.public;
+    if (value.jwk !== undefined) return keyText(value.jwk, what, bad);
+  }
   if (isJsonObject(value) && "kty" in value) {
     try {
       return jwkToKeyString(value, what);
@@ -73,7 +79,8 @@ const KEYRING_KEYS = new Set([
   "store",
 ]);
 // Every key a client's object form may have (its keys, and its limits).
-const CLIENT_KEYS = new Set(["keys", "scopes", "rate", "burst", "max_open_jobs", "max_stored_bytes"]);
+// The registry's names (`limits`, `disabled`; schemas/clients.schema.json) and the older top-level limits.
+const CLIENT_KEYS = new Set(["keys", "scopes", "limits", "disabled", "rate", "burst", "max_open_jobs", "max_stored_bytes"]);
 
 /** Reads the keyring file, or undefined when there is none. Refuses one readable by others. */
 export function readKeyringFile(path: string): KeyringFile | undefined {

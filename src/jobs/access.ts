@@ -35,9 +35,9 @@ export class LongPollSlots {
   }
 
   /** Takes a slot, or throws `rate_limited`; call the returned function to give it back. */
-  acquire(clientId: string): () => void {
+  acquire(clientId: string, perClient = this.#perClient): () => void {
     const held = this.#byClient.get(clientId) ?? 0;
-    if (held >= this.#perClient || this.#total >= this.#perProcess) {
+    if (held >= perClient || this.#total >= this.#perProcess) {
       throw new SmcpError("rate_limited", "too many long polls held open; poll without wait_ms or retry later", {
         details: { reason: "long_polls", retry_after_ms: 1000 },
       });
@@ -95,11 +95,26 @@ export interface LongPolling {
   drain: AbortSignal;
 }
 
-/** One client's view of the jobs: another client's job reads as absent. */
-export function jobAccessFor(store: JobStore, queue: JobQueue, clientId: string, polling: LongPolling): JobAccess {
+/** What one client's view of the jobs may reach, from its registry record. */
+export interface AccessOptions {
+  /** `jobs:all` (SPEC §9): every client's jobs, not only its own. */
+  allJobs?: boolean;
+  /** Long polls this client may hold at once (its `max_held_polls`); default: the server's per-client cap. */
+  maxHeldPolls?: number | undefined;
+}
+
+/** One client's view of the jobs: another client's job reads as absent (unless the client has `jobs:all`). */
+export function jobAccessFor(
+  store: JobStore,
+  queue: JobQueue,
+  clientId: string,
+  polling: LongPolling,
+  options: AccessOptions = {},
+): JobAccess {
+  const all = options.allJobs === true;
   const own = async (jobId: string): Promise<JobRecord | undefined> => {
     const job = await guardStore(() => store.get(jobId));
-    return job && job.clientId === clientId ? job : undefined;
+    return job && (all || job.clientId === clientId) ? job : undefined;
   };
   // A queued job whose tool no live process takes says so (poll_job shows it), instead of waiting silently.
   const withOffer = async (job: JobRecord | undefined) =>
@@ -111,7 +126,7 @@ export function jobAccessFor(store: JobStore, queue: JobQueue, clientId: string,
       // The version the caller last saw (default: this one): a job already past it is answered at once.
       const seen = wait?.version ?? job?.version;
       if (!job || isFinal(job.state) || waitMs <= 0 || job.version !== seen || polling.drain.aborted) return withOffer(job);
-      const release = polling.slots.acquire(clientId);
+      const release = polling.slots.acquire(clientId, options.maxHeldPolls);
       // The wait ends at wait_ms or at the drain. A plain timer and listener, both removed when the
       // poll answers: AbortSignal.timeout/any would keep a timer and a signal per poll until wait_ms.
       const deadline = new AbortController();
@@ -130,11 +145,13 @@ export function jobAccessFor(store: JobStore, queue: JobQueue, clientId: string,
         release();
       }
     },
-    list: async (filter = {}) => {
-      // Always this client's own jobs. The hook for `jobs:all` (SPEC §9): a caller holding that
-      // scope would leave `clientId` out here, and the store lists every client's jobs.
-      const jobs = await guardStore(() => store.list({ ...filter, clientId }));
-      return jobs.map((job) => toView(job) as JobView);
+    list: async ({ clientId: only, ...filter } = {}) => {
+      // This client's own jobs; with `jobs:all` (SPEC §9) every client's, or one client's when asked.
+      // Without it, asking for another client's jobs lists nothing (it says nothing of that client).
+      if (!all && only !== undefined && only !== clientId) return [];
+      const whose = all ? only : clientId;
+      const jobs = await guardStore(() => store.list({ ...filter, ...(whose === undefined ? {} : { clientId: whose }) }));
+      return jobs.map((job) => ({ ...(toView(job) as JobView), ...(all ? { clientId: job.clientId } : {}) }));
     },
     cancel: async (jobId) => {
       const job = await own(jobId);

@@ -4,7 +4,7 @@ import { canonicalize } from "../protocol/canonical.js";
 import type { JobAccess, ServerInfo } from "../tools/define.js";
 import type { ToolRegistry } from "../tools/registry.js";
 import { ToolRuns } from "../tools/runs.js";
-import { jobAccessFor, type LongPollLimits, LongPollSlots } from "./access.js";
+import { type AccessOptions, jobAccessFor, type LongPollLimits, LongPollSlots } from "./access.js";
 import { ClaimingJobQueue } from "./claiming-queue.js";
 import type { JobEvent } from "./events.js";
 import type { JobQueue, JobQueueFactory } from "./queue.js";
@@ -58,8 +58,8 @@ export interface JobEngine {
   readonly queue: JobQueue;
   /** What job handlers see of the server. */
   readonly env: ToolEnvironment;
-  /** One client's view of its own jobs. */
-  access(clientId: string): JobAccess;
+  /** One client's view of its own jobs (every client's with `allJobs`: the `jobs:all` scope). */
+  access(clientId: string, options?: AccessOptions): JobAccess;
   /**
    * Stores a new job and hands it to the queue (what answering `accepted`
    * needs). With an idempotency key already used for the same tool, the
@@ -93,7 +93,8 @@ export function createJobEngine(options: JobEngineOptions): JobEngine {
   const slots = new LongPollSlots(options.longPoll);
   const draining = new AbortController();
   setMaxListeners(0, draining.signal); // each held poll listens for the drain until it answers
-  const access = (clientId: string) => jobAccessFor(store, queue as JobQueue, clientId, { slots, drain: draining.signal });
+  const access = (clientId: string, options?: AccessOptions) =>
+    jobAccessFor(store, queue as JobQueue, clientId, { slots, drain: draining.signal }, options);
   const env: ToolEnvironment = { server: options.server, tools: () => tools.describe(), jobsFor: access };
   const runner = new JobRunner({
     store,

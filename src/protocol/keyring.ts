@@ -50,12 +50,14 @@ export class Keyring {
   readonly serverKeys: readonly Key[];
   readonly #clients: Map<string, ClientRecord>;
   readonly #signers: Map<Algorithm, Key>;
+  readonly #serverSecrets: SecretsInput;
 
   constructor(options: KeyringOptions) {
     if (typeof options.serverId !== "string" || options.serverId.length === 0) {
       throw new SmcpUsageError("serverId must be a non-empty string (for example `--server-id my-server`)");
     }
     this.serverId = options.serverId;
+    this.#serverSecrets = options.serverSecrets;
     this.serverKeys = Object.freeze(toKeys(options.serverSecrets, "the server"));
     this.#signers = new Map();
     this.serverKeys.forEach((key, index) => {
@@ -112,6 +114,14 @@ export class Keyring {
       );
     }
     return signer;
+  }
+
+  /**
+   * The same server (id and keys) with other clients: a registry reload
+   * builds one and swaps it in whole; every client is checked as at start.
+   */
+  withClients(clients: KeyringOptions["clients"]): Keyring {
+    return new Keyring({ serverId: this.serverId, serverSecrets: this.#serverSecrets, clients });
   }
 
   /** The key that signs answers sent before the client is known (the first server secret). */

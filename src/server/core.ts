@@ -1,4 +1,5 @@
 import { setMaxListeners } from "node:events";
+import type { CompiledClient } from "../auth/registry.js";
 import { compileScopes, type Scopes } from "../auth/scopes.js";
 import { MemoryJobStore } from "../backends/memory/jobs.js";
 import { MemoryNonceStore } from "../backends/memory/nonces.js";
@@ -31,6 +32,7 @@ import { invokeTool } from "../tools/invoke.js";
 import { MAX_WAIT_MS, protocolTools } from "../tools/protocol.js";
 import { type RegisteredTool, ToolRegistry } from "../tools/registry.js";
 import { ToolRuns } from "../tools/runs.js";
+import { ALL_TOOLS, buildSnapshot, type ClientsSnapshot, liveKeys } from "./clients.js";
 import { ClientLimiter, type LimitsOptions } from "./limits.js";
 import type { LimitReason, ServerObserver } from "./observer.js";
 
@@ -46,6 +48,12 @@ export interface ServerOptions {
    * `["tools:*"]`. A call of a tool its scopes don't allow is `forbidden`.
    */
   scopes?: Readonly<Record<string, readonly string[]>> | ReadonlyMap<string, readonly string[]>;
+  /**
+   * The clients from a registry (`compileRegistry`, issue 20): keys with ids and
+   * expiry, scopes, limits, disabled. When given, they replace the keyring's
+   * clients and `scopes`; `setClients` swaps in another set later.
+   */
+  clients?: ReadonlyMap<string, CompiledClient>;
   /**
    * Your tools. The protocol tools (`server_identity`, `poll_job`,
    * `cancel_job`, `list_tools`) are always offered besides them; the seed's
@@ -120,8 +128,6 @@ export interface HandleResult {
   response: ResponseMessage;
 }
 
-// Every tool: a client the scopes option does not name (SPEC §9's default, `tools:*`).
-const ALL_TOOLS = compileScopes(undefined, "default");
 // The protocol's own tools act on what the client may see, and need no scope.
 const PROTOCOL_TOOL_NAMES: ReadonlySet<string> = new Set(protocolTools.map((tool) => tool.name));
 
@@ -164,7 +170,6 @@ export function defaultCapabilities(): JsonObject {
  * request but its `request_id` (SPEC §5).
  */
 export class SmcpServer {
-  readonly keyring: Keyring;
   readonly tools: ToolRegistry;
   readonly info: ServerInfo;
   readonly jobStore: JobStore;
@@ -173,10 +178,11 @@ export class SmcpServer {
   readonly #freshnessMs: number;
   readonly #maxBytes: number;
   readonly #parseLimits: ParseLimits;
-  readonly #limiter: ClientLimiter;
   readonly #hideToolErrors: boolean;
-  /** Compiled scopes by client id; a client not in it has every tool. */
-  readonly #scopes = new Map<string, Scopes>();
+  /** The server's own keys and default limits, from which each registry version is built. */
+  readonly #base: { keyring: Keyring; limiter: ClientLimiter };
+  /** The clients now: swapped whole by `setClients`; a request reads it once, at its start. */
+  #clients: ClientsSnapshot;
   /** Tool code running in this process, sync calls and jobs alike (overdue runs counted and capped). */
   readonly runs: ToolRuns;
   readonly #observer: ServerObserver | undefined;
@@ -185,24 +191,34 @@ export class SmcpServer {
   readonly #onError: ((error: unknown, context: ErrorContext) => void) | undefined;
   readonly #shutdown = new AbortController();
   #closed: Promise<void> | undefined;
+  /**
+   * Facts `GET /healthz` adds beside `ok` (a followed registry's version and
+   * whether it is stale). Never a secret, a client id or a path: anyone may read it.
+   */
+  healthFacts: JsonObject | undefined;
 
   constructor(options: ServerOptions) {
-    this.keyring = options.keyring instanceof Keyring ? options.keyring : new Keyring(options.keyring);
+    const keyring = options.keyring instanceof Keyring ? options.keyring : new Keyring(options.keyring);
     this.tools = new ToolRegistry([...protocolTools, ...(options.tools ?? [])]);
     this.#freshnessMs = positive(options.freshnessMs ?? DEFAULT_FRESHNESS_MS, "freshnessMs");
     this.#maxBytes = positive(options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES, "maxMessageBytes");
     this.#parseLimits = options.parseLimits ?? {};
     const stores = options.stores;
     const rateLimiter = options.limits?.rateLimiter ?? stores?.rateLimiter;
-    this.#limiter = new ClientLimiter(rateLimiter ? { ...options.limits, rateLimiter } : options.limits);
+    const limiter = new ClientLimiter(rateLimiter ? { ...options.limits, rateLimiter } : options.limits);
+    this.#base = { keyring, limiter };
     this.#observer = options.observer;
     this.#hideToolErrors = options.hideToolErrors ?? false;
-    const scopes = options.scopes instanceof Map ? [...options.scopes] : Object.entries(options.scopes ?? {});
-    for (const [clientId, list] of scopes) {
-      if (!this.keyring.client(clientId))
+    const scopes = new Map<string, Scopes>();
+    const given = options.scopes instanceof Map ? [...options.scopes] : Object.entries(options.scopes ?? {});
+    for (const [clientId, list] of given) {
+      if (!keyring.client(clientId))
         throw new SmcpUsageError(`scopes are given for client '${clientId}', which has no keys here`);
-      this.#scopes.set(clientId, compileScopes(list, `client '${clientId}'`));
+      scopes.set(clientId, compileScopes(list, `client '${clientId}'`));
     }
+    this.#clients = options.clients
+      ? buildSnapshot(this.#base, options.clients, 0)
+      : Object.freeze({ version: 0, keyring, scopes, limiter, notAfter: new Map(), heldPolls: new Map() });
     this.#now = options.now ?? Date.now;
     this.#onError = options.onError;
     this.info = Object.freeze({
@@ -243,6 +259,65 @@ export class SmcpServer {
     });
   }
 
+  /** The server's id, its keys and its enabled clients' keys, as of the registry version in force. */
+  get keyring(): Keyring {
+    return this.#clients.keyring;
+  }
+
+  /** The registry version in force (0: the clients given at start). */
+  get clientsVersion(): number {
+    return this.#clients.version;
+  }
+
+  /**
+   * Swaps in another set of clients (a registry reload), whole and at once:
+   * requests in flight finish under the old set, the next one sees the new.
+   * Throws, keeping the old set, when the keyring refuses one of them. The
+   * queued and running jobs of a client removed or disabled here are
+   * cancelled; the promise resolves to how many once that is done.
+   */
+  setClients(clients: ReadonlyMap<string, CompiledClient>, version: number = this.#clients.version + 1): Promise<number> {
+    const before = this.#clients.keyring;
+    this.#clients = buildSnapshot(this.#base, clients, version);
+    const gone = before.clientIds().filter((id) => !this.#clients.keyring.client(id));
+    return gone.length === 0 ? Promise.resolve(0) : this.#cancelJobsOf(gone);
+  }
+
+  /** Cancels every queued and running job of these clients (revoked: nothing of theirs runs on). */
+  async #cancelJobsOf(clientIds: readonly string[]): Promise<number> {
+    let cancelled = 0;
+    for (const clientId of clientIds) {
+      const access = this.#jobs.access(clientId);
+      for (const state of ["queued", "running"] as const) {
+        // Pages of 100 until none is left (or a page cancels nothing: jobs ending by themselves).
+        for (let round = 0; round < 1000; round++) {
+          let jobs: Awaited<ReturnType<JobStore["list"]>>;
+          try {
+            jobs = await this.jobStore.list({ clientId, state, limit: 100 });
+          } catch (error) {
+            this.#report(error, { phase: "store" });
+            return cancelled;
+          }
+          if (jobs.length === 0) break;
+          let progressed = false;
+          for (const job of jobs) {
+            try {
+              const after = await access.cancel(job.id);
+              if (after?.state === "cancelled") {
+                cancelled++;
+                progressed = true;
+              }
+            } catch (error) {
+              this.#report(error, { phase: "store" });
+            }
+          }
+          if (!progressed) break;
+        }
+      }
+    }
+    return cancelled;
+  }
+
   /** Handles one request message (text or UTF-8 bytes). Never throws; never rejects. */
   async handle(input: string | Uint8Array): Promise<HandleResult> {
     if (!this.#observer?.request) return this.#handle(input, undefined);
@@ -254,8 +329,10 @@ export class SmcpServer {
   }
 
   async #handle(input: string | Uint8Array, trace: Trace | undefined): Promise<HandleResult> {
+    // One registry version for the whole request, read once (a reload swaps the reference, never edits it).
+    const clients = this.#clients;
     // Signed with the server's first key until the client is known, then in the client's own algorithm.
-    const to: ReplyTo = { id: "", key: this.keyring.signingKey };
+    const to: ReplyTo = { id: "", key: clients.keyring.signingKey };
     try {
       const size = byteLength(input, this.#maxBytes);
       if (size > this.#maxBytes) return this.#fail(to, "too_large", "the message exceeds the size limit");
@@ -293,14 +370,16 @@ export class SmcpServer {
         env = shape.data;
       }
       // 2. Known client; 3. signature against each of its live keys.
-      const client = this.keyring.client(env.client_id);
+      const client = clients.keyring.client(env.client_id);
       if (!client) return this.#fail(to, "unknown_client", "unknown client_id");
       to.key = client.signer;
-      if (!verifyCanonical(client.keys, parsed.canonical, env.signature)) {
+      // A key past its not_after verifies nothing: as if it were not there.
+      const keys = liveKeys(client.keys, clients.notAfter.get(env.client_id), this.#now());
+      if (!verifyCanonical(keys, parsed.canonical, env.signature)) {
         return this.#fail(to, "bad_signature", "the signature does not verify");
       }
       // 4. Addressed to us; 5. fresh.
-      if (env.server_id !== this.keyring.serverId) return this.#fail(to, "wrong_server", "the envelope is for another server");
+      if (env.server_id !== clients.keyring.serverId) return this.#fail(to, "wrong_server", "the envelope is for another server");
       const ts = env.ts_ms;
       if (!(Math.abs(this.#now() - ts) <= this.#freshnessMs)) {
         return this.#fail(to, "stale", "ts_ms is outside the freshness window");
@@ -319,7 +398,7 @@ export class SmcpServer {
       // can never run later; the client retries with a fresh envelope.
       let waitMs: number | undefined;
       try {
-        waitMs = await this.#limiter.consume(env.client_id);
+        waitMs = await clients.limiter.consume(env.client_id);
       } catch (error) {
         return this.#storeFailure(to, error);
       }
@@ -327,7 +406,7 @@ export class SmcpServer {
       this.#storeUp();
       // 7. Scope (SPEC §9), before the tool is looked up: `forbidden` says nothing of whether such a tool
       // exists, and names only the tool the caller asked for. The protocol's own tools need none.
-      const scopes = this.#scopes.get(env.client_id) ?? ALL_TOOLS;
+      const scopes = clients.scopes.get(env.client_id) ?? ALL_TOOLS;
       if (!PROTOCOL_TOOL_NAMES.has(env.tool) && !scopes.mayCall(env.tool)) {
         this.#observe("forbidden", { clientId: env.client_id, tool: this.tools.get(env.tool) ? env.tool : undefined });
         return this.#fail(to, "forbidden", "this client's scopes do not allow this tool", {
@@ -341,7 +420,7 @@ export class SmcpServer {
           retry_after_ms: waitMs,
         });
       }
-      return await this.#dispatch(env, to, size, trace, parsed.floatArgs);
+      return await this.#dispatch(env, to, size, trace, parsed.floatArgs, clients);
     } catch (error) {
       this.#report(error, { phase: "internal" });
       return this.#fail(to, "internal", "internal error");
@@ -350,7 +429,7 @@ export class SmcpServer {
 
   /** A signed error response for a request refused before `handle` (used by transports: wrong method, too large...). */
   reject(code: ErrorCode, message: string, details?: unknown): HandleResult {
-    return this.#fail({ id: "", key: this.keyring.signingKey }, code, message, details);
+    return this.#fail({ id: "", key: this.#clients.keyring.signingKey }, code, message, details);
   }
 
   /**
@@ -388,6 +467,7 @@ export class SmcpServer {
     size: number,
     trace: Trace | undefined,
     floatArgs: string[] | undefined,
+    clients: ClientsSnapshot,
   ): Promise<HandleResult> {
     // 7. Tool exists; 8. args valid (an integer argument written as a float lexeme is not).
     const entry = this.tools.entry(env.tool);
@@ -395,9 +475,12 @@ export class SmcpServer {
     if (trace) trace.tool = entry.tool.name;
     const args = entry.args.check(env.args, size, floatArgs);
     if (!args.ok) return this.#fail(to, "bad_args", "the arguments do not match the tool's input schema", args.details);
-    const ctx = new RequestContext(env.client_id, to.id, this.#shutdown.signal, this.#jobs, this.#scopes.get(env.client_id));
+    const ctx = new RequestContext(env.client_id, to.id, this.#shutdown.signal, this.#jobs, {
+      scopes: clients.scopes.get(env.client_id),
+      maxHeldPolls: clients.heldPolls.get(env.client_id),
+    });
     // 9. Run; 10. output valid; 11. sign.
-    if (entry.tool.kind === "job") return this.#startJob(entry, env.args, ctx, to);
+    if (entry.tool.kind === "job") return this.#startJob(entry, env.args, ctx, to, clients);
     const outcome = await invokeTool(entry.tool, args.data, {
       signal: ctx.signal,
       context: (signal) => (signal === ctx.signal ? ctx : ctx.withSignal(signal)),
@@ -423,7 +506,13 @@ export class SmcpServer {
     }
   }
 
-  async #startJob(entry: RegisteredTool, args: JsonObject, ctx: RequestContext, to: ReplyTo): Promise<HandleResult> {
+  async #startJob(
+    entry: RegisteredTool,
+    args: JsonObject,
+    ctx: RequestContext,
+    to: ReplyTo,
+    clients: ClientsSnapshot,
+  ): Promise<HandleResult> {
     const { clientId } = ctx;
     try {
       const { job, conflict } = await this.#jobs.submit({
@@ -431,7 +520,7 @@ export class SmcpServer {
         tool: entry.tool.name,
         args,
         idempotencyKey: typeof args.idempotency_key === "string" ? args.idempotency_key : undefined,
-        ...this.#limiter.quotas(clientId),
+        ...clients.limiter.quotas(clientId),
       });
       if (conflict) {
         return this.#fail(to, "bad_args", "idempotency_key was already used with different arguments", {
@@ -508,7 +597,7 @@ export class SmcpServer {
       request_id: to.id,
       ts_ms: this.#now(),
       ok: status !== "error",
-      server_id: this.keyring.serverId,
+      server_id: this.#clients.keyring.serverId,
       status,
       result,
       error,
@@ -557,7 +646,7 @@ class RequestContext implements ToolContext {
     readonly requestId: string,
     readonly signal: AbortSignal,
     private readonly engine: JobEngine,
-    private readonly scopes: Scopes | undefined,
+    private readonly grant: { scopes: Scopes | undefined; maxHeldPolls: number | undefined },
   ) {}
 
   get server(): ServerInfo {
@@ -565,20 +654,23 @@ class RequestContext implements ToolContext {
   }
 
   get tools(): () => ToolDescription[] {
-    const { scopes } = this;
+    const { scopes } = this.grant;
     if (!scopes) return this.engine.env.tools;
     // list_tools lists only what this client may call (SPEC §9), and the protocol's own tools.
     return () => this.engine.env.tools().filter((t) => PROTOCOL_TOOL_NAMES.has(t.name) || scopes.mayCall(t.name));
   }
 
   get jobs(): JobAccess {
-    this.#jobs ??= this.engine.access(this.clientId);
+    this.#jobs ??= this.engine.access(this.clientId, {
+      allJobs: this.grant.scopes?.jobsAll === true,
+      maxHeldPolls: this.grant.maxHeldPolls,
+    });
     return this.#jobs;
   }
 
   /** The same context with another signal (a sync tool's timeout). */
   withSignal(signal: AbortSignal): RequestContext {
-    return new RequestContext(this.clientId, this.requestId, signal, this.engine, this.scopes);
+    return new RequestContext(this.clientId, this.requestId, signal, this.engine, this.grant);
   }
 }
 

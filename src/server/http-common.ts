@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import type { JsonObject } from "../protocol/canonical.js";
 import type { ErrorCode } from "../protocol/errors.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./core.js";
@@ -223,6 +224,11 @@ export function targetPath(target: string): string | undefined {
 
 /** The body of `GET /healthz`. */
 export const HEALTH_BODY = JSON.stringify({ ok: true, v: PROTOCOL_VERSION });
+
+/** The body of `GET /healthz` for a server: with its health facts (the registry's state) when it has any. */
+export function healthBody(facts: JsonObject | undefined): string {
+  return facts ? JSON.stringify({ ok: true, v: PROTOCOL_VERSION, ...facts }) : HEALTH_BODY;
+}
 
 /** The body of a 404: where the endpoint is. Not a protocol message (no protocol endpoint was reached). */
 export function notFoundBody(settings: HttpSettings): string {

@@ -3,8 +3,8 @@ import type { HandleResult, SmcpServer } from "./core.js";
 import {
   bodyDeadlineMs,
   declaredLength,
-  HEALTH_BODY,
   type HttpOptions,
+  healthBody,
   httpSettings,
   notFoundBody,
   precheck,
@@ -42,7 +42,7 @@ export function createFetchHandler(server: SmcpServer, options: HttpOptions = {}
     );
     switch (decision.kind) {
       case "health":
-        return new Response(request.method === "HEAD" ? null : HEALTH_BODY, { status: 200, headers: HEADERS });
+        return new Response(request.method === "HEAD" ? null : healthBody(server.healthFacts), { status: 200, headers: HEADERS });
       case "metrics": {
         const metrics = settings.metrics as NonNullable<typeof settings.metrics>;
         const text = await metrics.render();

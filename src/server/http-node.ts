@@ -6,9 +6,9 @@ import {
   bodyDeadlineMs,
   clientAddress,
   declaredLength,
-  HEALTH_BODY,
   type HttpOptions,
   type HttpSettings,
+  healthBody,
   httpSettings,
   notFoundBody,
   precheck,
@@ -149,7 +149,7 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
     );
     switch (decision.kind) {
       case "health":
-        writeAnswer(res, 200, HEALTH_BODY, { head: req.method === "HEAD" });
+        writeAnswer(res, 200, healthBody(server.healthFacts), { head: req.method === "HEAD" });
         return;
       case "metrics":
         void serveMetrics(settings, res);

@@ -60,13 +60,23 @@ export class ClientLimiter {
   readonly #overrides: Map<string, Required<ClientLimits>>;
   readonly #factory: RateLimiterFactory;
   // One limiter per distinct (rate, burst): clients sharing limits share a limiter, each under its own key.
-  readonly #limiters = new Map<string, RateLimiter>();
+  readonly #limiters: Map<string, RateLimiter>;
 
-  constructor(options: LimitsOptions = {}) {
-    this.#defaults = complete(options, DEFAULT_CLIENT_LIMITS, "the default limits");
+  /** With `base`, its defaults, counter store and limiters are shared; only the per-client overrides are new. */
+  constructor(options: LimitsOptions = {}, base?: ClientLimiter) {
+    this.#defaults = base ? base.#defaults : complete(options, DEFAULT_CLIENT_LIMITS, "the default limits");
     const entries = options.clients instanceof Map ? [...options.clients] : Object.entries(options.clients ?? {});
     this.#overrides = new Map(entries.map(([id, limits]) => [id, complete(limits, this.#defaults, `client '${id}'`)]));
-    this.#factory = options.rateLimiter ?? memoryRateLimiter;
+    this.#factory = base ? base.#factory : (options.rateLimiter ?? memoryRateLimiter);
+    this.#limiters = base ? base.#limiters : new Map();
+  }
+
+  /**
+   * The same limiter with other per-client overrides (a registry reload):
+   * counters carry over, since limiters are kept per (rate, burst) and keyed by client id.
+   */
+  withClients(clients: ReadonlyMap<string, ClientLimits>): ClientLimiter {
+    return new ClientLimiter({ clients }, this);
   }
 
   /** The limits in force for a client. */

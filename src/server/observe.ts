@@ -7,6 +7,7 @@ import { redactUrl } from "../util/redact.js";
 import type { StrayError } from "./guards.js";
 import type { MetricsEndpoint } from "./http-common.js";
 import type { JobEvent, OverdueEvent, RequestEvent, ServerObserver } from "./observer.js";
+import type { RegistryEvent } from "./registry-follow.js";
 
 /** Options for {@link createObservability}. */
 export interface ObservabilityOptions {
@@ -46,6 +47,8 @@ export interface Observability {
   };
   /** Give it to `installProcessGuards({ onStray })`: logs and counts an error tool code let escape. */
   stray(event: StrayError): void;
+  /** Give it to `followRegistry({ onReload })`: logs each registry reload, counts failures. */
+  registry(event: RegistryEvent): void;
   logger: Logger;
   metrics: MetricsEndpoint | undefined;
   /** Flushes the log. */
@@ -161,6 +164,21 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
       // Rare and important: written now, not when the buffer next fills.
       logger.flush();
     },
+    registry(event: RegistryEvent) {
+      metrics?.registryReload(event);
+      if (event.ok) {
+        logger.info(
+          { version: event.version, clients: event.clients, trigger: event.trigger, cancelled_jobs: event.cancelledJobs },
+          "client registry loaded",
+        );
+      } else {
+        // The reason names the file and the client (for the operator); the registry in force stays.
+        logger.error(
+          { trigger: event.trigger, reason: event.reason, error: describeError(event.error) },
+          "client registry not reloaded; the one in force stays",
+        );
+      }
+    },
     logger,
     metrics: metrics && { contentType: metrics.registry.contentType, render: () => metrics.registry.metrics() },
     close: () =>
@@ -237,6 +255,17 @@ function buildMetrics(options: ObservabilityOptions, dropped: { lines: number })
     name: "smcp_forbidden_total",
     help: "Calls refused with forbidden (the client's scopes do not allow the tool), by tool.",
     labelNames: perClient ? ["tool", "client_id"] : ["tool"],
+    registers: [registry],
+  });
+  const reloadFailures = new Counter({
+    name: "smcp_registry_reload_failures_total",
+    help: "Client registry reloads that failed (the registry in force stayed), by reason.",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  const registryVersion = new Gauge({
+    name: "smcp_registry_version",
+    help: "Version of the client registry in force.",
     registers: [registry],
   });
   const strays = new Counter({
@@ -320,6 +349,10 @@ function buildMetrics(options: ObservabilityOptions, dropped: { lines: number })
     forbidden(tool: string, clientId: string) {
       if (perClient) forbidden.inc({ tool, client_id: clientId });
       else forbidden.inc({ tool });
+    },
+    registryReload(event: RegistryEvent) {
+      if (event.ok) registryVersion.set(event.version);
+      else reloadFailures.inc({ reason: event.reason });
     },
   };
 }

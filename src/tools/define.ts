@@ -23,7 +23,7 @@ export interface JobAccess {
   /** Cancels the job if it exists, belongs to the caller and has not finished. */
   cancel(jobId: string): Promise<JobView | undefined>;
   /** The caller's jobs, newest first; with `state` or `tool`, only those in that state or of that tool. */
-  list(filter?: { state?: JobView["state"]; tool?: string; limit?: number }): Promise<JobView[]>;
+  list(filter?: { state?: JobView["state"]; tool?: string; limit?: number; clientId?: string }): Promise<JobView[]>;
 }
 
 /** A job as tools and clients see it. */
@@ -41,6 +41,8 @@ export interface JobView {
   readonly version: number;
   /** True for a queued job whose tool no live worker takes now: it waits for one. */
   readonly unserved?: boolean;
+  /** Whose job it is: set only in lists for a `jobs:all` caller (SPEC §9). */
+  readonly clientId?: string;
 }
 
 /** Public description of a tool, as `list_tools` reports it. */

@@ -112,12 +112,18 @@ export const cancelJob = defineTool({
 export const listJobs = defineTool({
   name: "list_jobs",
   description:
-    "Lists the calling client's recent jobs, newest first (finished jobs stay listed until their retention ends); `state` and `tool` narrow the list.",
+    "Lists the calling client's recent jobs, newest first (finished jobs stay listed until their retention ends); `state` and `tool` narrow the list. A client with the jobs:all scope sees every client's, or one client's with `client_id`.",
   input: z.strictObject({
     limit: z.int().min(1).max(100).default(20).describe("How many jobs at most."),
     state: z.enum(JOB_STATES).optional().describe("Only jobs in this state."),
     // Bounded like a job id: the name is compared, never echoed into an error.
     tool: z.string().min(1).max(256).optional().describe("Only jobs of this tool (its exact name)."),
+    client_id: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe("Only this client's jobs: for a client with the jobs:all scope (SPEC §9); others see only their own."),
   }),
   output: z.strictObject({
     jobs: z.array(
@@ -127,15 +133,17 @@ export const listJobs = defineTool({
         state: z.enum(JOB_STATES),
         created_ms: z.int().describe("When the job was accepted (Unix ms)."),
         updated_ms: z.int().describe("When it last changed (Unix ms)."),
+        client_id: z.string().optional().describe("Whose job it is: in lists for a jobs:all client."),
       }),
     ),
   }),
-  handler: async ({ limit, state, tool }, ctx) => {
+  handler: async ({ limit, state, tool, client_id }, ctx) => {
     // exactOptionalPropertyTypes: an absent filter is left out, not passed as undefined.
     const jobs = await ctx.jobs.list({
       limit,
       ...(state === undefined ? {} : { state }),
       ...(tool === undefined ? {} : { tool }),
+      ...(client_id === undefined ? {} : { clientId: client_id }),
     });
     return {
       jobs: jobs.map((job) => ({
@@ -144,6 +152,7 @@ export const listJobs = defineTool({
         state: job.state,
         created_ms: job.createdAt,
         updated_ms: job.updatedAt,
+        ...(job.clientId === undefined ? {} : { client_id: job.clientId }),
       })),
     };
   },
