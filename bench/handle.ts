@@ -32,7 +32,9 @@ async function observability() {
 const SCOPES = ["tools:weather.*", "tools:echo", "tools:batch_*"];
 const registry =
   values.scopes === "registry"
-    ? ((await import(values.dist ? "../dist/auth/registry.js" : "../src/auth/registry.js")) as typeof import("../src/auth/registry.js"))
+    ? ((await import(
+        values.dist ? "../dist/auth/registry.js" : "../src/auth/registry.js"
+      )) as typeof import("../src/auth/registry.js"))
     : undefined;
 const server = smcp.createServer({
   ...(observe ? { observer: observe.observer } : {}),
