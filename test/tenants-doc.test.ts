@@ -54,7 +54,8 @@ async function run(script: string): Promise<{ code: number | null; out: string; 
 }
 
 describe("docs/tenants.md runs as written", () => {
-  it("has runnable blocks, and each exits 0", async () => {
+  // Bounded: a block that hangs (a loop waiting on a change that never comes) fails here instead.
+  it("has runnable blocks, and each exits 0", { timeout: 180_000 }, async () => {
     const scripts = blocks();
     assert.ok(scripts.length > 0, "a <!-- runnable --> block");
     for (const script of scripts) {
