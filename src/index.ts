@@ -4,6 +4,8 @@
 // their own entry points (`smcp/sqlite`, `smcp/redis`, `smcp/http`,
 // `smcp/stores`, `smcp/mcp`).
 
+export type { CompiledClient, CompiledLimits } from "./auth/registry.js";
+export { compileScopes, DEFAULT_SCOPES, type Scopes } from "./auth/scopes.js";
 export { MemoryJobStore, type MemoryJobStoreOptions } from "./backends/memory/jobs.js";
 export { MemoryNonceStore, type MemoryNonceStoreOptions } from "./backends/memory/nonces.js";
 export type { OpenedStores, OpenStoresOptions } from "./backends/open.js";
@@ -23,7 +25,7 @@ export {
 export { type CallerOverrides, type CallerSettings, clientFromEnv, resolveCaller } from "./client/env.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
 export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
-export type { LongPollLimits } from "./jobs/access.js";
+export type { AccessOptions, LongPollLimits } from "./jobs/access.js";
 export { ClaimingJobQueue, type ClaimingJobQueueOptions } from "./jobs/claiming-queue.js";
 export { createJobEngine, type ErrorContext, type JobEngine, type JobEngineOptions } from "./jobs/engine.js";
 export { type NonceStore, type NonceStoreStats, nonceStoreFill } from "./jobs/nonces.js";
