@@ -21,9 +21,13 @@ export { DEFAULT_KEYRING_PATH, DEFAULT_SERVER_ID, DEFAULT_URL, type KeyringFile,
 /** The algorithms a new keyring file can be made with (`--alg`). */
 export type KeyringAlgorithm = "hmac" | "ed25519";
 
-/** A new random secret: 32 bytes, base64url (43 characters). */
+/** A new random secret: 32 bytes, base64url (43 characters), never starting with `-`. */
 export function newSecret(): string {
-  return randomBytes(32).toString("base64url");
+  // One in 64 would begin with "-", which a command line takes for a flag (`--server-secret -x…`).
+  for (;;) {
+    const secret = randomBytes(32).toString("base64url");
+    if (!secret.startsWith("-")) return secret;
+  }
 }
 
 /**
