@@ -117,9 +117,17 @@ const EXPECT: Record<string, (out: string, err: string) => void> = {
     assert.match(out, /"total": 6\.5/);
     assert.match(out, /"hello": "world"/);
   },
-  "own-tool": (out) => {
+
+  "own-tool": (out, err) => {
     assert.match(out, /"text": "hello, Ada"/);
-    assert.match(out, /the caller is told why/);
+    // The tool's own words and its ToolError details reach the caller.
+    assert.match(err, /^error: tool_failed: there is nobody to greet$/m);
+    assert.match(err, /^ {2}details: \{"hint":"give a name"\}$/m);
+  },
+  "client-from-env": (out) => {
+    assert.match(out, /total: 6\.5/);
+    assert.match(out, /^bad_args \[ 'numbers: expected array, got string' \]$/m);
+    assert.match(out, /from: 'node'/);
   },
   "redis-workers": (out, err) => {
     assert.match(out, /"median": 2/);

@@ -10,7 +10,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type RunningServer, serveHttp } from "../src/http.js";
-import { createClient, createServer, defineTool, demoTools, httpTransport, type SmcpServer } from "../src/index.js";
+import { createClient, createServer, defineTool, demoTools, httpTransport, type SmcpServer, ToolError } from "../src/index.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 import { BIN, freePort } from "./process-helpers.js";
 
@@ -88,6 +88,15 @@ const tools = [
     output: z.strictObject({}),
     handler: () => {
       throw new Error("internal detail: db password is hunter2");
+    },
+  }),
+  defineTool({
+    name: "refuse",
+    description: "Fails on purpose, with a hint",
+    input: z.strictObject({}),
+    output: z.strictObject({}),
+    handler: () => {
+      throw new ToolError("there is nobody to greet", { hint: "give a name" });
     },
   }),
 ];
@@ -238,6 +247,10 @@ describe("smcp mcp, driven by the MCP SDK client over stdio", () => {
     const failed = (await h.client.callTool({ name: "explode", arguments: {} })) as CallToolResult;
     assert.equal(failed.isError, true);
     assert.equal(textOf(failed), "tool_failed: internal detail: db password is hunter2");
+    // A ToolError's details reach the model too (the hint is what it needs to try again).
+    const refused = (await h.client.callTool({ name: "refuse", arguments: {} })) as CallToolResult;
+    assert.equal(refused.isError, true);
+    assert.equal(textOf(refused), 'tool_failed: there is nobody to greet\n  details: {"hint":"give a name"}');
   });
 });
 

@@ -109,6 +109,20 @@ describe("tool_failed says why", () => {
     assert.equal((await failure(client.call("report", { how: "control" }))).message, "line one\\u000aline two\\u001b[31m red");
   });
 
+  it("smcp call prints a ToolError's message and its details", async () => {
+    const { server } = setup();
+    const running = await serveHttp(server, { port: 0 });
+    try {
+      const io = captureIO();
+      const code = await runCli(["call", "report", '{"how":"tool_error"}', ...connectionFlags(running.url)], io);
+      assert.equal(code, 1);
+      assert.match(io.errText(), /^error: tool_failed: database exploded at step 2$/m);
+      assert.match(io.errText(), /^ {2}details: \{"step":2\}$/m);
+    } finally {
+      await running.close();
+    }
+  });
+
   it("hideToolErrors: unexpected errors read 'the tool failed'; a ToolError still speaks", async () => {
     const { client } = setup(true);
     assert.equal((await failure(client.call("report", { how: "plain" }))).message, "the tool failed");

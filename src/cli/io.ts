@@ -27,10 +27,32 @@ export function pretty(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2);
 }
 
-/** Resolves with the name of the first SIGTERM or SIGINT this process gets. */
-export function stopSignal(): Promise<"SIGTERM" | "SIGINT"> {
+/** Why a long-running command stops. */
+export type StopReason = "SIGTERM" | "SIGINT" | "launcher gone";
+
+/**
+ * Resolves with the first of SIGTERM, SIGINT or, when `npx`/`npm exec`
+ * started this process, the launcher going away. npm exec does not forward
+ * signals to its child, so `npx smcp serve & … kill %1` used to leave the
+ * server running, reparented to init; watching the parent pid makes the
+ * command live exactly as long as the process the user controls.
+ */
+export function stopSignal(env: NodeJS.ProcessEnv = process.env): Promise<StopReason> {
   return new Promise((resolve) => {
-    process.once("SIGTERM", () => resolve("SIGTERM"));
-    process.once("SIGINT", () => resolve("SIGINT"));
+    let watch: NodeJS.Timeout | undefined;
+    const done = (reason: StopReason) => {
+      if (watch !== undefined) clearInterval(watch);
+      resolve(reason);
+    };
+    process.once("SIGTERM", () => done("SIGTERM"));
+    process.once("SIGINT", () => done("SIGINT"));
+    if (env.npm_command === "exec") {
+      const launcher = process.ppid;
+      // getppid() is one cheap syscall; unref'd so it never keeps the process alive.
+      watch = setInterval(() => {
+        if (process.ppid !== launcher) done("launcher gone");
+      }, 500);
+      watch.unref();
+    }
   });
 }

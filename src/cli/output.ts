@@ -1,8 +1,8 @@
-import { issueLines, oneLine } from "../client/present.js";
+import { detailLines, oneLine } from "../client/present.js";
 import type { SmcpError } from "../protocol/errors.js";
 import { isJsonObject, type ResponseMessage } from "../protocol/messages.js";
 
-export { describeProgress, issueLines, oneLine } from "../client/present.js";
+export { describeProgress, detailLines, oneLine } from "../client/present.js";
 
 import type { CliIO } from "./io.js";
 import { pretty } from "./io.js";
@@ -43,8 +43,8 @@ export function report(response: ResponseMessage, io: CliIO, json: boolean): num
   }
   io.err(`error: ${oneLine(response.error ?? "(no message)", 500)}`);
   const code = typeof response.result?.code === "string" ? response.result.code : "";
-  for (const line of issueLines(response.result?.details) ?? []) io.err(line);
   const scope = code === "forbidden" && isJsonObject(response.result?.details) ? response.result.details.scope : undefined;
+  if (scope === undefined) for (const line of detailLines(response.result?.details)) io.err(line);
   const hint =
     typeof scope === "string"
       ? `this client's scopes do not allow it: the server's operator can grant ${oneLine(scope, 140)} (smcp clients scopes CLIENT … ${oneLine(scope, 140)}, smcp serve --scope CLIENT=${oneLine(scope, 140)}, or "scopes" in the keyring file)`

@@ -46,3 +46,16 @@ export function issueLines(details: unknown): string[] | undefined {
   if (typeof details.more === "number" && details.more > 0) lines.push(`  ... and ${details.more} more`);
   return lines;
 }
+
+/**
+ * The lines a failure's `details` are shown as: the issues of `bad_args` /
+ * `bad_envelope` one per line, else any other details (a `ToolError`'s, say
+ * `{hint: "give a name"}`) as one bounded line of JSON; a `forbidden`
+ * answer's `scope` is left to the caller's own hint.
+ */
+export function detailLines(details: unknown): string[] {
+  const issues = issueLines(details);
+  if (issues) return issues;
+  if (!isJsonObject(details) || Object.keys(details).length === 0) return [];
+  return [`  details: ${oneLine(canonicalize(details), 500)}`];
+}

@@ -10,7 +10,7 @@ import {
 import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv";
 import { z } from "zod";
 import { resultOf, type SmcpClient } from "../client/client.js";
-import { issueLines } from "../client/present.js";
+import { detailLines } from "../client/present.js";
 import { canonicalize, type JsonObject } from "../protocol/canonical.js";
 import { SmcpError } from "../protocol/errors.js";
 import { demoTools } from "../tools/demo.js";
@@ -229,7 +229,7 @@ function describe(error: unknown, options: McpBridgeOptions): string[] {
     options.onLog?.(`internal error: ${oneLine(error instanceof Error ? error.message : String(error), 300)}`);
     return ["internal: the bridge failed to handle this call"];
   }
-  const lines = [`${error.code}: ${oneLine(error.message, 500)}`, ...(issueLines(error.details) ?? [])];
+  const lines = [`${error.code}: ${oneLine(error.message, 500)}`, ...detailLines(error.details)];
   const hint = options.hint?.(error);
   if (hint) lines.push(`hint: ${hint}`);
   return lines;
