@@ -1,11 +1,11 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { ErrorObject, ValidateFunction } from "ajv";
 import type { JsonValue } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { jwkToKeyString } from "../protocol/keys.js";
 import { isJsonObject } from "../protocol/messages.js";
-import { parseJson } from "../protocol/parse.js";
+import { readSecretJson } from "../protocol/secret-file.js";
 import { compileScopes, type Scopes } from "./scopes.js";
 
 // The client registry (issue 20): who may call (keys, with ids and expiry), what they may do
@@ -154,17 +154,7 @@ export function readRegistryFile(path: string, options: { missingOk?: boolean } 
     if (options.missingOk) return emptyRegistry();
     throw new SmcpUsageError(`${path}: no such clients file (\`smcp clients add ID --clients ${path}\` creates it)`);
   }
-  const mode = statSync(path).mode & 0o777;
-  if (process.platform !== "win32" && (mode & 0o077) !== 0) {
-    throw new SmcpUsageError(`${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
-  }
-  let value: JsonValue;
-  try {
-    value = parseJson(readFileSync(path));
-  } catch (error) {
-    throw new SmcpUsageError(`${path} is not valid JSON (${(error as Error).message})`);
-  }
-  return parseRegistry(value, path);
+  return parseRegistry(readSecretJson(path), path);
 }
 
 // The keyring file's old per-client names, at the client's top level; the registry has them under `limits`.

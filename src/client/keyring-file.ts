@@ -1,10 +1,9 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import type { JsonValue } from "../protocol/canonical.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { jwkToKeyString } from "../protocol/keys.js";
 import { isJsonObject } from "../protocol/messages.js";
-import { parseJson } from "../protocol/parse.js";
+import { readSecretJson } from "../protocol/secret-file.js";
 
 // The local keyring file (`.smcp/keyring.json`): the contract between `smcp serve`, which may
 // create it, and every caller in the folder (`smcp call`, `clientFromEnv`, Python's
@@ -85,16 +84,7 @@ const CLIENT_KEYS = new Set(["keys", "scopes", "limits", "disabled", "rate", "bu
 /** Reads the keyring file, or undefined when there is none. Refuses one readable by others. */
 export function readKeyringFile(path: string): KeyringFile | undefined {
   if (!existsSync(path)) return undefined;
-  const mode = statSync(path).mode & 0o777;
-  if (process.platform !== "win32" && (mode & 0o077) !== 0) {
-    throw new SmcpUsageError(`${path} is readable by other users (mode ${mode.toString(8)}); run: chmod 600 ${path}`);
-  }
-  let value: JsonValue;
-  try {
-    value = parseJson(readFileSync(path));
-  } catch (error) {
-    throw new SmcpUsageError(`${path} is not valid JSON (${(error as Error).message}); fix it or delete it to start over`);
-  }
+  const value = readSecretJson(path, "; fix it or delete it to start over");
   const bad = (what: string) => new SmcpUsageError(`${path}: ${what}; fix it or delete the file to start over`);
   if (!isJsonObject(value)) throw bad("expected a JSON object");
   // A key the format does not have is an error, naming the key and the file: a misspelt setting

@@ -1,5 +1,5 @@
-import { type NonceStore, type NonceStoreStats, nonceDigest } from "../../jobs/nonces.js";
-import { SmcpUsageError } from "../../protocol/errors.js";
+import type { NonceStore, NonceStoreStats } from "../../jobs/nonces.js";
+import { type PendingReservation, ReservationBatcher } from "../../jobs/reserve-batch.js";
 import { NonceCount } from "../nonce-count.js";
 import { DEFAULT_SCHEMA, type PostgresConnection, quoteIdent } from "./connection.js";
 
@@ -20,13 +20,6 @@ export interface PostgresNonceStoreOptions {
 
 /** Reservations sent in one statement at most. */
 const MAX_GROUP = 1024;
-
-interface Pending {
-  digest: Buffer;
-  expiresAt: number;
-  resolve(fresh: boolean): void;
-  reject(error: unknown): void;
-}
 
 /**
  * Replay cache in PostgreSQL, shared by every replica. A row is a 16-byte
@@ -58,8 +51,6 @@ export class PostgresNonceStore implements NonceStore {
   readonly #closeConnection: boolean;
   readonly #count = new NonceCount();
   readonly #inFlight = new Set<Promise<void>>();
-  #pending: Pending[] = [];
-  #scheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweeping: Promise<void> | undefined;
   #bytes: number | undefined;
@@ -88,16 +79,7 @@ export class PostgresNonceStore implements NonceStore {
 
   reserve(clientId: string, nonce: string, expiresAt: number): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error("the PostgreSQL replay cache is closed"));
-    if (!Number.isFinite(expiresAt)) return Promise.reject(new SmcpUsageError("expiresAt must be a finite time in ms"));
-    return new Promise((resolve, reject) => {
-      // Rounded up: held a fraction of a ms longer, never shorter.
-      this.#pending.push({ digest: nonceDigest(clientId, nonce), expiresAt: Math.ceil(expiresAt), resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        // After this turn's I/O callbacks: every request read in this turn joins the same statement.
-        setImmediate(this.#flush);
-      }
-    });
+    return this.#batcher.add(clientId, nonce, expiresAt);
   }
 
   /** Deletes the pairs expired by now, a batch at a time, until none is left; returns how many. */
@@ -119,30 +101,23 @@ export class PostgresNonceStore implements NonceStore {
     this.#closed = true;
     clearTimeout(this.#sweepTimer);
     // Reservations already made are committed (and answered) before the connection goes.
-    while (this.#pending.length > 0) this.#flush();
+    this.#batcher.drain();
     await Promise.allSettled([...this.#inFlight]);
     await this.#sweeping;
     if (this.#closeConnection) await this.#db.close();
   }
 
-  readonly #flush = (): void => {
-    this.#scheduled = false;
-    const batch = this.#pending.length > MAX_GROUP ? this.#pending.splice(0, MAX_GROUP) : this.#pending;
-    if (batch === this.#pending) this.#pending = [];
-    if (this.#pending.length > 0 && !this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#flush);
-    }
-    if (batch.length === 0) return;
+  readonly #send = (batch: PendingReservation[]): void => {
     const sent = this.#commit(batch);
     this.#inFlight.add(sent);
     void sent.finally(() => this.#inFlight.delete(sent));
   };
+  readonly #batcher = new ReservationBatcher(this.#send, MAX_GROUP);
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: PendingReservation[]): Promise<void> {
     // One row per pair: a pair twice in a batch would make ON CONFLICT touch its row twice (an error). The
     // first reservation of a pair stands for the batch; the copies are replays whatever it gets.
-    const first = new Map<string, Pending>();
+    const first = new Map<string, PendingReservation>();
     for (const p of batch) {
       const hex = p.digest.toString("hex");
       if (!first.has(hex)) first.set(hex, p);

@@ -1,5 +1,6 @@
 import type { Database, Statement, Transaction } from "better-sqlite3";
-import { type NonceStore, type NonceStoreStats, nonceDigest, sha256 } from "../../jobs/nonces.js";
+import { type NonceStore, type NonceStoreStats, sha256 } from "../../jobs/nonces.js";
+import { type PendingReservation, ReservationBatcher } from "../../jobs/reserve-batch.js";
 import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 import { NonceCount } from "../nonce-count.js";
 import { openSqlite } from "./connection.js";
@@ -43,13 +44,6 @@ const MAX_GROUP = 1024;
 /** WAL frames (pages) past which the store forces the WAL to start over: 65,536 × 4 KiB = 256 MiB. */
 const MAX_WAL_FRAMES = 65_536;
 
-interface Pending {
-  digest: Buffer;
-  expiresAt: number;
-  resolve(fresh: boolean): void;
-  reject(error: unknown): void;
-}
-
 /**
  * Replay cache in a SQLite file, shared by the processes of one host (WAL)
  * and kept across restarts.
@@ -68,15 +62,13 @@ interface Pending {
  */
 export class SqliteNonceStore implements NonceStore {
   readonly #db: Database;
-  readonly #commit: Transaction<(batch: Pending[], now: number) => boolean[]>;
+  readonly #commit: Transaction<(batch: PendingReservation[], now: number) => boolean[]>;
   readonly #sweepBatch: Statement;
   readonly #now: () => number;
   readonly #sweepEveryMs: number;
   readonly #sweepLimit: number;
   readonly #maxBytes: number | undefined;
   readonly #count = new NonceCount();
-  #pending: Pending[] = [];
-  #scheduled = false;
   #sweepTimer: NodeJS.Timeout | undefined;
   #sweepNext: NodeJS.Immediate | undefined;
   #maintenance: Maintenance | undefined;
@@ -97,7 +89,7 @@ export class SqliteNonceStore implements NonceStore {
     }
     const insert = this.#db.prepare(`INSERT INTO smcp_nonce_digests (digest, expires_at) VALUES (?, ?)
       ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE smcp_nonce_digests.expires_at <= ?`);
-    this.#commit = this.#db.transaction((batch: Pending[], now: number) =>
+    this.#commit = this.#db.transaction((batch: PendingReservation[], now: number) =>
       batch.map((p) => insert.run(p.digest, p.expiresAt, now).changes === 1),
     );
     this.#sweepBatch = this.#db.prepare(SWEEP);
@@ -121,16 +113,7 @@ export class SqliteNonceStore implements NonceStore {
 
   reserve(clientId: string, nonce: string, expiresAt: number): Promise<boolean> {
     if (this.#closed) return Promise.reject(new Error("the SQLite replay cache is closed"));
-    if (!Number.isFinite(expiresAt)) return Promise.reject(new SmcpUsageError("expiresAt must be a finite time in ms"));
-    return new Promise((resolve, reject) => {
-      // Rounded up: held a fraction of a ms longer, never shorter.
-      this.#pending.push({ digest: nonceDigest(clientId, nonce), expiresAt: Math.ceil(expiresAt), resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        // After this turn's I/O callbacks: every request read in this turn joins the same transaction.
-        setImmediate(this.#flush);
-      }
-    });
+    return this.#batcher.add(clientId, nonce, expiresAt);
   }
 
   /**
@@ -165,20 +148,12 @@ export class SqliteNonceStore implements NonceStore {
     clearTimeout(this.#sweepTimer);
     clearImmediate(this.#sweepNext);
     // Reservations already made are committed (and answered) before the file closes.
-    while (this.#pending.length > 0) this.#flush();
+    this.#batcher.drain();
     await this.#maintenance?.stop();
     if (this.#db.open) this.#db.close();
   }
 
-  readonly #flush = (): void => {
-    this.#scheduled = false;
-    const batch = this.#pending.length > MAX_GROUP ? this.#pending.splice(0, MAX_GROUP) : this.#pending;
-    if (batch === this.#pending) this.#pending = [];
-    if (this.#pending.length > 0 && !this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#flush);
-    }
-    if (batch.length === 0) return;
+  readonly #send = (batch: PendingReservation[]): void => {
     const now = this.#now();
     let results: boolean[];
     try {
@@ -189,11 +164,12 @@ export class SqliteNonceStore implements NonceStore {
       return;
     }
     for (let i = 0; i < batch.length; i++) {
-      const p = batch[i] as Pending;
+      const p = batch[i] as PendingReservation;
       if (results[i]) this.#count.add(p.expiresAt, now);
       p.resolve(results[i] === true);
     }
   };
+  readonly #batcher = new ReservationBatcher(this.#send, MAX_GROUP);
 
   /**
    * The checkpoint thread copied the bulk of the WAL; the frames committed
