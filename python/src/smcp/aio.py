@@ -19,7 +19,7 @@ from .config import resolve
 from .errors import SmcpUsageError
 from .keys import KeyInput
 from .messages import Envelope, Response, result_of
-from .steps import ProgressCallback, Request, Sleep, Steps, checked_args, deadline_after, job_id_of, reporter, tool_list
+from .steps import Drive, ProgressCallback, Request, Sleep, Steps, checked_args, deadline_after, job_id_of, reporter, tool_list
 from .transport import AsyncTransport, ThreadedTransport, Transport
 
 __all__ = ["AsyncClient"]
@@ -158,18 +158,11 @@ class AsyncClient:
     async def _drive(self, steps: Steps[T], on_progress: ProgressCallback | None) -> T:
         """Runs steps with coroutines; an exception (cancellation included) goes back into the steps."""
         report = reporter(on_progress)
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = steps.send(value) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                done: T = stop.value
-                return done
-            value, error = None, None
+        drive = Drive(steps)
+        while (step := drive.next_step()) is not None:
             try:
                 if isinstance(step, Request):
-                    value = await self.request(step.tool, step.args, timeout=step.timeout)
+                    drive.value = await self.request(step.tool, step.args, timeout=step.timeout)
                 elif isinstance(step, Sleep):
                     await asyncio.sleep(step.seconds)
                 elif report is not None:
@@ -177,7 +170,8 @@ class AsyncClient:
                     if inspect.isawaitable(outcome):
                         await outcome
             except BaseException as caught:  # CancelledError too: the steps cancel the job, then re-raise it
-                error = caught
+                drive.error = caught
+        return drive.result
 
 
 def _is_async(transport: Transport | AsyncTransport) -> bool:

@@ -16,6 +16,7 @@ from .errors import SmcpError, SmcpUsageError
 from .keys import HMAC_ALG, KeyInput, signing_key, verify_keys
 from .messages import Envelope, Response, build_envelope, result_of, verify_response
 from .steps import (
+    Drive,
     ProgressCallback,
     Request,
     Sleep,
@@ -252,18 +253,11 @@ class Client:
     def _drive(self, steps: Steps[T], on_progress: ProgressCallback | None) -> T:
         """Runs steps with blocking calls; an exception (Ctrl-C included) goes back into the steps."""
         report = reporter(on_progress)
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            try:
-                step = steps.send(value) if error is None else steps.throw(error)
-            except StopIteration as stop:
-                done: T = stop.value
-                return done
-            value, error = None, None
+        drive = Drive(steps)
+        while (step := drive.next_step()) is not None:
             try:
                 if isinstance(step, Request):
-                    value = self.request(step.tool, step.args, timeout=step.timeout)
+                    drive.value = self.request(step.tool, step.args, timeout=step.timeout)
                 elif isinstance(step, Sleep):
                     time.sleep(step.seconds)
                 elif report is not None:
@@ -272,4 +266,5 @@ class Client:
                         outcome.close()
                         raise SmcpUsageError("on_progress is a coroutine function; await AsyncClient's methods to use one")
             except BaseException as caught:
-                error = caught
+                drive.error = caught
+        return drive.result

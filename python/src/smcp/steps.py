@@ -17,7 +17,7 @@ import inspect
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from . import canonical
 from .errors import SmcpError, SmcpUsageError
@@ -59,6 +59,32 @@ class Progress:
 Step = Request | Sleep | Progress
 #: A generator of steps that ends with a value of type T.
 Steps = Generator[Step, Any, T]
+
+
+class Drive(Generic[T]):
+    """Runs steps by hand: ``next_step()`` gives the next step (None once the steps ended, their value in
+    :attr:`result`); set :attr:`value` to what the step gave, or :attr:`error` to what it raised, before asking
+    for the next. The sync and async clients drive it the same way, each with its own I/O."""
+
+    def __init__(self, steps: Steps[T]) -> None:
+        self._steps = steps
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self._result: T | None = None
+
+    def next_step(self) -> Step | None:
+        try:
+            step = self._steps.send(self.value) if self.error is None else self._steps.throw(self.error)
+        except StopIteration as stop:
+            self._result = stop.value
+            return None
+        self.value, self.error = None, None
+        return step
+
+    @property
+    def result(self) -> T:
+        """The steps' value, once ``next_step()`` returned None."""
+        return cast(T, self._result)
 
 
 class Expired(Exception):
