@@ -3,7 +3,6 @@ import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
   type JobCounts,
-  type JobError,
   type JobListFilter,
   type JobOutcome,
   type JobRecord,
@@ -13,7 +12,7 @@ import {
   type NewJob,
 } from "../../jobs/store.js";
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
-import { parseJson } from "../../protocol/parse.js";
+import { type JobRow, jobFromRow } from "../job-row.js";
 import { JobWatchers } from "../watchers.js";
 import { advisoryKey, DEFAULT_SCHEMA, type PostgresConnection, type Queryable, quoteIdent } from "./connection.js";
 
@@ -34,52 +33,6 @@ export const eventsChannel = (schema: string): string => `${schema}_events`;
  * cancelled (also a version change), `q:TOOL` a job of that tool was queued.
  */
 export type JobEventKind = "v" | "c" | "q";
-
-interface Row {
-  id: string;
-  client_id: string;
-  tool: string;
-  args: string;
-  idempotency_key: string | null;
-  state: JobState;
-  progress: string | null;
-  result: string | null;
-  error: string | null;
-  attempts: number;
-  worker_id: string | null;
-  lease_until: number | null;
-  created_at: number;
-  updated_at: number;
-  expires_at: number | null;
-  version: number;
-  turn: number;
-  bytes: number;
-}
-
-const object = (text: string | null): JsonObject | null => (text === null ? null : (parseJson(text) as JsonObject));
-
-function toRecord(row: Row): JobRecord {
-  return {
-    id: row.id,
-    clientId: row.client_id,
-    tool: row.tool,
-    args: object(row.args) ?? {},
-    idempotencyKey: row.idempotency_key,
-    state: row.state,
-    progress: object(row.progress),
-    result: object(row.result),
-    error: object(row.error) as JobError | null,
-    attempts: row.attempts,
-    workerId: row.worker_id,
-    leaseUntil: row.lease_until,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    expiresAt: row.expires_at,
-    version: row.version,
-    turn: row.turn,
-    bytes: row.bytes,
-  };
-}
 
 // Columns a JobRecord reads (not seq).
 const COLUMNS =
@@ -229,7 +182,7 @@ export class PostgresJobStore implements JobStore {
     return this.#schema;
   }
 
-  #query<R extends object = Row>(name: keyof Statements, values: unknown[], on: Queryable = this.#db.pool) {
+  #query<R extends object = JobRow>(name: keyof Statements, values: unknown[], on: Queryable = this.#db.pool) {
     return on.query<R>({ name: this.#names[name], text: this.#sql[name], values });
   }
 
@@ -244,7 +197,7 @@ export class PostgresJobStore implements JobStore {
     const maxOpen = input.maxOpenJobs ?? NO_LIMIT;
     const maxBytes = input.maxStoredBytes ?? NO_LIMIT;
     const values = [input.id, input.clientId, input.tool, args, key, now, this.#channel, args.length, maxOpen, maxBytes];
-    let row: Row | undefined;
+    let row: JobRow | undefined;
     try {
       row = (await this.#query("create", values)).rows[0];
     } catch (error) {
@@ -253,7 +206,7 @@ export class PostgresJobStore implements JobStore {
       if (existing) return { job: existing, created: false };
       throw error;
     }
-    if (row) return { job: toRecord(row), created: true };
+    if (row) return { job: jobFromRow(row), created: true };
     // Refused by the quota check: which one (read after the fact; the refusal itself was atomic).
     const usage = (await this.#query<{ open: number; bytes: number }>("usageForRefusal", [input.clientId])).rows[0];
     throw quotaExceeded((usage?.open ?? 0) >= maxOpen ? "open_jobs" : "stored_bytes");
@@ -263,24 +216,24 @@ export class PostgresJobStore implements JobStore {
   async #existing(input: NewJob, key: string, now: number): Promise<JobRecord | undefined> {
     const row = (await this.#query("byKey", [input.clientId, input.tool, key])).rows[0];
     if (!row) return undefined;
-    if (row.expires_at === null || row.expires_at > now) return toRecord(row);
+    if (row.expires_at === null || row.expires_at > now) return jobFromRow(row);
     await this.#query("releaseKey", [input.clientId, input.tool, key, now]);
     return undefined;
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
     const row = (await this.#query("get", [id, this.#now()])).rows[0];
-    return row && toRecord(row);
+    return row && jobFromRow(row);
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
     const row = (await this.#query("start", [id, workerId, ms(leaseUntil), this.#now()])).rows[0];
-    return row && toRecord(row);
+    return row && jobFromRow(row);
   }
 
   async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
     const row = (await this.#query("claim", [workerId, ms(leaseUntil), this.#now(), tools ?? null])).rows[0];
-    return row && toRecord(row);
+    return row && jobFromRow(row);
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
@@ -290,7 +243,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async stale(now: number, limit = 100): Promise<JobRecord[]> {
-    return (await this.#query("stale", [ms(now), limit])).rows.map(toRecord);
+    return (await this.#query("stale", [ms(now), limit])).rows.map(jobFromRow);
   }
 
   async progress(id: string, progress: JsonObject): Promise<boolean> {
@@ -305,7 +258,7 @@ export class PostgresJobStore implements JobStore {
 
   async cancel(id: string): Promise<JobRecord | undefined> {
     const row = await this.#end(this.#db.pool, id, "cancelled", null, CANCELLED_ERROR_TEXT, "c:");
-    return row ? toRecord(row) : this.get(id);
+    return row ? jobFromRow(row) : this.get(id);
   }
 
   async #end(
@@ -315,7 +268,7 @@ export class PostgresJobStore implements JobStore {
     result: string | null,
     error: string | null,
     event: "v:" | "c:",
-  ): Promise<Row | undefined> {
+  ): Promise<JobRow | undefined> {
     const now = this.#now();
     const added = (result ?? error ?? "").length;
     const values = [id, state, result, error, now, now + this.#retentionMs, added, this.#channel, event];
@@ -343,7 +296,7 @@ export class PostgresJobStore implements JobStore {
       filter.clientId === undefined
         ? await this.#query("listAll", values)
         : await this.#query("listClient", [...values, filter.clientId]);
-    return rows.rows.map(toRecord);
+    return rows.rows.map(jobFromRow);
   }
 
   async sweep(at = this.#now()): Promise<number> {

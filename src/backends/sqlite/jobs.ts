@@ -4,7 +4,6 @@ import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
   type JobCounts,
-  type JobError,
   type JobListFilter,
   type JobOutcome,
   type JobRecord,
@@ -14,7 +13,7 @@ import {
   type NewJob,
 } from "../../jobs/store.js";
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
-import { parseJson } from "../../protocol/parse.js";
+import { type JobRow, jobFromRow } from "../job-row.js";
 import { JobWatchers } from "../watchers.js";
 import { openSqlite } from "./connection.js";
 
@@ -87,52 +86,6 @@ function migrate(db: Database): void {
         SELECT client_id, sum(state IN ('queued', 'running')), sum(bytes), 0 FROM smcp_jobs GROUP BY client_id;
       PRAGMA user_version = ${SCHEMA_VERSION};`);
   }
-}
-
-interface Row {
-  id: string;
-  client_id: string;
-  tool: string;
-  args: string;
-  idempotency_key: string | null;
-  state: JobState;
-  progress: string | null;
-  result: string | null;
-  error: string | null;
-  attempts: number;
-  worker_id: string | null;
-  lease_until: number | null;
-  created_at: number;
-  updated_at: number;
-  expires_at: number | null;
-  version: number;
-  turn: number;
-  bytes: number;
-}
-
-const object = (text: string | null): JsonObject | null => (text === null ? null : (parseJson(text) as JsonObject));
-
-function toRecord(row: Row): JobRecord {
-  return {
-    id: row.id,
-    clientId: row.client_id,
-    tool: row.tool,
-    args: object(row.args) ?? {},
-    idempotencyKey: row.idempotency_key,
-    state: row.state,
-    progress: object(row.progress),
-    result: object(row.result),
-    error: object(row.error) as JobError | null,
-    attempts: row.attempts,
-    workerId: row.worker_id,
-    leaseUntil: row.lease_until,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    expiresAt: row.expires_at,
-    version: row.version,
-    turn: row.turn,
-    bytes: row.bytes,
-  };
 }
 
 const OPEN = "state IN ('queued', 'running')";
@@ -229,13 +182,13 @@ export class SqliteJobStore implements JobStore {
     this.#watchPollMs = options.watchPollMs ?? 50;
     this.#sql = prepareStatements(this.#db);
     const sql = this.#sql;
-    const one = (statement: Statement, params: object) => statement.get(params) as Row | undefined;
+    const one = (statement: Statement, params: object) => statement.get(params) as JobRow | undefined;
 
     const create = this.#db.transaction((input: NewJob, now: number) => {
       const key = input.idempotencyKey ?? null;
       if (key !== null) {
         const existing = one(sql.byKey, { clientId: input.clientId, tool: input.tool, key, now });
-        if (existing) return { job: toRecord(existing), created: false };
+        if (existing) return { job: jobFromRow(existing), created: false };
       }
       const client = sql.client.get({ clientId: input.clientId }) as
         | { open: number; bytes: number; last_turn: number }
@@ -248,9 +201,9 @@ export class SqliteJobStore implements JobStore {
       const serving = (sql.serving.get({ tool: input.tool }) as { turn: number } | undefined)?.turn;
       const turn = nextTurn({ open: client?.open ?? 0, lastTurn: client?.last_turn ?? 0 }, serving);
       const params = { id: input.id, clientId: input.clientId, tool: input.tool, args, key, now, turn, bytes: args.length };
-      const row = one(sql.insert, params) as Row;
+      const row = one(sql.insert, params) as JobRow;
       sql.opened.run(params);
-      return { job: toRecord(row), created: true };
+      return { job: jobFromRow(row), created: true };
     });
     // IMMEDIATE: take the write lock first, so two processes cannot both miss the idempotency key or a quota.
     this.#createTx = (input, now) => create.immediate(input, now);
@@ -295,24 +248,24 @@ export class SqliteJobStore implements JobStore {
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
-    const row = this.#sql.get.get({ id, now: this.#now() }) as Row | undefined;
-    return row && toRecord(row);
+    const row = this.#sql.get.get({ id, now: this.#now() }) as JobRow | undefined;
+    return row && jobFromRow(row);
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    const row = this.#sql.start.get({ id, workerId, leaseUntil, now: this.#now() }) as Row | undefined;
+    const row = this.#sql.start.get({ id, workerId, leaseUntil, now: this.#now() }) as JobRow | undefined;
     return row && this.#started(row);
   }
 
   // The tool now serves this job's turn (jobs/policy.ts's fair-turn rule reads it at create).
-  #started(row: Row): JobRecord {
+  #started(row: JobRow): JobRecord {
     this.#sql.served.run({ tool: row.tool, turn: row.turn });
-    return toRecord(row);
+    return jobFromRow(row);
   }
 
   async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
     const params = { workerId, leaseUntil, now: this.#now(), tools: tools ? JSON.stringify(tools) : null };
-    const row = this.#sql.claim.get(params) as Row | undefined;
+    const row = this.#sql.claim.get(params) as JobRow | undefined;
     return row && this.#started(row);
   }
 
@@ -321,7 +274,7 @@ export class SqliteJobStore implements JobStore {
   }
 
   async stale(now: number, limit = 100): Promise<JobRecord[]> {
-    return (this.#sql.stale.all({ now, limit }) as Row[]).map(toRecord);
+    return (this.#sql.stale.all({ now, limit }) as JobRow[]).map(jobFromRow);
   }
 
   async progress(id: string, progress: JsonObject): Promise<boolean> {
@@ -360,8 +313,8 @@ export class SqliteJobStore implements JobStore {
       tool: filter.tool ?? null,
       limit: filter.limit ?? -1,
       now: this.#now(),
-    }) as Row[];
-    return rows.map(toRecord);
+    }) as JobRow[];
+    return rows.map(jobFromRow);
   }
 
   async sweep(now = this.#now()): Promise<number> {
