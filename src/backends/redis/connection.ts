@@ -1,17 +1,48 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { SmcpUsageError } from "../../protocol/errors.js";
 import { redactUrl } from "../../util/redact.js";
 
-/** A Redis store URL, split into what ioredis takes and smcp's key prefix. */
+/** A Redis store URL, split into what ioredis takes and smcp's key prefixes. */
 export interface RedisTarget {
-  /** `redis://[user:pass@]host:port[/db]` without smcp's own parameters. */
+  /** `redis://[user:pass@]host:port[/db]` without smcp's own parameters (a cluster: `redis+cluster://` and its seeds). */
   url: string;
-  /** Prefix of every smcp key (`?prefix=`; default `smcp:`). */
+  /**
+   * Prefix of the job store's and BullMQ's keys (`?prefix=`; default `smcp:`).
+   * On a cluster it is hash-tagged (`{smcp}:`): every job, queue and
+   * index key is in one slot, so each Lua script and BullMQ's own touch one slot.
+   */
   prefix: string;
+  /**
+   * Prefix of the per-request keys: replay-cache pairs and rate counters.
+   * Never hash-tagged, so on a cluster these keys (the load that grows with
+   * requests) spread over every shard by their own tags.
+   */
+  spreadPrefix: string;
+  /** A Redis Cluster's seed nodes (`redis+cluster://HOST:PORT,HOST:PORT`); absent for one Redis. */
+  cluster?: { host: string; port: number }[];
 }
 
-/** Parses `redis://HOST:PORT[/DB][?prefix=P]` (also `rediss://`). */
+/** Parses `redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME]`: a cluster named by its seed nodes. */
+function parseClusterUrl(text: string): RedisTarget {
+  const match = /^redis\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(?:\?(.*))?$/.exec(text);
+  const bad = () =>
+    new SmcpUsageError("the Redis Cluster URL is malformed; use redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME]");
+  if (!match) throw bad();
+  const nodes = (match[2] as string).split(",").map((seed) => {
+    const at = /^([^:]+):(\d{1,5})$/.exec(seed.trim());
+    if (!at) throw bad();
+    return { host: at[1] as string, port: Number(at[2]) };
+  });
+  const name = new URLSearchParams(match[3] ?? "").get("prefix") ?? "smcp";
+  // The tag is the name without separators or braces: `{name}` decides the slot of every job key.
+  const tag = name.replace(/[{}]/g, "").replace(/:+$/, "");
+  if (tag === "") throw bad();
+  return { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes };
+}
+
+/** Parses `redis://HOST:PORT[/DB][?prefix=P]` (also `rediss://`), or `redis+cluster://…` (see {@link RedisTarget}). */
 export function parseRedisUrl(text: string): RedisTarget {
+  if (text.startsWith("redis+cluster://")) return parseClusterUrl(text);
   let url: URL;
   try {
     url = new URL(text);
@@ -23,7 +54,7 @@ export function parseRedisUrl(text: string): RedisTarget {
   }
   const prefix = url.searchParams.get("prefix") ?? "smcp:";
   url.searchParams.delete("prefix");
-  return { url: url.toString(), prefix };
+  return { url: url.toString(), prefix, spreadPrefix: prefix };
 }
 
 /**
@@ -37,12 +68,26 @@ export async function connectRedis(
   target: RedisTarget,
   options: { blocking?: boolean; onError?: (error: Error) => void } = {},
 ): Promise<Redis> {
-  const redis = new Redis(target.url, {
-    lazyConnect: true,
-    connectTimeout: 2000,
-    retryStrategy: (times: number) => Math.min(times * 100, 1000),
-    ...(options.blocking ? { maxRetriesPerRequest: null } : { enableOfflineQueue: false, maxRetriesPerRequest: 0 }),
-  });
+  const retry = (times: number) => Math.min(times * 100, 1000);
+  const perRequest = options.blocking ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 0 };
+  const redis = target.cluster
+    ? // A Cluster has the same command API as one Redis (commands, scripts, pipelines on one slot, pub/sub),
+      // which is what the stores, BullMQ and rate-limiter-flexible use; the stores see it as a Redis.
+      (new Cluster(target.cluster, {
+        lazyConnect: true,
+        clusterRetryStrategy: retry,
+        enableOfflineQueue: options.blocking === true,
+        // After a failover the slots move: ask again soon, and follow MOVED/ASK a few times, not forever.
+        slotsRefreshTimeout: 2000,
+        maxRedirections: 4,
+        redisOptions: { connectTimeout: 2000, ...perRequest },
+      }) as unknown as Redis)
+    : new Redis(target.url, {
+        lazyConnect: true,
+        connectTimeout: 2000,
+        retryStrategy: retry,
+        ...(options.blocking ? { maxRetriesPerRequest: null } : { enableOfflineQueue: false, maxRetriesPerRequest: 0 }),
+      });
   // Errors are reported once per outage, not once per reconnect attempt.
   let reported = false;
   redis.on("error", (error: Error) => {
@@ -59,4 +104,26 @@ export async function connectRedis(
     throw new SmcpUsageError(`cannot reach Redis at ${redactUrl(target.url)}: ${(error as Error).message}`);
   }
   return redis;
+}
+
+/** True when the connection is a Redis Cluster client (see {@link connectRedis}). */
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown) instanceof Cluster;
+}
+
+/**
+ * A second connection like `redis` for a subscriber: commands wait for the
+ * connection rather than failing (a subscriber only waits). A Cluster
+ * duplicates with its seed nodes, one Redis with its own options.
+ */
+export function subscriberOf(redis: Redis): Redis {
+  const waiting = { lazyConnect: true, enableOfflineQueue: true } as const;
+  if (isCluster(redis)) {
+    const cluster = redis as unknown as Cluster;
+    return cluster.duplicate(undefined, {
+      ...waiting,
+      redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: null },
+    }) as unknown as Redis;
+  }
+  return redis.duplicate({ ...waiting, maxRetriesPerRequest: null });
 }

@@ -16,6 +16,7 @@ import {
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
 import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
+import { subscriberOf } from "./connection.js";
 import { SCRIPTS, type ScriptName } from "./scripts.js";
 
 // The attempts-exhausted error around its count, as the requeue script writes it (one policy: jobs/policy.ts).
@@ -256,7 +257,7 @@ export class RedisJobStore implements JobStore {
   // One subscriber connection per store, opened on the first long poll.
   #subscribe(): Promise<Redis> {
     this.#subscriber ??= (async () => {
-      const subscriber = this.#redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+      const subscriber = subscriberOf(this.#redis);
       subscriber.on("error", () => {}); // reconnects by itself; a poll meanwhile ends at its own timeout
       subscriber.on("message", (_channel: string, id: string) => this.#watchers.notify(id));
       await subscriber.connect();
