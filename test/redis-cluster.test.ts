@@ -8,13 +8,16 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
 import type { Redis } from "ioredis";
+import { z } from "zod";
 import { connectRedis, parseRedisUrl } from "../src/backends/redis/connection.js";
+import { defineTool } from "../src/index.js";
 import { RedisJobStore, RedisNonceStore } from "../src/redis.js";
 import { openStores } from "../src/stores.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
 import { longPollConformance } from "./conformance/longpoll.js";
 import { nonceStoreConformance } from "./conformance/noncestore.js";
 import { serverJobConformance } from "./conformance/serverjobs.js";
+import { pair } from "./helpers.js";
 import { type LocalCluster, startCluster } from "./redis-cluster-helpers.js";
 
 let cluster: LocalCluster;
@@ -77,5 +80,57 @@ describe("the key layout on a cluster", () => {
     const { job } = await jobs.create({ id: randomUUID(), clientId: "c", tool: "t", args: {} });
     assert.equal(job.state, "queued");
     assert.equal(await cluster.masterOf(`{${prefix}}:job:${job.id}`), await cluster.masterOf(`{${prefix}}:queued`));
+  });
+});
+
+describe("failover: a killed master with a replica", () => {
+  it("requests fail closed (unavailable, nothing executed) until the replica is promoted, then service resumes", {
+    timeout: 90_000,
+  }, async (t) => {
+    const prefix = name();
+    const stores = await openStores(`${cluster.url}/?prefix=${prefix}`);
+    const ran = new Set<number>();
+    const mark = defineTool({
+      kind: "job",
+      name: "mark",
+      description: "records that it ran",
+      input: z.strictObject({ i: z.number().int() }),
+      output: z.strictObject({ i: z.number() }),
+      handler: ({ i }) => {
+        ran.add(i);
+        return { i };
+      },
+    });
+    const { server, client } = pair({ ...stores, tools: [mark] });
+    try {
+      assert.deepEqual(await client.callAndWait("mark", { i: -1 }), { i: -1 });
+      const master = await cluster.masterOf(`{${prefix}}:queued`);
+      const killedAt = Date.now();
+      await cluster.kill(master);
+      const accepted: { i: number; jobId: string }[] = [];
+      const refused: number[] = [];
+      let resumedAt: number | undefined;
+      for (let i = 0; resumedAt === undefined; i++) {
+        assert.ok(Date.now() - killedAt < 60_000, "service resumed within 60 s");
+        const answer = await client.request("mark", { i }, { rateLimitRetries: 0 });
+        if (answer.status === "accepted") {
+          accepted.push({ i, jobId: String(answer.result?.job_id) });
+          resumedAt = Date.now();
+        } else {
+          assert.equal(answer.result?.code, "unavailable", JSON.stringify(answer));
+          refused.push(i);
+          // Polled, not timed: the next attempt as soon as this one is answered, a little apart.
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        }
+      }
+      t.diagnostic(`unavailable for ${resumedAt - killedAt} ms after the kill (${refused.length} refused requests)`);
+      assert.ok(refused.length > 0, "the outage was seen");
+      // After the promotion: new jobs run, and the jobs refused during the outage never do.
+      for (const { jobId } of accepted) assert.equal((await client.waitForJob(jobId)).status, "done");
+      assert.deepEqual(await client.callAndWait("mark", { i: 100_000 }), { i: 100_000 });
+      for (const i of refused) assert.equal(ran.has(i), false, `refused request ${i} ran`);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -18,11 +18,17 @@ export interface RedisTarget {
    * requests) spread over every shard by their own tags.
    */
   spreadPrefix: string;
+  /** Replicas that must acknowledge a new job (`?wait=N&wait_ms=MS`; on a cluster 1 and 250 ms by default). */
+  replicaAcks?: { replicas: number; timeoutMs: number };
   /** A Redis Cluster's seed nodes (`redis+cluster://HOST:PORT,HOST:PORT`); absent for one Redis. */
   cluster?: { host: string; port: number }[];
 }
 
-/** Parses `redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME]`: a cluster named by its seed nodes. */
+/**
+ * Parses `redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME][&wait=N][&wait_ms=MS]`:
+ * a cluster named by its seed nodes; `wait` replicas (default 1, 0 for none)
+ * must acknowledge a new job within `wait_ms` (default 250).
+ */
 function parseClusterUrl(text: string): RedisTarget {
   const match = /^redis\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(?:\?(.*))?$/.exec(text);
   const bad = () =>
@@ -33,11 +39,19 @@ function parseClusterUrl(text: string): RedisTarget {
     if (!at) throw bad();
     return { host: at[1] as string, port: Number(at[2]) };
   });
-  const name = new URLSearchParams(match[3] ?? "").get("prefix") ?? "smcp";
+  const params = new URLSearchParams(match[3] ?? "");
+  const name = params.get("prefix") ?? "smcp";
+  const count = (key: string, fallback: number, max: number) => {
+    const text = params.get(key);
+    if (text === null) return fallback;
+    if (!/^\d{1,6}$/.test(text) || Number(text) > max) throw bad();
+    return Number(text);
+  };
+  const replicaAcks = { replicas: count("wait", 1, 16), timeoutMs: count("wait_ms", 250, 60_000) };
   // The tag is the name without separators or braces: `{name}` decides the slot of every job key.
   const tag = name.replace(/[{}]/g, "").replace(/:+$/, "");
   if (tag === "") throw bad();
-  return { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes };
+  return { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes, replicaAcks };
 }
 
 /** Parses `redis://HOST:PORT[/DB][?prefix=P]` (also `rediss://`), or `redis+cluster://…` (see {@link RedisTarget}). */

@@ -28,6 +28,12 @@ export interface RedisJobStoreOptions extends JobStoreOptions {
   prefix?: string;
   /** Disconnect the connection on `close()` (when the store owns it). Default false. */
   closeConnection?: boolean;
+  /**
+   * After a job is created, `WAIT` until this many replicas of its master
+   * acknowledged it (or `timeoutMs` passed), so an accepted job survives a
+   * failover. Default: none (`redis+cluster://` sets one replica, 250 ms).
+   */
+  replicaAcks?: { replicas: number; timeoutMs: number } | undefined;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -48,6 +54,7 @@ export class RedisJobStore implements JobStore {
   readonly #retentionMs: number;
   readonly #now: () => number;
   readonly #closeConnection: boolean;
+  readonly #replicaAcks: { replicas: number; timeoutMs: number } | undefined;
   readonly #watchers = new JobWatchers();
   #subscriber: Promise<Redis> | undefined;
 
@@ -58,9 +65,19 @@ export class RedisJobStore implements JobStore {
     this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
     this.#now = options.now ?? Date.now;
     this.#closeConnection = options.closeConnection ?? false;
+    this.#replicaAcks = options.replicaAcks?.replicas ? options.replicaAcks : undefined;
     for (const [name, script] of Object.entries(SCRIPTS)) {
       if (!(`smcp_${name}` in redis)) redis.defineCommand(`smcp_${name}`, { numberOfKeys: script.keys, lua: script.lua });
     }
+  }
+
+  // WAIT has no key, so a Cluster would send it anywhere: in a pipeline behind a command on the job's key,
+  // it goes to the job's master. The answer is accepted either way (the job is written); how many replicas
+  // acknowledged is what a failover can keep.
+  async #replicated(job: string, acks: { replicas: number; timeoutMs: number }): Promise<void> {
+    const results = await this.#redis.pipeline().exists(job).call("WAIT", acks.replicas, acks.timeoutMs).exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
   }
 
   #key(name: string): string {
@@ -108,6 +125,7 @@ export class RedisJobStore implements JobStore {
     if (status === -1) throw quotaExceeded(reply === "open_jobs" ? "open_jobs" : "stored_bytes");
     const record = toRecord(fromFlat(reply as string[]));
     if (!record) throw new Error("the job store returned no job");
+    if (status === 1 && this.#replicaAcks) await this.#replicated(job, this.#replicaAcks);
     return { job: record, created: status === 1 };
   }
 

@@ -19,6 +19,7 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
     jobStore: new RedisJobStore(jobs, {
       prefix,
       closeConnection: true,
+      replicaAcks: target.replicaAcks,
       ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
     }),
     // Per-request keys under the untagged prefix: on a cluster they spread over every shard.
