@@ -119,25 +119,3 @@ export async function connectRedis(
   }
   return redis;
 }
-
-/** True when the connection is a Redis Cluster client (see {@link connectRedis}). */
-export function isCluster(redis: Redis): boolean {
-  return (redis as unknown) instanceof Cluster;
-}
-
-/**
- * A second connection like `redis` for a subscriber: commands wait for the
- * connection rather than failing (a subscriber only waits). A Cluster
- * duplicates with its seed nodes, one Redis with its own options.
- */
-export function subscriberOf(redis: Redis): Redis {
-  const waiting = { lazyConnect: true, enableOfflineQueue: true } as const;
-  if (isCluster(redis)) {
-    const cluster = redis as unknown as Cluster;
-    return cluster.duplicate(undefined, {
-      ...waiting,
-      redisOptions: { connectTimeout: 2000, maxRetriesPerRequest: null },
-    }) as unknown as Redis;
-  }
-  return redis.duplicate({ ...waiting, maxRetriesPerRequest: null });
-}
