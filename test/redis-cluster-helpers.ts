@@ -130,7 +130,14 @@ export async function startCluster(options: { nodeTimeoutMs?: number } = {}): Pr
             if (!info.includes("cluster_state:ok")) return false;
           }
           const master = await masterOf(key).catch(() => undefined);
-          return master !== undefined && !dead.has(master);
+          if (master === undefined || dead.has(master)) return false;
+          // Every live replica has synced with its master: only then can it be promoted in a failover.
+          for (const port of ports) {
+            if (dead.has(port)) continue;
+            const replication = await ask(port, "INFO", "replication").catch(() => "");
+            if (replication.includes("role:slave") && !replication.includes("master_link_status:up")) return false;
+          }
+          return true;
         },
         timeoutMs,
         "the cluster to serve every slot",

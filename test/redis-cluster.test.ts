@@ -134,3 +134,31 @@ describe("failover: a killed master with a replica", () => {
     }
   });
 });
+
+describe("redis+cluster:// URLs", () => {
+  it("seeds, prefix as a hash tag, wait, credentials; malformed ones refused with the form to use", () => {
+    const t = parseRedisUrl("redis+cluster://app:s%3Acret@10.0.0.1:7000,10.0.0.2:7001/?prefix=crunch&wait=2&wait_ms=500");
+    assert.deepEqual(t.cluster, [
+      { host: "10.0.0.1", port: 7000 },
+      { host: "10.0.0.2", port: 7001 },
+    ]);
+    assert.equal(t.prefix, "{crunch}:");
+    assert.equal(t.spreadPrefix, "crunch:");
+    assert.deepEqual(t.replicaAcks, { replicas: 2, timeoutMs: 500 });
+    assert.equal(t.username, "app");
+    assert.equal(t.password, "s:cret");
+    const plain = parseRedisUrl("redis+cluster://127.0.0.1:7101");
+    assert.equal(plain.prefix, "{smcp}:");
+    assert.deepEqual(plain.replicaAcks, { replicas: 1, timeoutMs: 250 });
+    for (const bad of [
+      "redis+cluster://",
+      "redis+cluster://host",
+      "redis+cluster://h:1,h",
+      "redis+cluster://h:1/?prefix={}",
+      "redis+cluster://h:1/?wait=-1",
+      "redis+cluster://h:1/?wait_ms=abc",
+    ]) {
+      assert.throws(() => parseRedisUrl(bad), /redis\+cluster:\/\/HOST:PORT/, bad);
+    }
+  });
+});

@@ -20,6 +20,9 @@ export interface RedisTarget {
   spreadPrefix: string;
   /** Replicas that must acknowledge a new job (`?wait=N&wait_ms=MS`; on a cluster 1 and 250 ms by default). */
   replicaAcks?: { replicas: number; timeoutMs: number };
+  /** A cluster's credentials (`redis+cluster://USER:PASSWORD@…`), for every node. */
+  username?: string;
+  password?: string;
   /** A Redis Cluster's seed nodes (`redis+cluster://HOST:PORT,HOST:PORT`); absent for one Redis. */
   cluster?: { host: string; port: number }[];
 }
@@ -51,7 +54,14 @@ function parseClusterUrl(text: string): RedisTarget {
   // The tag is the name without separators or braces: `{name}` decides the slot of every job key.
   const tag = name.replace(/[{}]/g, "").replace(/:+$/, "");
   if (tag === "") throw bad();
-  return { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes, replicaAcks };
+  const target: RedisTarget = { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes, replicaAcks };
+  if (match[1] !== undefined) {
+    const colon = match[1].indexOf(":");
+    const user = decodeURIComponent(colon < 0 ? match[1] : match[1].slice(0, colon));
+    if (user !== "") target.username = user;
+    if (colon >= 0) target.password = decodeURIComponent(match[1].slice(colon + 1));
+  }
+  return target;
 }
 
 /** Parses `redis://HOST:PORT[/DB][?prefix=P]` (also `rediss://`), or `redis+cluster://…` (see {@link RedisTarget}). */
@@ -94,7 +104,15 @@ export async function connectRedis(
         // After a failover the slots move: ask again soon, and follow MOVED/ASK a few times, not forever.
         slotsRefreshTimeout: 2000,
         maxRedirections: 4,
-        redisOptions: { connectTimeout: 2000, ...perRequest },
+        // A dead master's slots move to its promoted replica, but a command failing on the dead node
+        // refreshes nothing by itself: the slot map is read again every second.
+        slotsRefreshInterval: 1000,
+        redisOptions: {
+          connectTimeout: 2000,
+          ...(target.username === undefined ? {} : { username: target.username }),
+          ...(target.password === undefined ? {} : { password: target.password }),
+          ...perRequest,
+        },
       }) as unknown as Redis)
     : new Redis(target.url, {
         lazyConnect: true,
