@@ -64,7 +64,15 @@ function agree(text: string, limits: { maxDepth?: number; maxMembers?: number } 
 const forms = (value: JsonValue): string[] => {
   const text = canonicalize(value);
   const spaced = JSON.stringify(JSON.parse(text), null, 1);
-  return [text, spaced, text.replace(/,/, ", "), text.replaceAll("\\n", "\\u000a"), text.replace(/:1/, ":1.0")];
+  return [
+    text,
+    spaced,
+    ` \n${text}\t\r `,
+    text.replace(/,/, ", "),
+    text.replaceAll("\\n", "\\u000a"),
+    text.replace(/:1/, ":1.0"),
+    text.replace(/\\ud83d\\ude00/, "\\ud83d"),
+  ];
 };
 
 /** Decimal writings of doubles: every precision, fixed and shortest, positional or not (the quick float check). */
@@ -165,7 +173,11 @@ describe("parser fast path for canonical text (issue 22)", () => {
     assert.equal(fast.canonical, '{"args":{"numbers":[1,2.5,-3]},"nonce":"n","ts_ms":1,"v":"mcp/0.1"}');
     assert.equal(parseCanonical('{"signature":"ab"}', 64, 64, "signature", 10_000)?.canonical, "{}");
     assert.equal(parseCanonical('{"signature":"ab","z":1}', 64, 64, "signature", 10_000)?.canonical, '{"z":1}');
+    assert.equal(parseCanonical(' {"a":"\\ud83d\\ude00"}\n', 64, 64, "signature", 10_000)?.canonical, '{"a":"\\ud83d\\ude00"}');
     for (const refused of [
+      '{"a":"\\ud83d"}',
+      '{"a":"\\ude00\\ud83d"}',
+      '{"a":"\\ud83d\\u0041"}',
       '{"a":1 }',
       '{"b":1,"a":2}',
       '{"a":1,"a":1}',

@@ -302,13 +302,14 @@ class Parser {
       this.canonical = "[]";
       return value;
     }
-    let out = "[";
+    // Joined once at the end: a long array of small elements costs one copy, not a rope of them.
+    const parts: string[] = [];
     for (;;) {
       value.push(this.value(depth));
-      out += value.length > 1 ? `,${this.canonical}` : this.canonical;
+      parts.push(this.canonical);
       if (!this.more(0x5d, "expected ',' or ']'")) break;
     }
-    this.canonical = `${out}]`;
+    this.canonical = `[${parts.join(",")}]`;
     return value;
   }
 
@@ -394,12 +395,15 @@ class Parser {
     const start = this.i;
     let i = start;
     let isFloat = false;
+    // Digits are read no further than one past the longest lexeme allowed: a megabyte of them is refused at once.
+    const stop = start + this.maxNumberLength + 1;
     if (s.charCodeAt(i) === 0x2d) i++;
     const first = s.charCodeAt(i);
     if (first === 0x30) {
       i++;
     } else if (first >= 0x31 && first <= 0x39) {
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+      if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     } else {
       this.failAt(i, "invalid number");
     }
@@ -407,7 +411,8 @@ class Parser {
       isFloat = true;
       i++;
       if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+      if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     }
     const e = s.charCodeAt(i);
     if (e === 0x65 || e === 0x45) {
@@ -416,7 +421,7 @@ class Parser {
       const sign = s.charCodeAt(i);
       if (sign === 0x2b || sign === 0x2d) i++;
       if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
     }
     if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     const lexeme = s.slice(start, i);
@@ -452,7 +457,7 @@ function isDigit(c: number): boolean {
  * `canonicalize` writes it, within the limits), so `canonical` is the text
  * itself less the omitted member, and the value is V8's `JSON.parse` of it,
  * which for such text is the value the full parser builds. Anything else
- * (whitespace, an unsorted or escaped key, a surrogate escape, a long
+ * (whitespace inside, an unsorted or escaped key, a lone surrogate escape, a long
  * integer, a non-canonical number or escape, non-ASCII text, any error) returns
  * undefined and the full parser decides, so errors and edge cases keep exactly
  * one implementation. Same results as the full parser (test/fuzz-parser.test.ts).
@@ -464,17 +469,31 @@ export function parseCanonical(
   omitKey: string | undefined,
   maxMembers: number,
 ): ParsedJson | undefined {
-  if (s.charCodeAt(0) !== 0x7b) return undefined;
+  // Whitespace around the document is no part of its canonical text (found by a native regex: a megabyte of it
+  // costs the character loop several milliseconds).
+  let first = 0;
+  if (isWs(s.charCodeAt(0))) {
+    LEADING_WS.lastIndex = 0;
+    LEADING_WS.test(s);
+    first = LEADING_WS.lastIndex;
+  }
+  if (s.charCodeAt(first) !== 0x7b) return undefined;
   const scan = new CanonicalScan(s, maxDepth, maxNumberLength, omitKey, maxMembers);
-  if (!scan.object(1) || scan.i !== s.length) return undefined;
-  let canonical = s;
+  scan.i = first;
+  if (!scan.object(1)) return undefined;
+  const last = scan.i;
+  if (last !== s.length) {
+    TRAILING_WS.lastIndex = last;
+    if (!TRAILING_WS.test(s)) return undefined;
+  }
+  let canonical = first === 0 && last === s.length ? s : s.slice(first, last);
   const start = scan.omitStart;
   if (start >= 0) {
     const end = scan.omitEnd;
     // Take the member out with one of its commas: the one before it, else the one after it (if any).
-    if (s.charCodeAt(start - 1) === 0x2c) canonical = s.slice(0, start - 1) + s.slice(end);
-    else if (s.charCodeAt(end) === 0x2c) canonical = s.slice(0, start) + s.slice(end + 1);
-    else canonical = s.slice(0, start) + s.slice(end);
+    if (s.charCodeAt(start - 1) === 0x2c) canonical = s.slice(first, start - 1) + s.slice(end, last);
+    else if (s.charCodeAt(end) === 0x2c) canonical = s.slice(first, start) + s.slice(end + 1, last);
+    else canonical = s.slice(first, start) + s.slice(end, last);
   }
   let value: JsonValue;
   try {
@@ -486,6 +505,13 @@ export function parseCanonical(
   if (scan.floatKeys) parsed.floatKeys = scan.floatKeys;
   if (scan.floatArgs) parsed.floatArgs = scan.floatArgs;
   return parsed;
+}
+
+const LEADING_WS = /[ \t\n\r]*/y;
+const TRAILING_WS = /[ \t\n\r]*$/y;
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** Lowercase hex digit value, -1 for anything else (uppercase hex is not canonical). */
@@ -644,9 +670,21 @@ class CanonicalScan {
         code = code * 16 + d;
       }
       // \u is canonical only for what has no other form: control characters without a short escape, DEL, and
-      // non-ASCII; surrogates (pairs or not) are left to the full parser.
+      // non-ASCII.
       if ((code >= 0x20 && code < 0x7f) || (code < 0x60 && SHORT_LETTER_OF[code] === 1)) return false;
-      if (code >= 0xd800 && code <= 0xdfff) return false;
+      if (code >= 0xd800 && code <= 0xdfff) {
+        // An astral character is written as its UTF-16 pair, each half escaped; a lone half is refused, by the full parser.
+        if (code >= 0xdc00 || s.charCodeAt(i + 6) !== 0x5c || s.charCodeAt(i + 7) !== 0x75) return false;
+        let low = 0;
+        for (let k = 8; k < 12; k++) {
+          const h = s.charCodeAt(i + k);
+          const d = h < 128 ? (LOWER_HEX[h] as number) : -1;
+          if (d < 0) return false;
+          low = low * 16 + d;
+        }
+        if (low < 0xdc00 || low > 0xdfff) return false;
+        i += 6;
+      }
       i += 6;
     }
     this.i = i + 1;
@@ -660,10 +698,11 @@ class CanonicalScan {
     const start = this.i;
     let i = start;
     let isFloat = false;
+    const stop = start + this.maxNumberLength + 1;
     if (s.charCodeAt(i) === 0x2d) i++;
     const first = s.charCodeAt(i);
     if (first === 0x30) i++;
-    else if (first >= 0x31 && first <= 0x39) while (isDigit(s.charCodeAt(i))) i++;
+    else if (first >= 0x31 && first <= 0x39) while (i < stop && isDigit(s.charCodeAt(i))) i++;
     else return false;
     const intEnd = i;
     let quick = false;
@@ -672,7 +711,7 @@ class CanonicalScan {
       i++;
       const fraction = i;
       if (!isDigit(s.charCodeAt(i))) return false;
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
       // Most floats are plainly canonical: positional, at most 15 significant digits (so no shorter digits
       // round-trip to the same double, DBL_DIG), no trailing zero but in "X.0", and from 1e-4 up (Python's
       // repr is positional in [1e-4, 1e16)). Anything else gets the exact check below.
@@ -699,7 +738,7 @@ class CanonicalScan {
       const sign = s.charCodeAt(i);
       if (sign === 0x2b || sign === 0x2d) i++;
       if (!isDigit(s.charCodeAt(i))) return false;
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
     }
     const length = i - start;
     if (length > this.maxNumberLength) return false;
