@@ -202,7 +202,7 @@ describe("smcp CLI in process", () => {
     const stores: [string[], RegExp][] = [
       [
         serve("bogus://x"),
-        /store 'bogus:\/\/x' is not supported; use memory, sqlite:PATH, redis:\/\/HOST:PORT\[\/DB\] or postgres:\/\/USER@HOST:PORT\/DB/,
+        /store 'bogus:\/\/x' is not supported; use memory, sqlite:PATH, redis:\/\/HOST:PORT\[\/DB\], redis\+cluster:\/\/HOST:PORT,… or postgres:\/\/USER@HOST:PORT\/DB/,
       ],
       [serve("sqlite:"), /sqlite: needs a file/],
       [serve("redis://:hunter2secret@127.0.0.1:9/0"), /cannot reach Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:9\/0/],

@@ -198,3 +198,31 @@ describe("keyring and rotation", () => {
     assert.equal(new Keyring({ serverId: "s", serverSecrets: SERVER_SECRET, clients: {} }).clientKeys("__proto__"), undefined);
   });
 });
+
+describe("callAndWait's timeout", () => {
+  it("runs out while the start is unanswered: SmcpError timeout, not the transport's abort", async () => {
+    // A server that never answers: the transport waits until its signal aborts.
+    const silent = {
+      send: (_body: string, options: { signal?: AbortSignal } = {}) =>
+        new Promise<never>((_resolve, reject) => {
+          options.signal?.addEventListener("abort", () => reject(options.signal?.reason), { once: true });
+        }),
+    };
+    const client = createClient({
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      serverId: SERVER_ID,
+      serverSecret: SERVER_SECRET,
+      transport: silent,
+    });
+    await assert.rejects(client.callAndWait("start_long_task", { seconds: 1, payload: {} }, { timeoutMs: 50 }), (e: unknown) => {
+      assert.ok(e instanceof SmcpError, String(e));
+      assert.equal(e.code, "timeout");
+      return true;
+    });
+    const caller = new AbortController();
+    const called = client.callAndWait("start_long_task", { seconds: 1, payload: {} }, { signal: caller.signal });
+    caller.abort();
+    await assert.rejects(called, (e: unknown) => e instanceof SmcpError && e.code === "cancelled");
+  });
+});

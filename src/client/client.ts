@@ -239,11 +239,23 @@ export class SmcpClient {
   async callAndWait(tool: string, args?: JsonObject, options?: WaitOptions): Promise<JsonObject>;
   async callAndWait(tool: string | Tool, args: unknown = {}, options: WaitOptions = {}): Promise<unknown> {
     const begun = Date.now();
-    const started = await this.request(typeof tool === "string" ? tool : tool.name, args as JsonObject, {
-      signal: waitSignal(options),
-      rateLimitRetries: options.rateLimitRetries ?? 5,
-      ...(options.onRateLimited ? { onRateLimited: options.onRateLimited } : {}),
-    });
+    const name = typeof tool === "string" ? tool : tool.name;
+    const signal = waitSignal(options);
+    let started: ResponseMessage;
+    try {
+      started = await this.request(name, args as JsonObject, {
+        signal,
+        rateLimitRetries: options.rateLimitRetries ?? 5,
+        ...(options.onRateLimited ? { onRateLimited: options.onRateLimited } : {}),
+      });
+    } catch (error) {
+      // Out of time (or called off) before the start was answered: the same codes as a wait cut short.
+      if (!signal.aborted) throw error;
+      const byCaller = options.signal?.aborted === true;
+      throw new SmcpError(byCaller ? "cancelled" : "timeout", `stopped waiting for ${name} to be accepted`, {
+        cause: signal.reason,
+      });
+    }
     if (started.status === "ok") return resultOf(started); // a sync tool answered at once
     const jobId = started.result?.job_id;
     if (started.status !== "accepted" || typeof jobId !== "string") return resultOf(started);

@@ -258,7 +258,8 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
         client.callAndWait(
           "gated",
           { gate: "never-opened" },
-          { timeoutMs: 300, pollIntervalMs: 10, onAccepted: (id) => (jobId = id) },
+          // Long enough for the start to be answered on every store (a cluster WAITs for a replica) on a busy machine.
+          { timeoutMs: 1500, pollIntervalMs: 10, onAccepted: (id) => (jobId = id) },
         ),
         (e: unknown) => e instanceof SmcpError && e.code === "timeout",
       );
