@@ -5,6 +5,10 @@
  * and a forged or malformed trace header that can't force sampling.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { after, beforeEach, describe, it } from "node:test";
 import { type Context, ROOT_CONTEXT, SpanKind, trace } from "@opentelemetry/api";
@@ -17,8 +21,21 @@ import {
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import { Redis } from "ioredis";
+import { RedisJobStore } from "../src/backends/redis/jobs.js";
 import { createObservability } from "../src/observe.js";
-import { CLIENT_SECRET, pair, signedEnvelope, until } from "./helpers.js";
+import { openStores } from "../src/stores.js";
+import { CLIENT_SECRET, pair as makePair, signedEnvelope, until } from "./helpers.js";
+import { dropSchemas, schemaName, storeUrl } from "./postgres-helpers.js";
+import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
+
+const servers: { close(): Promise<void> }[] = [];
+after(() => Promise.all(servers.map((s) => s.close())));
+const pair = (...args: Parameters<typeof makePair>) => {
+  const made = makePair(...args);
+  servers.push(made.server);
+  return made;
+};
 
 const exporter = new InMemorySpanExporter();
 // The root sampler's decision, per test; a parent (remote or local) decides for its children.
@@ -168,4 +185,45 @@ describe("tracing", () => {
     assert.equal(line.trace_id, server.spanContext().traceId);
     assert.equal(line.span_id, server.spanContext().spanId);
   });
+});
+
+describe("the job keeps the trace context in every store", () => {
+  const dir = mkdtempSync(join(tmpdir(), "smcp-trace-"));
+  const schema = schemaName();
+  const prefix = `smcp-trace-${randomUUID().slice(0, 8)}:`;
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await dropSchemas([schema]);
+    await deleteKeys(prefix);
+  });
+  const urls: Record<string, string> = {
+    memory: "memory",
+    sqlite: `sqlite:${join(dir, "jobs.db")}`,
+    redis: `${REDIS_URL}?prefix=${prefix}`,
+    postgres: storeUrl(schema, 2),
+  };
+  for (const [name, url] of Object.entries(urls)) {
+    it(name, async () => {
+      // Redis: the job store alone (the URL's stores would open BullMQ connections this test never closes).
+      const stores =
+        name === "redis"
+          ? {
+              jobStore: new RedisJobStore(new Redis(REDIS_URL), { prefix, closeConnection: true }),
+              nonceStore: { close: async () => {} },
+            }
+          : await openStores(url);
+      try {
+        const id = randomUUID();
+        const { job } = await stores.jobStore.create({ id, clientId: "c", tool: "t", args: {}, trace: PARENT });
+        assert.equal(job.trace, PARENT);
+        assert.equal((await stores.jobStore.get(id))?.trace, PARENT);
+        const plain = randomUUID();
+        await stores.jobStore.create({ id: plain, clientId: "c", tool: "t", args: {} });
+        assert.equal((await stores.jobStore.get(plain))?.trace, null);
+      } finally {
+        await stores.jobStore.close();
+        await stores.nonceStore.close();
+      }
+    });
+  }
 });

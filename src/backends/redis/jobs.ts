@@ -103,6 +103,7 @@ export class RedisJobStore implements JobStore {
       this.#retentionMs + DAY_MS,
       input.maxOpenJobs ?? "",
       input.maxStoredBytes ?? "",
+      input.trace ?? "",
     )) as [number, string[] | string];
     if (status === -1) throw quotaExceeded(reply === "open_jobs" ? "open_jobs" : "stored_bytes");
     const record = toRecord(fromFlat(reply as string[]));
@@ -322,5 +323,6 @@ function toRecord(hash: Record<string, string>): JobRecord | undefined {
     version: Number(hash.version ?? 1),
     turn: Number(hash.turn ?? 1),
     bytes: Number(hash.bytes ?? 0),
+    trace: hash.trace || null,
   };
 }

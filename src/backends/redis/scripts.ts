@@ -23,6 +23,7 @@ export const SCRIPTS = {
   ARGV[5] args (canonical JSON)     ARGV[6] idempotency key text ('' for none)
   ARGV[7] now (ms)     ARGV[8] index horizon (ms)
   ARGV[9] max open jobs ('' for none)   ARGV[10] max stored bytes ('' for none)
+  ARGV[11] the starting call's traceparent ('' for none)
   Returns {1, job} created, {0, job} the job the key names, {-1, reason} refused.
 ]]
 local id, client, now = ARGV[2], ARGV[3], tonumber(ARGV[7])
@@ -50,6 +51,7 @@ local seq = redis.call('INCR', KEYS[9])
 redis.call('HSET', KEYS[1], 'id', id, 'client_id', client, 'tool', ARGV[4], 'args', ARGV[5], 'idem_key', ARGV[6] ~= '' and KEYS[5] or '',
   'idem', ARGV[6], 'state', 'queued', 'attempts', 0, 'created_at', now, 'updated_at', now, 'version', 1, 'turn', turn,
   'bytes', size, 'seq', seq)
+if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'trace', ARGV[11]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], id) end
 redis.call('ZADD', KEYS[2], turn * 4294967296 + seq, id)
 redis.call('HINCRBY', KEYS[6], client, 1)
