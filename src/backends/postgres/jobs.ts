@@ -196,7 +196,19 @@ export class PostgresJobStore implements JobStore {
     }
     const maxOpen = input.maxOpenJobs ?? NO_LIMIT;
     const maxBytes = input.maxStoredBytes ?? NO_LIMIT;
-    const values = [input.id, input.clientId, input.tool, args, key, now, this.#channel, args.length, maxOpen, maxBytes, input.trace ?? null];
+    const values = [
+      input.id,
+      input.clientId,
+      input.tool,
+      args,
+      key,
+      now,
+      this.#channel,
+      args.length,
+      maxOpen,
+      maxBytes,
+      input.trace ?? null,
+    ];
     let row: JobRow | undefined;
     try {
       row = (await this.#query("create", values)).rows[0];
