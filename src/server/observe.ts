@@ -56,8 +56,6 @@ export interface Observability {
   close(): Promise<void>;
 }
 
-const NO_IDS = Object.freeze({});
-
 /**
  * Turns a server's events into structured JSON logs (pino: one line per
  * request with request_id, client_id, tool, code, HTTP status and duration;
@@ -75,7 +73,7 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
   const destination = options.destination ?? (own as DestinationStream);
   const dropped = { lines: 0, unreported: 0 };
   // Each line logged while a span is active carries its `trace_id` and `span_id`.
-  const loggerOptions = { level: options.logLevel ?? "info", base: null, mixin: () => logIds() ?? NO_IDS };
+  const loggerOptions = { level: options.logLevel ?? "info", base: null, mixin: () => logIds() ?? {} };
   const logger = options.pretty ? pino(loggerOptions, prettyStream(destination)) : pino(loggerOptions, destination);
   const metrics = options.metrics ? buildMetrics(options, dropped) : undefined;
   const logRequests = logger.isLevelEnabled("info");
