@@ -77,14 +77,14 @@ const quiet = () => quietFlags(values.smcp);
 async function smcpPeer(
   name: string,
   kind: StoreKind,
-  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string } = {},
+  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<Peer> {
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
   return {
     name,
-    start: () => startSmcp({ store: store.url, bin: values.smcp, keys, cpu, extra: options.extra ?? quiet() }),
+    start: () => startSmcp({ store: store.url, bin: values.smcp, keys, cpu, extra: options.extra ?? quiet(), env: options.env }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
@@ -130,6 +130,26 @@ async function peerFor(key: string): Promise<Peer> {
       extra: ["--client-rate", "1000000/s", "--metrics", "--log-level", "warn"],
     });
   }
+  // Tracing (issue 23): the OTel SDK loaded (OTEL_EXPORTER_OTLP_ENDPOINT set) but sampling nothing, or sampling
+  // and exporting every request (OTLP http/protobuf, batched, to a sink in this process that drops it).
+  // Metrics export stays off in both (OTEL_METRICS_EXPORTER=none): the span path is what is measured.
+  if (key === "smcp-otel-unsampled" || key === "smcp-otel-sampled") {
+    const sink = await otlpSink();
+    const sampled = key === "smcp-otel-sampled";
+    const peer = await smcpPeer(
+      `smcp serve, memory, OTel SDK ${sampled ? "sampling every request" : "present, not sampling"}`,
+      "memory",
+      {
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+          OTEL_TRACES_SAMPLER: sampled ? "always_on" : "always_off",
+          OTEL_METRICS_EXPORTER: "none",
+          OTEL_LOGS_EXPORTER: "none",
+        },
+      },
+    );
+    return { ...peer, cleanup: async () => (await peer.cleanup?.(), sink.close()) };
+  }
   if (key === "smcp-sqlite") return smcpPeer("smcp serve, SQLite", "sqlite");
   if (key === "smcp-redis") return smcpPeer("smcp serve, Redis", "redis");
   if (key === "smcp-postgres") return smcpPeer("smcp serve, PostgreSQL", "postgres");
@@ -144,8 +164,20 @@ async function peerFor(key: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
+}
+
+/** An OTLP/HTTP receiver that reads and drops every export (200 at once). */
+async function otlpSink(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/x-protobuf" }).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 function targetPeer(target: string): Peer {
