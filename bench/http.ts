@@ -77,14 +77,22 @@ const quiet = () => quietFlags(values.smcp);
 async function smcpPeer(
   name: string,
   kind: StoreKind,
-  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv; bin?: string } = {},
 ): Promise<Peer> {
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
   return {
     name,
-    start: () => startSmcp({ store: store.url, bin: values.smcp, keys, cpu, extra: options.extra ?? quiet(), env: options.env }),
+    start: () =>
+      startSmcp({
+        store: store.url,
+        bin: options.bin ?? values.smcp,
+        keys,
+        cpu,
+        extra: options.extra ?? quiet(),
+        env: options.env,
+      }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
@@ -133,6 +141,12 @@ async function peerFor(key: string): Promise<Peer> {
   // Tracing (issue 23): the OTel SDK loaded (OTEL_EXPORTER_OTLP_ENDPOINT set) but sampling nothing, or sampling
   // and exporting every request (OTLP http/protobuf, batched, to a sink in this process that drops it).
   // Metrics export stays off in both (OTEL_METRICS_EXPORTER=none): the span path is what is measured.
+  // The same peer from another build (SMCP_BASE_BIN: its dist/cli/main.js), e.g. the commit before a change.
+  if (key === "smcp-memory-base") {
+    const bin = process.env.SMCP_BASE_BIN;
+    if (!bin) throw new Error("smcp-memory-base needs SMCP_BASE_BIN (another build's dist/cli/main.js)");
+    return smcpPeer(`smcp serve, memory (${bin})`, "memory", { bin, extra: quietFlags(bin) });
+  }
   if (key === "smcp-otel-unsampled" || key === "smcp-otel-sampled") {
     const sink = await otlpSink();
     const sampled = key === "smcp-otel-sampled";
