@@ -134,7 +134,16 @@ describe("one job's trace across processes (OTLP http/json to a loopback receive
     const find = (service: string, name: string, kind?: number) =>
       receiver.spans.find((s) => s.service === service && s.name === name && (kind === undefined || s.kind === kind));
     // OTLP kinds: 2 SERVER, 3 CLIENT, 1 INTERNAL.
-    await until(() => find("replica-b", "tools/call echo_meta", 3) !== undefined, 20_000, "the gateway's upstream span");
+    // Each process exports in its own batches: wait for the last span of each (the run ends after its answer is stored).
+    await until(
+      () =>
+        find("replica-b", "tools/call echo_meta", 3) !== undefined &&
+        find("worker", "execute_tool relay") !== undefined &&
+        find("replica-a", "tools/call relay", 2) !== undefined &&
+        find("replica-b", "tools/call poll_job", 2) !== undefined,
+      20_000,
+      "every process's spans",
+    );
     const spans = receiver.spans.filter((s) => s.traceId === traceId);
     const byId = new Map(spans.map((s) => [s.spanId, s]));
     const parent = (s: ReceivedSpan | undefined) => (s ? byId.get(s.parentSpanId) : undefined);
