@@ -16,18 +16,22 @@ const { values } = parseArgs({
     limits: { type: "string", default: "on" },
     // on: prom-client metrics and a pino logger at warn, as `smcp serve --metrics --log-level warn` wires them.
     metrics: { type: "string", default: "off" },
+    // on: a pino logger at info (a line per request) to stderr, as `smcp serve` logs by default (run with 2>/dev/null).
+    logs: { type: "string", default: "off" },
+    // Bodies as bytes (as the HTTP adapter hands them over) rather than strings.
+    bytes: { type: "boolean", default: false },
     dist: { type: "boolean", default: false },
     scopes: { type: "string", default: "none" },
   },
 });
 const smcp = (await import(values.dist ? "../dist/index.js" : "../src/index.js")) as typeof import("../src/index.js");
 const { BENCH } = await import("./fixtures.js");
-const observe = values.metrics === "on" ? await observability() : undefined;
+const observe = values.metrics === "on" || values.logs === "on" ? await observability() : undefined;
 async function observability() {
   const { createObservability } = (await import(
     values.dist ? "../dist/observe.js" : "../src/observe.js"
   )) as typeof import("../src/observe.js");
-  return createObservability({ metrics: true, logLevel: "warn" });
+  return createObservability({ metrics: values.metrics === "on", logLevel: values.logs === "on" ? "info" : "warn" });
 }
 const SCOPES = ["tools:weather.*", "tools:echo", "tools:batch_*"];
 const registry =
@@ -62,12 +66,15 @@ const server = smcp.createServer({
 const N = Number(values.requests);
 const CHUNK = Number(values.chunk);
 const tsMs = Date.now() + 60_000;
-const bodies = Array.from({ length: N }, () => benchEnvelope("batch_sum", { numbers: BATCH_NUMBERS }, tsMs));
+const bodies = Array.from({ length: N }, () => {
+  const text = benchEnvelope("batch_sum", { numbers: BATCH_NUMBERS }, tsMs);
+  return values.bytes ? Buffer.from(text) : text;
+});
 const perRequest: number[] = [];
 for (let off = 0; off + CHUNK <= N; off += CHUNK) {
   const before = process.cpuUsage();
   for (let i = off; i < off + CHUNK; i++) {
-    const answer = await server.handle(bodies[i] as string);
+    const answer = await server.handle(bodies[i] as string | Buffer);
     if (!answer.response.ok) throw new Error(answer.body);
   }
   const used = process.cpuUsage(before);
@@ -79,5 +86,5 @@ await observe?.close();
 const warm = perRequest.slice(1).sort((a, b) => a - b);
 const median = warm[Math.floor(warm.length / 2)] as number;
 console.log(
-  `handle(): median ${median.toFixed(1)} us CPU/request, best ${(warm[0] as number).toFixed(1)} (${warm.length} chunks of ${CHUNK}; limits ${values.limits}; scopes ${values.scopes}${values.dist ? ", dist" : ""})`,
+  `handle(): median ${median.toFixed(1)} us CPU/request, best ${(warm[0] as number).toFixed(1)} (${warm.length} chunks of ${CHUNK}; limits ${values.limits}; metrics ${values.metrics}; logs ${values.logs}; scopes ${values.scopes}${values.dist ? ", dist" : ""})`,
 );

@@ -12,6 +12,10 @@
 // reports that as "no answer". Bounded: one pass over the inputs.
 //
 //   node --import tsx bench/hostile.ts [--smcp PATH] [--target URL] [--timeout-ms 30000] [--only SUBSTRING]
+//
+// --parse (issue 22, item 7): no server; in this process, the lossless parse of each body (as the server runs it:
+// bytes in, the signature left out of the canonical text) against V8's JSON.parse of the same bytes, median of
+// --repeat runs each, and the ratio.
 import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
@@ -33,6 +37,8 @@ const { values } = parseArgs({
     // Keep probing this long after the answer, to catch work done after it (freeing, GC).
     "tail-ms": { type: "string", default: "200" },
     only: { type: "string" },
+    parse: { type: "boolean", default: false },
+    repeat: { type: "string", default: "7" },
   },
 });
 const TIMEOUT_MS = Number(values["timeout-ms"]);
@@ -192,6 +198,55 @@ const CASES: Case[] = [
       ),
   },
   {
+    name: "batch_sum of 1 MiB of integers, signed",
+    build: (port) =>
+      post(
+        port,
+        fit((n) => signed("batch_sum", `{"numbers":[${Array.from({ length: n + 1 }, (_, i) => i % 1000).join(",")}]}`)),
+      ),
+  },
+  {
+    name: "batch_sum of 1 MiB of floats, signed",
+    build: (port) =>
+      post(
+        port,
+        fit((n) => signed("batch_sum", `{"numbers":[${Array.from({ length: n + 1 }, (_, i) => `${i % 1000}.25`).join(",")}]}`)),
+      ),
+  },
+  {
+    name: "batch_sum of 1 MiB of floats in exponent form, signed",
+    build: (port) =>
+      post(
+        port,
+        fit((n) =>
+          signed("batch_sum", `{"numbers":[${Array.from({ length: n + 1 }, (_, i) => `${(i % 1000) + 1}E-2`).join(",")}]}`),
+        ),
+      ),
+  },
+  {
+    name: "objects of 10,000 members (the cap) in args, keys unsorted, signed",
+    marker: MARK,
+    build: (port) =>
+      post(
+        port,
+        fit((n) => {
+          const objects = Array.from({ length: Math.max(1, Math.ceil(n / 10_000)) }, (_, o) => {
+            const members = Array.from({ length: Math.min(10_000, n - o * 10_000) || 1 }, (_, i) => `"k${pad(9999 - i)}":0`);
+            return `{${members.join(",")}}`;
+          });
+          return signed("batch_sum", `{"numbers":[1],"${MARK}":[${objects.join(",")}]}`);
+        }),
+      ),
+  },
+  {
+    name: "1 MiB of whitespace around a batch_sum, signed",
+    build: (port) =>
+      post(
+        port,
+        fit((n) => `${" ".repeat(n)}${signed("batch_sum", NUMBERS)}`),
+      ),
+  },
+  {
     name: "unknown tool name of 1 MiB, signed",
     marker: MARK,
     build: (port) =>
@@ -238,6 +293,41 @@ interface Server {
   origin: string;
   port: number;
   peer?: RunningPeer;
+}
+
+if (values.parse) {
+  const { parseLossless } = (await import("../src/protocol/parse.js")) as typeof import("../src/protocol/parse.js");
+  const REPEAT = Number(values.repeat);
+  const time = (run: () => unknown): { ms: number; ok: boolean } => {
+    const times: number[] = [];
+    let ok = true;
+    for (let r = 0; r < REPEAT; r++) {
+      const start = performance.now();
+      try {
+        run();
+      } catch {
+        ok = false;
+      }
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    return { ms: times[Math.floor(times.length / 2)] as number, ok };
+  };
+  pinSelf(1);
+  console.log(`\nlossless parse vs JSON.parse, in process, median of ${REPEAT}; bodies as the server gets them (bytes)\n`);
+  console.log("| body | bytes | smcp parse ms | accepted | JSON.parse ms | JSON.parse accepts | ratio |");
+  console.log("|---|---:|---:|---|---:|---|---:|");
+  for (const c of CASES.filter((x) => !values.only || x.name.includes(values.only))) {
+    const request = c.build(8787);
+    const body = request.subarray(request.indexOf("\r\n\r\n") + 4);
+    if (body.length === 0) continue;
+    const ours = time(() => parseLossless(body, { omitTopLevelKey: "signature" }));
+    const v8 = time(() => JSON.parse(body.toString("utf8")));
+    console.log(
+      `| ${c.name} | ${body.length} | ${ours.ms.toFixed(2)} | ${ours.ok ? "yes" : "no (refused)"} | ${v8.ms.toFixed(2)} | ${v8.ok ? "yes" : "no"} | ${(ours.ms / v8.ms).toFixed(2)}x |`,
+    );
+  }
+  process.exit(0);
 }
 
 const metricsFlag = !values.target && serveHasFlag("--metrics", values.smcp) ? ["--metrics"] : [];

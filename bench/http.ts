@@ -44,6 +44,9 @@ const { values } = parseArgs({
     // A server already running (e.g. under --cpu-prof) that takes bench-signed envelopes, instead of the peers.
     target: { type: "string" },
     smcp: { type: "string", default: DEFAULT_SMCP },
+    // A second build (e.g. an older commit's, for before/after in one interleaved run): peer keys ending in
+    // "@before" (smcp-default@before, smcp-memory@before, ...) run it instead of --smcp.
+    "smcp-before": { type: "string" },
   },
 });
 const GENERATOR = values.generator;
@@ -72,7 +75,9 @@ interface Peer {
 
 const smcpOk = (status: number, body: string) => status === 200 && body.includes('"ok":true');
 
-const quiet = () => quietFlags(values.smcp);
+/** The build the peer being made runs: --smcp, or --smcp-before for a key ending in "@before". */
+let bin = values.smcp;
+const quiet = () => quietFlags(bin);
 
 async function smcpPeer(
   name: string,
@@ -82,24 +87,22 @@ async function smcpPeer(
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
+  const build = options.bin ?? bin;
+  const extra = options.extra ?? quiet();
   return {
-    name,
-    start: () =>
-      startSmcp({
-        store: store.url,
-        bin: options.bin ?? values.smcp,
-        keys,
-        cpu,
-        extra: options.extra ?? quiet(),
-        env: options.env,
-      }),
+    name: build === values.smcp ? name : `${name} [${build}]`,
+    start: () => startSmcp({ store: store.url, bin: build, keys, cpu, extra, env: options.env }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
   };
 }
 
-async function peerFor(key: string): Promise<Peer> {
+async function peerFor(spec: string): Promise<Peer> {
+  const before = spec.endsWith("@before");
+  if (before && !values["smcp-before"]) throw new Error(`${spec}: give --smcp-before PATH`);
+  bin = before ? (values["smcp-before"] as string) : values.smcp;
+  const key = before ? spec.slice(0, -"@before".length) : spec;
   if (key === "raw") {
     return {
       name: "raw node:http",
@@ -114,6 +117,14 @@ async function peerFor(key: string): Promise<Peer> {
       start: () => startPeer(["--import", "tsx", "bench/peers/floor.ts"], 0),
       bodies: "signed",
       check: (s, b) => s === 200 && b.includes('"total":'),
+    };
+  }
+  if (key === "adapter") {
+    return {
+      name: "smcp's HTTP adapter alone (stub handle)",
+      start: () => startPeer(["--import", "tsx", "bench/peers/adapter.ts"], 0),
+      bodies: "signed",
+      check: (s, b) => s === 200 && b.includes('"ok":true'),
     };
   }
   if (key === "mcp-sdk") {
@@ -131,6 +142,13 @@ async function peerFor(key: string): Promise<Peer> {
   if (key === "smcp-memory-observed") {
     return smcpPeer("smcp serve, memory, limiter + metrics + logs", "memory", {
       extra: ["--client-rate", "1000000/s", "--metrics", "--log-level", "info"],
+    });
+  }
+  // Issue 22's "default flags": info logging (a line per request), the limiter and the replay cache on; the
+  // limiter's rate set where the one bench client is counted but never refused (the default 1000/s would refuse).
+  if (key === "smcp-default") {
+    return smcpPeer("smcp serve, memory, default flags (info logs, limiter)", "memory", {
+      extra: ["--client-rate", "1000000/s", "--log-level", "info", "--log-format", "json"],
     });
   }
   if (key === "smcp-memory-limited") {
@@ -162,7 +180,13 @@ async function peerFor(key: string): Promise<Peer> {
         },
       },
     );
-    return { ...peer, cleanup: async () => (await peer.cleanup?.(), sink.close()) };
+    return {
+      ...peer,
+      cleanup: async () => {
+        await peer.cleanup?.();
+        await sink.close();
+      },
+    };
   }
   if (key === "smcp-sqlite") return smcpPeer("smcp serve, SQLite", "sqlite");
   if (key === "smcp-redis") return smcpPeer("smcp serve, Redis", "redis");
@@ -178,7 +202,7 @@ async function peerFor(key: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, mcp-sdk, smcp-memory, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, adapter, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
 }
 
@@ -398,19 +422,20 @@ try {
 
 const raw = rows.find((r) => r.peer === "raw node:http");
 const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
+const floor = rows.find((r) => r.peer.startsWith("the floor"));
 const per =
   GENERATOR === "wrk"
     ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(`\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}\n`);
 console.log(
-  "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs MCP SDK | p99 vs raw | max vs raw |",
+  "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw |",
 );
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
 for (const r of rows) {
   console.log(
-    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} |`,
+    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, floor?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} |`,
   );
 }
 const hmac = rows.find((r) => r.peer === "smcp serve, memory");

@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createPostgresBackend, Queue, QueueEvents, Worker, withBackend } from "bullmq";
 import { Redis } from "ioredis";
-import { SCRIPTS } from "../src/backends/redis/scripts.js";
+import { scripts } from "../src/backends/redis/scripts.js";
 import {
   createClient,
   createServer,
@@ -153,7 +153,7 @@ async function profiled<T>(url: string | undefined, pass: () => Promise<T>): Pro
 function scriptNames(): Map<string, string> {
   const names = new Map<string, string>();
   const sha = (lua: string) => createHash("sha1").update(lua).digest("hex");
-  for (const [name, script] of Object.entries(SCRIPTS)) names.set(sha(script.lua), `smcp ${name}`);
+  for (const [name, script] of Object.entries(scripts())) names.set(sha(script.lua), `smcp ${name}`);
   const require = createRequire(import.meta.url);
   const dir = join(dirname(require.resolve("bullmq")), "scripts");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".js"))) {

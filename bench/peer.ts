@@ -61,7 +61,9 @@ export async function startPeer(args: string[], cpu: number | string, env?: Node
   const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let stderr = "";
   child.stderr?.on("data", (c) => {
-    stderr += c;
+    // Only the tail is kept (for the message of a peer that dies): a server logging a line per request
+    // would otherwise grow this process by megabytes a second.
+    stderr = (stderr + c).slice(-65536);
   });
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const ready = new Promise<string>((resolve, reject) => {

@@ -139,6 +139,10 @@ const EXPECT: Record<string, (out: string, err: string) => void> = {
     assert.ok(workers.includes(crunched[1]), `ran in ${crunched[1]}, workers ${workers.join(", ")}`);
     assert.match(err, /\[#+-*\] \d\/3 step \d of 3/, "progress shown as a bar with its message");
   },
+  "redis-cluster": (out) => {
+    assert.match(out, /"median": 2/);
+    assert.match(out, /"sorted": \[\s*1,\s*2,\s*3\s*\]/);
+  },
   postgres: (out) => {
     assert.match(out, /^7$/m, "the printed SQL creates seven tables");
     assert.match(out, new RegExp(`schema ${PG_NAMES.smcp_demo}: version 0 -> 2`));

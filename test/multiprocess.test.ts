@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, beforeEach, describe, it } from "node:test";
 import { Redis } from "ioredis";
+import { connectRedis, parseRedisUrl } from "../src/backends/redis/connection.js";
 import { runCli } from "../src/cli/run.js";
 import { createClient, httpTransport, type JobStore, parseLossless, type SmcpClient, SmcpError } from "../src/index.js";
 import { PostgresConnection, PostgresJobStore, parsePostgresUrl } from "../src/postgres.js";
@@ -15,6 +16,7 @@ import { captureIO } from "./cli-helpers.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET, signedEnvelope, until } from "./helpers.js";
 import { PG_URL, Schemas, sql, storeUrl } from "./postgres-helpers.js";
 import { type Child, freePort, start, startCli } from "./process-helpers.js";
+import { type LocalCluster, startCluster } from "./redis-cluster-helpers.js";
 import { deleteKeys, REDIS_URL, redisReady } from "./redis-helpers.js";
 
 const KEYS = ["--server-id", SERVER_ID, "--server-secret", SERVER_SECRET, "--client", `${CLIENT_ID}=${CLIENT_SECRET}`];
@@ -165,6 +167,22 @@ replicasAndWorkers("Redis", {
     return { jobs: new RedisJobStore(redis, { prefix }), close: async () => redis.disconnect() };
   },
   cleanup: () => deleteKeys(redisRun),
+});
+
+// A local 3+3 cluster, started for the first test that asks; each test gets its own prefix (its own hash tag).
+let localCluster: LocalCluster | undefined;
+after(() => localCluster?.stop());
+replicasAndWorkers("a Redis Cluster", {
+  fresh: async () => {
+    localCluster ??= await startCluster();
+    return `${localCluster.url}/?prefix=t${randomUUID().slice(0, 8)}`;
+  },
+  open: async (url) => {
+    const target = parseRedisUrl(url);
+    const redis = await connectRedis(target);
+    return { jobs: new RedisJobStore(redis, { prefix: target.prefix }), close: async () => redis.disconnect() };
+  },
+  cleanup: async () => {},
 });
 
 // Each test gets its own schema (the first process to start creates it).

@@ -8,7 +8,7 @@ export type { OpenedStores, OpenStoresOptions } from "../jobs/stores.js";
  * Opens the stores named by a URL: `memory` (one process, lost on restart),
  * `sqlite:PATH` (durable, shared by the processes of one host),
  * `redis://HOST:PORT[/DB][?prefix=P]` (shared by replicas; jobs through
- * BullMQ), `postgres://USER@HOST:PORT/DB[?schema=NAME]` (shared by
+ * BullMQ), `redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME]` (the same on a Redis Cluster), `postgres://USER@HOST:PORT/DB[?schema=NAME]` (shared by
  * replicas; jobs claimed from the database). Each backend's code is loaded
  * only when asked for.
  */
@@ -17,14 +17,14 @@ export async function openStores(url: string, options: OpenStoresOptions = {}): 
   if (url === "memory") return (await import("./memory/open.js")).open(url, options);
   if (url.startsWith("sqlite:"))
     return (await importStore(() => import("./sqlite/open.js"), "better-sqlite3")).open(url, options);
-  if (url.startsWith("redis://") || url.startsWith("rediss://")) {
+  if (url.startsWith("redis://") || url.startsWith("rediss://") || url.startsWith("redis+cluster://")) {
     return (await importStore(() => import("./redis/open.js"), "ioredis bullmq")).open(url, options);
   }
   if (url.startsWith("postgres://") || url.startsWith("postgresql://")) {
     return (await importStore(() => import("./postgres/open.js"), "pg")).open(url, options);
   }
   throw new SmcpUsageError(
-    `store '${redactUrl(url)}' is not supported; use memory, sqlite:PATH, redis://HOST:PORT[/DB] or postgres://USER@HOST:PORT/DB`,
+    `store '${redactUrl(url)}' is not supported; use memory, sqlite:PATH, redis://HOST:PORT[/DB], redis+cluster://HOST:PORT,… or postgres://USER@HOST:PORT/DB`,
   );
 }
 

@@ -14,7 +14,7 @@ export async function openRegistryStorage(url: string): Promise<RegistryStorage>
     if (path === "") throw new SmcpUsageError("sqlite: needs a file, e.g. --store sqlite:.smcp/smcp.db");
     return new (await import("./sqlite/registry.js")).SqliteRegistryStorage(path);
   }
-  if (url.startsWith("redis://") || url.startsWith("rediss://")) {
+  if (url.startsWith("redis://") || url.startsWith("rediss://") || url.startsWith("redis+cluster://")) {
     const { connectRedis, parseRedisUrl } = await import("./redis/connection.js");
     const target = parseRedisUrl(url);
     const redis = await connectRedis(target);

@@ -25,7 +25,15 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
   const headers = { ...options.headers, "content-type": "application/json" };
   return {
     async send(body, sendOptions = {}) {
-      const timeout = AbortSignal.timeout(timeoutMs);
+      // A controller and a timer of our own, cleared once the answer is read: AbortSignal.timeout() costs a
+      // weakly held timer per call, which showed as a sixth of a call's CPU (mostly GC) in a profile.
+      const controller = new AbortController();
+      const timeout = controller.signal;
+      const timer = setTimeout(
+        () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, "TimeoutError")),
+        timeoutMs,
+      );
+      timer.unref();
       const signal = sendOptions.signal ? AbortSignal.any([sendOptions.signal, timeout]) : timeout;
       try {
         const trace = sendOptions.trace;
@@ -33,7 +41,7 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
           ? { ...headers, traceparent: trace.traceparent, ...(trace.tracestate ? { tracestate: trace.tracestate } : {}) }
           : headers;
         const response = await fetch(endpoint, { method: "POST", headers: sent, body, signal });
-        const answer = await readLimited(response.body, maxBytes);
+        const answer = (await readWhole(response, maxBytes)) ?? (await readLimited(response.body, maxBytes));
         if (typeof answer === "string")
           throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
         return { body: answer, status: response.status };
@@ -42,9 +50,23 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
         if (sendOptions.signal?.aborted) throw sendOptions.signal.reason;
         const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkError(error);
         throw new SmcpError("unavailable", `could not reach ${endpoint}: ${reason}`, { cause: error, origin: "local" });
+      } finally {
+        clearTimeout(timer);
       }
     },
   };
+}
+
+/**
+ * The answer in one read when its length is declared, within the limit, and not compressed (HTTP framing
+ * then bounds it: fetch reads exactly Content-Length bytes); undefined otherwise, for the chunked reader,
+ * which stops at the limit. Reading the stream chunk by chunk cost more than the rest of a call.
+ */
+async function readWhole(response: Response, maxBytes: number): Promise<Uint8Array | undefined> {
+  const length = response.headers.get("content-length");
+  if (length === null || response.headers.has("content-encoding") || !/^\d{1,10}$/.test(length)) return undefined;
+  if (Number(length) > maxBytes) return undefined;
+  return new Uint8Array(await response.arrayBuffer());
 }
 
 /** Normalises a server URL: `http://host:port` becomes `http://host:port/mcp`. */

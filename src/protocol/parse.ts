@@ -23,6 +23,12 @@ export interface ParseLimits {
 export interface ParseOptions extends ParseLimits {
   /** A top-level key left out of `canonical` (but kept in `value`), e.g. `"signature"`. */
   omitTopLevelKey?: string;
+  /**
+   * Whether text already in canonical form may take the fast path (one scan that proves it canonical, then
+   * V8's `JSON.parse` for the value, and the text itself, less the omitted member, as `canonical`).
+   * Default true; false forces the full parser (tests compare the two).
+   */
+  fastPath?: boolean;
 }
 
 /** What {@link parseLossless} returns. */
@@ -75,6 +81,16 @@ export function parseLossless(input: string | Uint8Array, options: ParseOptions 
   // inside a string ("\\ud83d" + raw U+DE00): refuse it before it can (SPEC §2).
   if (typeof input === "string" && !input.isWellFormed()) throw new JsonSyntaxError("lone surrogate in the text");
   const text = typeof input === "string" ? input : decodeUtf8(input);
+  if (options.fastPath !== false) {
+    const fast = parseCanonical(
+      text,
+      options.maxDepth ?? DEFAULT_MAX_DEPTH,
+      options.maxNumberLength ?? DEFAULT_MAX_NUMBER_LENGTH,
+      options.omitTopLevelKey,
+      options.maxMembers ?? DEFAULT_MAX_MEMBERS,
+    );
+    if (fast) return fast;
+  }
   const parser = new Parser(
     text,
     options.maxDepth ?? DEFAULT_MAX_DEPTH,
@@ -286,13 +302,14 @@ class Parser {
       this.canonical = "[]";
       return value;
     }
-    let out = "[";
+    // Joined once at the end: a long array of small elements costs one copy, not a rope of them.
+    const parts: string[] = [];
     for (;;) {
       value.push(this.value(depth));
-      out += value.length > 1 ? `,${this.canonical}` : this.canonical;
+      parts.push(this.canonical);
       if (!this.more(0x5d, "expected ',' or ']'")) break;
     }
-    this.canonical = `${out}]`;
+    this.canonical = `[${parts.join(",")}]`;
     return value;
   }
 
@@ -378,12 +395,15 @@ class Parser {
     const start = this.i;
     let i = start;
     let isFloat = false;
+    // Digits are read no further than one past the longest lexeme allowed: a megabyte of them is refused at once.
+    const stop = start + this.maxNumberLength + 1;
     if (s.charCodeAt(i) === 0x2d) i++;
     const first = s.charCodeAt(i);
     if (first === 0x30) {
       i++;
     } else if (first >= 0x31 && first <= 0x39) {
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+      if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     } else {
       this.failAt(i, "invalid number");
     }
@@ -391,7 +411,8 @@ class Parser {
       isFloat = true;
       i++;
       if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+      if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     }
     const e = s.charCodeAt(i);
     if (e === 0x65 || e === 0x45) {
@@ -400,7 +421,7 @@ class Parser {
       const sign = s.charCodeAt(i);
       if (sign === 0x2b || sign === 0x2d) i++;
       if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
-      while (isDigit(s.charCodeAt(i))) i++;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
     }
     if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
     const lexeme = s.slice(start, i);
@@ -427,4 +448,331 @@ class Parser {
 
 function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * The fast path for text a canonical signer wrote (every smcp, Python or seed
+ * client does): one scan proves the text is exactly its own canonical form
+ * (no whitespace, keys strictly ascending, every string and number written as
+ * `canonicalize` writes it, within the limits), so `canonical` is the text
+ * itself less the omitted member, and the value is V8's `JSON.parse` of it,
+ * which for such text is the value the full parser builds. Anything else
+ * (whitespace inside, an unsorted or escaped key, a lone surrogate escape, a long
+ * integer, a non-canonical number or escape, non-ASCII text, any error) returns
+ * undefined and the full parser decides, so errors and edge cases keep exactly
+ * one implementation. Same results as the full parser (test/fuzz-parser.test.ts).
+ */
+export function parseCanonical(
+  s: string,
+  maxDepth: number,
+  maxNumberLength: number,
+  omitKey: string | undefined,
+  maxMembers: number,
+): ParsedJson | undefined {
+  // Whitespace around the document is no part of its canonical text (found by a native regex: a megabyte of it
+  // costs the character loop several milliseconds).
+  let first = 0;
+  if (isWs(s.charCodeAt(0))) {
+    LEADING_WS.lastIndex = 0;
+    LEADING_WS.test(s);
+    first = LEADING_WS.lastIndex;
+  }
+  if (s.charCodeAt(first) !== 0x7b) return undefined;
+  const scan = new CanonicalScan(s, maxDepth, maxNumberLength, omitKey, maxMembers);
+  scan.i = first;
+  if (!scan.object(1)) return undefined;
+  const last = scan.i;
+  if (last !== s.length) {
+    TRAILING_WS.lastIndex = last;
+    if (!TRAILING_WS.test(s)) return undefined;
+  }
+  let canonical = first === 0 && last === s.length ? s : s.slice(first, last);
+  const start = scan.omitStart;
+  if (start >= 0) {
+    const end = scan.omitEnd;
+    // Take the member out with one of its commas: the one before it, else the one after it (if any).
+    if (s.charCodeAt(start - 1) === 0x2c) canonical = s.slice(first, start - 1) + s.slice(end, last);
+    else if (s.charCodeAt(end) === 0x2c) canonical = s.slice(first, start) + s.slice(end + 1, last);
+    else canonical = s.slice(first, start) + s.slice(end, last);
+  }
+  let value: JsonValue;
+  try {
+    value = JSON.parse(s) as JsonValue;
+  } catch {
+    return undefined;
+  }
+  const parsed: ParsedJson = { value, canonical };
+  if (scan.floatKeys) parsed.floatKeys = scan.floatKeys;
+  if (scan.floatArgs) parsed.floatArgs = scan.floatArgs;
+  return parsed;
+}
+
+const LEADING_WS = /[ \t\n\r]*/y;
+const TRAILING_WS = /[ \t\n\r]*$/y;
+
+function isWs(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/** Lowercase hex digit value, -1 for anything else (uppercase hex is not canonical). */
+const LOWER_HEX = new Int8Array(128).fill(-1);
+for (let c = 0; c < 16; c++) LOWER_HEX["0123456789abcdef".charCodeAt(c)] = c;
+/** The short escapes canonical text uses (`\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`), by the letter after the backslash. */
+const CANONICAL_SHORT = new Uint8Array(128);
+for (const letter of '"\\nrtbf') CANONICAL_SHORT[letter.charCodeAt(0)] = 1;
+
+/** The scan of {@link parseCanonical}: each method returns false as soon as the text is not canonical. */
+class CanonicalScan {
+  i = 0;
+  omitStart = -1;
+  omitEnd = -1;
+  floatKeys: string[] | undefined;
+  floatArgs: string[] | undefined;
+  // Set by number(): whether the lexeme just read was a float.
+  private lastFloat = false;
+  // Set by string(): whether the string just read held an escape.
+  private escaped = false;
+  // True while the value of the top-level `args` member is being scanned.
+  private inArgs = false;
+
+  constructor(
+    private readonly s: string,
+    private readonly maxDepth: number,
+    private readonly maxNumberLength: number,
+    private readonly omitKey: string | undefined,
+    private readonly maxMembers: number,
+  ) {}
+
+  private value(depth: number): boolean {
+    const s = this.s;
+    const c = s.charCodeAt(this.i);
+    this.lastFloat = false;
+    switch (c) {
+      case 0x7b:
+        return this.object(depth + 1);
+      case 0x5b:
+        return this.array(depth + 1);
+      case 0x22:
+        return this.string();
+      case 0x74:
+        return this.word("true");
+      case 0x66:
+        return this.word("false");
+      case 0x6e:
+        return this.word("null");
+      default:
+        return this.number();
+    }
+  }
+
+  private word(w: string): boolean {
+    if (!this.s.startsWith(w, this.i)) return false;
+    this.i += w.length;
+    return true;
+  }
+
+  /** At `{`, with the object's depth (the top-level object is depth 1). */
+  object(depth: number): boolean {
+    if (depth > this.maxDepth) return false;
+    const s = this.s;
+    this.i++;
+    if (s.charCodeAt(this.i) === 0x7d) {
+      this.i++;
+      return true;
+    }
+    let prevStart = -1;
+    let prevEnd = -1;
+    const omitKey = depth === 1 ? this.omitKey : undefined;
+    for (let count = 1; ; count++) {
+      if (count > this.maxMembers) return false;
+      const keyStart = this.i + 1;
+      if (s.charCodeAt(this.i) !== 0x22 || !this.string() || this.escaped) return false;
+      const keyEnd = this.i - 1;
+      // Strictly ascending (so no duplicates): the keys are ASCII here, where UTF-16 order is code-point order.
+      if (prevStart >= 0 && !ascending(s, prevStart, prevEnd, keyStart, keyEnd)) return false;
+      prevStart = keyStart;
+      prevEnd = keyEnd;
+      if (s.charCodeAt(this.i) !== 0x3a) return false;
+      this.i++;
+      if (depth === 1) this.inArgs = keyEnd - keyStart === 4 && s.startsWith("args", keyStart);
+      if (!this.value(depth)) return false;
+      if (depth === 1) this.inArgs = false;
+      if (this.lastFloat) {
+        if (depth === 1) {
+          this.floatKeys ??= [];
+          this.floatKeys.push(s.slice(keyStart, keyEnd));
+        } else if (depth === 2 && this.inArgs) {
+          this.floatArgs ??= [];
+          this.floatArgs.push(s.slice(keyStart, keyEnd));
+        }
+      }
+      if (omitKey !== undefined && keyEnd - keyStart === omitKey.length && s.startsWith(omitKey, keyStart)) {
+        this.omitStart = keyStart - 1;
+        this.omitEnd = this.i;
+      }
+      const c = s.charCodeAt(this.i);
+      this.i++;
+      if (c === 0x2c) continue;
+      if (c === 0x7d) {
+        this.lastFloat = false;
+        return true;
+      }
+      return false;
+    }
+  }
+
+  private array(depth: number): boolean {
+    if (depth > this.maxDepth) return false;
+    const s = this.s;
+    this.i++;
+    if (s.charCodeAt(this.i) === 0x5d) {
+      this.i++;
+      return true;
+    }
+    for (;;) {
+      if (!this.value(depth)) return false;
+      const c = s.charCodeAt(this.i);
+      this.i++;
+      if (c === 0x2c) continue;
+      if (c === 0x5d) {
+        this.lastFloat = false;
+        return true;
+      }
+      return false;
+    }
+  }
+
+  /** At `"`: printable ASCII and escapes exactly as `quoteString` writes them; no surrogate escape. */
+  private string(): boolean {
+    const s = this.s;
+    let i = this.i + 1;
+    let escaped = false;
+    for (;;) {
+      const c = s.charCodeAt(i);
+      if (c < 128 && VERBATIM[c] === 1) {
+        i++;
+        continue;
+      }
+      if (c === 0x22) break;
+      if (c !== 0x5c) return false; // control characters, DEL, non-ASCII, the end of the text
+      escaped = true;
+      const e = s.charCodeAt(i + 1);
+      if (e < 128 && CANONICAL_SHORT[e] === 1) {
+        i += 2;
+        continue;
+      }
+      if (e !== 0x75) return false; // \/ and anything else
+      let code = 0;
+      for (let k = 2; k < 6; k++) {
+        const h = s.charCodeAt(i + k);
+        const d = h < 128 ? (LOWER_HEX[h] as number) : -1;
+        if (d < 0) return false;
+        code = code * 16 + d;
+      }
+      // \u is canonical only for what has no other form: control characters without a short escape, DEL, and
+      // non-ASCII.
+      if ((code >= 0x20 && code < 0x7f) || (code < 0x60 && SHORT_LETTER_OF[code] === 1)) return false;
+      if (code >= 0xd800 && code <= 0xdfff) {
+        // An astral character is written as its UTF-16 pair, each half escaped; a lone half is refused, by the full parser.
+        if (code >= 0xdc00 || s.charCodeAt(i + 6) !== 0x5c || s.charCodeAt(i + 7) !== 0x75) return false;
+        let low = 0;
+        for (let k = 8; k < 12; k++) {
+          const h = s.charCodeAt(i + k);
+          const d = h < 128 ? (LOWER_HEX[h] as number) : -1;
+          if (d < 0) return false;
+          low = low * 16 + d;
+        }
+        if (low < 0xdc00 || low > 0xdfff) return false;
+        i += 6;
+      }
+      i += 6;
+    }
+    this.i = i + 1;
+    this.escaped = escaped;
+    return true;
+  }
+
+  /** A number as canonical text writes it: an integer of at most 15 digits (not -0), or a float in Python's repr. */
+  private number(): boolean {
+    const s = this.s;
+    const start = this.i;
+    let i = start;
+    let isFloat = false;
+    const stop = start + this.maxNumberLength + 1;
+    if (s.charCodeAt(i) === 0x2d) i++;
+    const first = s.charCodeAt(i);
+    if (first === 0x30) i++;
+    else if (first >= 0x31 && first <= 0x39) while (i < stop && isDigit(s.charCodeAt(i))) i++;
+    else return false;
+    const intEnd = i;
+    let quick = false;
+    if (s.charCodeAt(i) === 0x2e) {
+      isFloat = true;
+      i++;
+      const fraction = i;
+      if (!isDigit(s.charCodeAt(i))) return false;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+      // Most floats are plainly canonical: positional, at most 15 significant digits (so no shorter digits
+      // round-trip to the same double, DBL_DIG), no trailing zero but in "X.0", and from 1e-4 up (Python's
+      // repr is positional in [1e-4, 1e16)). Anything else gets the exact check below.
+      const last = s.charCodeAt(i - 1);
+      if (last !== 0x30 || i - fraction === 1) {
+        let significant: number;
+        if (first === 0x30) {
+          let zeros = fraction;
+          while (s.charCodeAt(zeros) === 0x30) zeros++;
+          significant = zeros === i ? 1 : i - zeros;
+          quick = zeros === i || zeros - fraction <= 3;
+        } else {
+          significant = intEnd - (first === s.charCodeAt(start) ? start : start + 1) + (i - fraction);
+          quick = true;
+        }
+        quick &&= significant <= 15;
+      }
+    }
+    const e = s.charCodeAt(i);
+    if (e === 0x65 || e === 0x45) {
+      isFloat = true;
+      quick = false;
+      i++;
+      const sign = s.charCodeAt(i);
+      if (sign === 0x2b || sign === 0x2d) i++;
+      if (!isDigit(s.charCodeAt(i))) return false;
+      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+    }
+    const length = i - start;
+    if (length > this.maxNumberLength) return false;
+    this.i = i;
+    if (!isFloat) {
+      const digits = length - (s.charCodeAt(start) === 0x2d ? 1 : 0);
+      // -0 is written 0; longer integers are exact only through the full parser's BigInt.
+      return digits <= 15 && !(digits === 1 && first === 0x30 && length === 2);
+    }
+    if (quick) {
+      this.lastFloat = true;
+      return true;
+    }
+    const lexeme = s.slice(start, i);
+    const n = Number(lexeme);
+    if (!Number.isFinite(n) || formatPythonFloat(n) !== lexeme) return false;
+    this.lastFloat = true;
+    return true;
+  }
+}
+
+/** 1 for the code units canonical text writes as a short escape (`\b \t \n \f \r " \\`). */
+const SHORT_LETTER_OF = new Uint8Array(0x60);
+for (const unit of [0x08, 0x09, 0x0a, 0x0c, 0x0d, 0x22, 0x5c]) SHORT_LETTER_OF[unit] = 1;
+
+/** Whether the key text at [aStart, aEnd) sorts strictly before the one at [bStart, bEnd) (code units). */
+function ascending(s: string, aStart: number, aEnd: number, bStart: number, bEnd: number): boolean {
+  const aLength = aEnd - aStart;
+  const bLength = bEnd - bStart;
+  const n = aLength < bLength ? aLength : bLength;
+  for (let k = 0; k < n; k++) {
+    const a = s.charCodeAt(aStart + k);
+    const b = s.charCodeAt(bStart + k);
+    if (a !== b) return a < b;
+  }
+  return aLength < bLength;
 }

@@ -1,4 +1,4 @@
-import type { Redis } from "ioredis";
+import type { Cluster, Redis } from "ioredis";
 import { attemptsExhaustedTemplate, CANCELLED_ERROR_TEXT, quotaExceeded } from "../../jobs/policy.js";
 import {
   type ClientUsage,
@@ -16,7 +16,10 @@ import {
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
 import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
-import { SCRIPTS, type ScriptName } from "./scripts.js";
+import { type ScriptName, scripts } from "./scripts.js";
+
+/** A single Redis or a Redis Cluster (ioredis' two clients share the commands smcp uses). */
+export type RedisClient = Redis | Cluster;
 
 // The attempts-exhausted error around its count, as the requeue script writes it (one policy: jobs/policy.ts).
 const EXHAUSTED = attemptsExhaustedTemplate();
@@ -27,6 +30,12 @@ export interface RedisJobStoreOptions extends JobStoreOptions {
   prefix?: string;
   /** Disconnect the connection on `close()` (when the store owns it). Default false. */
   closeConnection?: boolean;
+  /**
+   * After a job is created, `WAIT` until this many replicas of its master
+   * acknowledged it (or `timeoutMs` passed), so an accepted job survives a
+   * failover. Default: none (`redis+cluster://` sets one replica, 250 ms).
+   */
+  replicaAcks?: { replicas: number; timeoutMs: number } | undefined;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -41,25 +50,36 @@ const SWEEP_BATCH = 200;
  * only the backstop), which also gives their bytes back to the client's quota.
  */
 export class RedisJobStore implements JobStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
   readonly #channel: string;
   readonly #retentionMs: number;
   readonly #now: () => number;
   readonly #closeConnection: boolean;
+  readonly #replicaAcks: { replicas: number; timeoutMs: number } | undefined;
   readonly #watchers = new JobWatchers();
-  #subscriber: Promise<Redis> | undefined;
+  #subscriber: Promise<RedisClient> | undefined;
 
-  constructor(redis: Redis, options: RedisJobStoreOptions = {}) {
+  constructor(redis: RedisClient, options: RedisJobStoreOptions = {}) {
     this.#redis = redis;
     this.#prefix = options.prefix ?? "smcp:";
     this.#channel = `${this.#prefix}changed`;
     this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
     this.#now = options.now ?? Date.now;
     this.#closeConnection = options.closeConnection ?? false;
-    for (const [name, script] of Object.entries(SCRIPTS)) {
+    this.#replicaAcks = options.replicaAcks?.replicas ? options.replicaAcks : undefined;
+    for (const [name, script] of Object.entries(scripts())) {
       if (!(`smcp_${name}` in redis)) redis.defineCommand(`smcp_${name}`, { numberOfKeys: script.keys, lua: script.lua });
     }
+  }
+
+  // WAIT has no key, so a Cluster would send it anywhere: in a pipeline behind a command on the job's key,
+  // it goes to the job's master. The answer is accepted either way (the job is written); how many replicas
+  // acknowledged is what a failover can keep.
+  async #replicated(job: string, acks: { replicas: number; timeoutMs: number }): Promise<void> {
+    const results = await this.#redis.pipeline().exists(job).call("WAIT", acks.replicas, acks.timeoutMs).exec();
+    const failed = results?.find(([error]) => error);
+    if (failed) throw failed[0];
   }
 
   #key(name: string): string {
@@ -78,37 +98,45 @@ export class RedisJobStore implements JobStore {
       input.idempotencyKey === undefined
         ? job
         : this.#key(`idem:${lengthPrefixed(input.clientId, input.tool, input.idempotencyKey)}`);
-    const [status, reply] = (await this.#run(
-      "create",
-      [
-        job,
-        this.#key("queued"),
-        this.#key(`client:${input.clientId}`),
-        this.#key("all"),
-        idem,
-        this.#key("open"),
-        this.#key("bytes"),
-        this.#key("turn"),
-        this.#key("seq"),
-        this.#key("running"),
-        this.#key("serving"),
-      ],
-      this.#prefix,
-      input.id,
-      input.clientId,
-      input.tool,
-      canonicalize(input.args),
-      input.idempotencyKey ?? "",
-      this.#now(),
-      this.#retentionMs + DAY_MS,
-      input.maxOpenJobs ?? "",
-      input.maxStoredBytes ?? "",
-      input.trace ?? "",
-    )) as [number, string[] | string];
-    if (status === -1) throw quotaExceeded(reply === "open_jobs" ? "open_jobs" : "stored_bytes");
-    const record = toRecord(fromFlat(reply as string[]));
-    if (!record) throw new Error("the job store returned no job");
-    return { job: record, created: status === 1 };
+    // The job an idempotency key names is read first (its key goes in KEYS); the script checks the key still names it.
+    for (;;) {
+      const named = input.idempotencyKey === undefined ? "" : ((await this.#redis.get(idem)) ?? "");
+      const [status, reply] = (await this.#run(
+        "create",
+        [
+          job,
+          this.#key("queued"),
+          this.#key(`client:${input.clientId}`),
+          this.#key("all"),
+          idem,
+          this.#key("open"),
+          this.#key("bytes"),
+          this.#key("turn"),
+          this.#key("seq"),
+          this.#key("running"),
+          this.#key("serving"),
+          named === "" ? job : this.#key(`job:${named}`),
+        ],
+        "",
+        input.id,
+        input.clientId,
+        input.tool,
+        canonicalize(input.args),
+        input.idempotencyKey ?? "",
+        this.#now(),
+        this.#retentionMs + DAY_MS,
+        input.maxOpenJobs ?? "",
+        input.maxStoredBytes ?? "",
+        named,
+        input.trace ?? "",
+      )) as [number, string[] | string];
+      if (status === -2) continue; // the key changed between the read and the script: read it again
+      if (status === -1) throw quotaExceeded(reply === "open_jobs" ? "open_jobs" : "stored_bytes");
+      const record = toRecord(fromFlat(reply as string[]));
+      if (!record) throw new Error("the job store returned no job");
+      if (status === 1 && this.#replicaAcks) await this.#replicated(job, this.#replicaAcks);
+      return { job: record, created: status === 1 };
+    }
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -117,21 +145,43 @@ export class RedisJobStore implements JobStore {
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
+    return this.#start(id, workerId, leaseUntil, "");
+  }
+
+  #start(id: string, workerId: string, leaseUntil: number, tools: string): Promise<JobRecord | undefined> {
     const keys = [this.#key(`job:${id}`), this.#key("queued"), this.#key("running"), this.#key("serving")];
-    const flat = (await this.#run("start", keys, id, workerId, leaseUntil, this.#now())) as string[] | null;
-    return flat ? toRecord(fromFlat(flat)) : undefined;
+    return (this.#run("start", keys, id, workerId, leaseUntil, this.#now(), tools) as Promise<string[] | null>).then((flat) =>
+      flat ? toRecord(fromFlat(flat)) : undefined,
+    );
   }
 
   async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
-    const keys = [this.#key("queued"), this.#key("running"), this.#key("serving")];
+    // The head of the queue (lowest turn, then oldest) is read first; each candidate is started by
+    // the start script, which checks it is still queued (and one of the tools), so a race only moves on.
     const toolList = tools ? JSON.stringify(tools) : "";
-    const flat = (await this.#run("claim", keys, this.#prefix, workerId, leaseUntil, this.#now(), toolList)) as string[] | null;
-    return flat ? toRecord(fromFlat(flat)) : undefined;
+    const allowed = tools ? new Set(tools) : undefined;
+    const ids = await this.#redis.zrange(this.#key("queued"), "0", "99");
+    if (ids.length === 0) return undefined;
+    const pipeline = this.#redis.pipeline();
+    for (const id of ids) pipeline.hget(this.#key(`job:${id}`), "tool");
+    const toolsOf = (await pipeline.exec()) ?? [];
+    for (const [i, id] of ids.entries()) {
+      const [error, tool] = toolsOf[i] ?? [null, null];
+      if (error) throw error;
+      if (allowed && tool !== null && !allowed.has(tool as string)) continue;
+      const job = await this.#start(id, workerId, leaseUntil, toolList);
+      if (job) return job;
+    }
+    return undefined;
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
     if (ids.length === 0) return [];
-    return (await this.#run("heartbeat", [this.#key("running")], this.#prefix, workerId, leaseUntil, ...ids)) as string[];
+    // One script per job (its key in KEYS), pipelined: one round trip.
+    const held = await Promise.all(
+      ids.map((id) => this.#run("heartbeat", [this.#key(`job:${id}`), this.#key("running")], id, workerId, leaseUntil)),
+    );
+    return ids.filter((_, i) => held[i] !== 1);
   }
 
   async stale(now: number, limit = 100): Promise<JobRecord[]> {
@@ -194,11 +244,26 @@ export class RedisJobStore implements JobStore {
   }
 
   async sweep(now = this.#now()): Promise<number> {
-    const keys = [this.#key("expiring"), this.#key("all"), this.#key("bytes"), this.#key("open"), this.#key("turn")];
+    const shared = [this.#key("expiring"), this.#key("all"), this.#key("bytes"), this.#key("open"), this.#key("turn")];
     let removed = 0;
     for (;;) {
-      const ids = (await this.#run("sweep", keys, this.#prefix, now, SWEEP_BATCH, this.#channel)) as string[];
-      removed += ids.length;
+      const ids = await this.#redis.zrangebyscore(this.#key("expiring"), "-inf", now, "LIMIT", 0, SWEEP_BATCH);
+      if (ids.length === 0) return removed;
+      // Each job's client and idempotency key are read first (they name keys), then one script per job deletes it.
+      const read = this.#redis.pipeline();
+      for (const id of ids) read.hmget(this.#key(`job:${id}`), "client_id", "idem_key");
+      const owners = (await read.exec()) ?? [];
+      const results = await Promise.all(
+        ids.map((id, i) => {
+          const [error, fields] = owners[i] ?? [null, [null, null]];
+          if (error) throw error;
+          const [client, idem] = fields as [string | null, string | null];
+          const job = this.#key(`job:${id}`);
+          const keys = [...shared, job, this.#key(`client:${client ?? ""}`), idem || job];
+          return this.#run("sweep", keys, id, now, this.#channel, client ?? "", idem ?? "");
+        }),
+      );
+      removed += results.filter((r) => r === 1).length;
       if (ids.length < SWEEP_BATCH) return removed;
     }
   }
@@ -255,9 +320,15 @@ export class RedisJobStore implements JobStore {
   }
 
   // One subscriber connection per store, opened on the first long poll.
-  #subscribe(): Promise<Redis> {
+  #subscribe(): Promise<RedisClient> {
     this.#subscriber ??= (async () => {
-      const subscriber = this.#redis.duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
+      const subscriber: RedisClient = this.#redis.isCluster
+        ? (this.#redis as Cluster).duplicate(undefined, {
+            lazyConnect: true,
+            enableOfflineQueue: true,
+            redisOptions: { maxRetriesPerRequest: null },
+          })
+        : (this.#redis as Redis).duplicate({ lazyConnect: true, enableOfflineQueue: true, maxRetriesPerRequest: null });
       subscriber.on("error", () => {}); // reconnects by itself; a poll meanwhile ends at its own timeout
       subscriber.on("message", (_channel: string, id: string) => this.#watchers.notify(id));
       await subscriber.connect();

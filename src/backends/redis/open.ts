@@ -19,9 +19,11 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
     jobStore: new RedisJobStore(jobs, {
       prefix,
       closeConnection: true,
+      replicaAcks: target.replicaAcks,
       ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
     }),
-    nonceStore: new RedisNonceStore(nonces, { prefix, closeConnection: true }),
+    // Per-request keys under the untagged prefix: on a cluster they spread over every shard.
+    nonceStore: new RedisNonceStore(nonces, { prefix: target.spreadPrefix, closeConnection: true }),
     // Worker connections are opened only by a process that runs jobs.
     jobQueue: (deps) => new BullJobQueue({ ...deps, connections: { queue, publisher, open: connect }, prefix }),
     // Rate counters in Redis, so a client's limit holds across every replica (fails closed when Redis is down).
@@ -29,7 +31,7 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
       const Redis = requireLib("rate-limiter-flexible/lib/RateLimiterRedis.js") as typeof RateLimiterRedis;
       return new Redis({
         ...config,
-        keyPrefix: `${prefix}${config.keyPrefix}`,
+        keyPrefix: `${target.spreadPrefix}${config.keyPrefix}`,
         storeClient: nonces,
         rejectIfRedisNotReady: true,
       });
@@ -37,5 +39,5 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
   };
 }
 
-/** Opens the stores a `redis://` URL names (every backend exports `open(url, options)`). */
+/** Opens the stores a `redis://` or `redis+cluster://` URL names (every backend exports `open(url, options)`). */
 export const open: (url: string, options?: OpenStoresOptions) => Promise<OpenedStores> = openRedisStores;

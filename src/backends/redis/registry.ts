@@ -1,12 +1,9 @@
-import type { Redis } from "ioredis";
 import type { RegistryStorage } from "../../auth/store.js";
+import type { RedisClient } from "./jobs.js";
+import { loadScript } from "./scripts.js";
 
 // Compare-and-set in one step: the document is written only at the version the writer read.
-const WRITE = `
-local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
-if v ~= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'version', v + 1, 'doc', ARGV[2])
-return 1`;
+const WRITE = loadScript("registry-write");
 
 /**
  * The client registry in Redis: one hash (`<prefix>clients`, fields
@@ -14,10 +11,10 @@ return 1`;
  * version every 250 ms: one HGET.
  */
 export class RedisRegistryStorage implements RegistryStorage {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #key: string;
 
-  constructor(redis: Redis, prefix: string) {
+  constructor(redis: RedisClient, prefix: string) {
     this.#redis = redis;
     this.#key = `${prefix}clients`;
   }
@@ -32,7 +29,7 @@ export class RedisRegistryStorage implements RegistryStorage {
   }
 
   async write(expected: number, text: string): Promise<boolean> {
-    return (await this.#redis.eval(WRITE, 1, this.#key, String(expected), text)) === 1;
+    return (await this.#redis.eval(WRITE.lua, WRITE.keys, this.#key, String(expected), text)) === 1;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,192 @@
+/**
+ * The parser's fast path (issue 22): text already in canonical form is proven
+ * so by one scan, its value taken from V8's JSON.parse and its canonical
+ * bytes from the text itself less the signature. It must be exactly the full
+ * parser: for random envelopes and documents, canonical and not (whitespace,
+ * keys out of order, other escapes and number forms, mutations), both paths
+ * give the same value (own keys, `__proto__` included), the same canonical
+ * text, the same float keys and float arguments, or both throw.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { canonicalize, type JsonValue } from "../src/protocol/canonical.js";
+import { JsonSyntaxError, type ParsedJson, parseCanonical, parseLossless } from "../src/protocol/parse.js";
+import { anyDocument, envelopeText, floatLexeme, intLexeme, wellFormedValue } from "./fuzz/json.js";
+import { mutateUnits, unitMutations } from "./fuzz/mutate.js";
+import { runProperty } from "./fuzz/run.js";
+
+type Outcome = { ok: true; parsed: ParsedJson } | { ok: false; syntax: boolean };
+
+function outcome(text: string, fastPath: boolean, limits: { maxDepth?: number; maxMembers?: number } = {}): Outcome {
+  try {
+    return { ok: true, parsed: parseLossless(text, { ...limits, omitTopLevelKey: "signature", fastPath }) };
+  } catch (error) {
+    return { ok: false, syntax: error instanceof JsonSyntaxError };
+  }
+}
+
+/** Same value, key for key (own enumerable keys in order, prototypes, -0 and bigints told apart). */
+function sameValue(a: unknown, b: unknown, at: string): void {
+  if (typeof a !== "object" || a === null) {
+    assert.ok(Object.is(a, b), `${at}: ${String(a)} vs ${String(b)}`);
+    return;
+  }
+  assert.equal(typeof b, "object", at);
+  assert.equal(Array.isArray(a), Array.isArray(b), at);
+  assert.equal(Object.getPrototypeOf(a), Object.getPrototypeOf(b), `${at}: prototype`);
+  const ka = Reflect.ownKeys(a);
+  assert.deepEqual(ka, Reflect.ownKeys(b as object), `${at}: keys`);
+  for (const k of ka) {
+    if (k === "length" && Array.isArray(a)) continue;
+    sameValue((a as Record<PropertyKey, unknown>)[k], (b as Record<PropertyKey, unknown>)[k], `${at}.${String(k)}`);
+  }
+}
+
+let fastTaken = 0;
+
+function agree(text: string, limits: { maxDepth?: number; maxMembers?: number } = {}): void {
+  const shown = JSON.stringify(text).slice(0, 300);
+  const slow = outcome(text, false, limits);
+  const fast = outcome(text, true, limits);
+  if (!slow.ok || !fast.ok) {
+    assert.deepEqual(fast, slow, `${shown}: one path refused it, the other did not`);
+    return;
+  }
+  assert.equal(fast.parsed.canonical, slow.parsed.canonical, `${shown}: canonical text`);
+  assert.deepEqual(fast.parsed.floatKeys, slow.parsed.floatKeys, `${shown}: floatKeys`);
+  assert.deepEqual(fast.parsed.floatArgs, slow.parsed.floatArgs, `${shown}: floatArgs`);
+  sameValue(fast.parsed.value, slow.parsed.value, shown);
+  if (parseCanonical(text, limits.maxDepth ?? 64, 64, "signature", limits.maxMembers ?? 10_000)) fastTaken++;
+}
+
+/** Canonical text of an envelope-like object with a signature, and a few non-canonical writings of it. */
+const forms = (value: JsonValue): string[] => {
+  const text = canonicalize(value);
+  const spaced = JSON.stringify(JSON.parse(text), null, 1);
+  return [
+    text,
+    spaced,
+    ` \n${text}\t\r `,
+    text.replace(/,/, ", "),
+    text.replaceAll("\\n", "\\u000a"),
+    text.replace(/:1/, ":1.0"),
+    text.replace(/\\ud83d\\ude00/, "\\ud83d"),
+  ];
+};
+
+/** Decimal writings of doubles: every precision, fixed and shortest, positional or not (the quick float check). */
+const decimalLexeme = fc
+  .tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.integer({ min: 1, max: 20 }), fc.nat(3))
+  .map(([d, p, how]) => [d.toPrecision(p), d.toFixed(Math.min(p, 20)), String(d), `${Math.trunc(d)}.0`][how] as string)
+  .filter((s) => /^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$/.test(s) && s.length <= 64);
+
+const argsMember = fc.oneof(
+  wellFormedValue,
+  decimalLexeme.map((s) => ({ lexeme: s })),
+  intLexeme.filter((s) => s.length <= 64).map((s) => ({ lexeme: s })),
+  floatLexeme.filter((s) => s.length <= 64 && Number.isFinite(Number(s))).map((s) => ({ lexeme: s })),
+);
+
+/** An envelope whose args hold raw number lexemes (integers, floats, long ones), keys in or out of order. */
+const lexemeEnvelope = fc
+  .tuple(
+    fc.dictionary(fc.constantFrom("a", "b", "numbers", "x", "__proto__", "é", "1"), argsMember, { maxKeys: 4 }),
+    fc.oneof(
+      fc.constant("1795304232049"),
+      floatLexeme.filter((s) => s.length <= 64 && Number.isFinite(Number(s))),
+    ),
+    fc.boolean(),
+    fc.boolean(),
+  )
+  .map(([args, ts, reversed, signatureFirst]) => {
+    const write = (v: unknown): string =>
+      v !== null && typeof v === "object" && "lexeme" in (v as object) ? (v as { lexeme: string }).lexeme : canonicalize(v);
+    let members = Object.keys(args).sort();
+    if (reversed) members = members.reverse();
+    const argsText = `{${members.map((k) => `${JSON.stringify(k)}:${write(args[k])}`).join(",")}}`;
+    const top = [
+      ["args", argsText],
+      ["client_id", '"c"'],
+      ["nonce", '"n"'],
+      ["signature", '"ab12"'],
+      ["ts_ms", ts],
+      ["v", '"mcp/0.1"'],
+    ];
+    if (signatureFirst) top.unshift(top.splice(3, 1)[0] as string[]);
+    return `{${top.map(([k, v]) => `"${k}":${v}`).join(",")}}`;
+  });
+
+describe("parser fast path for canonical text (issue 22)", () => {
+  it("agrees with the full parser on signed envelopes, documents and their non-canonical writings", async (t) => {
+    fastTaken = 0;
+    await runProperty(
+      t,
+      fc.array(fc.oneof(envelopeText, anyDocument), { minLength: 1, maxLength: 10 }),
+      (texts) => {
+        for (const text of texts) {
+          agree(text);
+          try {
+            for (const form of forms(JSON.parse(text) as JsonValue)) agree(form);
+          } catch {
+            // Not JSON V8 reads (a lone surrogate escape, a duplicate key): the text alone was checked.
+          }
+        }
+      },
+      { runs: 150, seconds: 2 },
+    );
+    assert.ok(fastTaken > 0, "no case took the fast path");
+  });
+
+  it("agrees on envelopes with number lexemes of every shape in args and ts_ms (floatKeys, floatArgs)", async (t) => {
+    await runProperty(
+      t,
+      fc.array(lexemeEnvelope, { minLength: 1, maxLength: 20 }),
+      (texts) => {
+        for (const text of texts) agree(text);
+      },
+      {
+        runs: 200,
+        seconds: 2,
+      },
+    );
+  });
+
+  it("agrees on mutated envelopes (flips, insertions, deletions, lone surrogates), and at tight limits", async (t) => {
+    await runProperty(
+      t,
+      fc.array(fc.tuple(envelopeText, unitMutations, fc.integer({ min: 1, max: 4 })), { minLength: 1, maxLength: 20 }),
+      (cases) => {
+        for (const [text, mutations, limit] of cases) {
+          agree(mutateUnits(text, mutations));
+          agree(text, { maxDepth: limit, maxMembers: limit + 4 });
+        }
+      },
+      { runs: 150, seconds: 2 },
+    );
+  });
+
+  it("takes the fast path for the text a canonical signer writes, and leaves the signature out", () => {
+    const text = '{"args":{"numbers":[1,2.5,-3]},"nonce":"n","signature":"ab","ts_ms":1,"v":"mcp/0.1"}';
+    const fast = parseCanonical(text, 64, 64, "signature", 10_000);
+    assert.ok(fast);
+    assert.equal(fast.canonical, '{"args":{"numbers":[1,2.5,-3]},"nonce":"n","ts_ms":1,"v":"mcp/0.1"}');
+    assert.equal(parseCanonical('{"signature":"ab"}', 64, 64, "signature", 10_000)?.canonical, "{}");
+    assert.equal(parseCanonical('{"signature":"ab","z":1}', 64, 64, "signature", 10_000)?.canonical, '{"z":1}');
+    assert.equal(parseCanonical(' {"a":"\\ud83d\\ude00"}\n', 64, 64, "signature", 10_000)?.canonical, '{"a":"\\ud83d\\ude00"}');
+    for (const refused of [
+      '{"a":"\\ud83d"}',
+      '{"a":"\\ude00\\ud83d"}',
+      '{"a":"\\ud83d\\u0041"}',
+      '{"a":1 }',
+      '{"b":1,"a":2}',
+      '{"a":1,"a":1}',
+      '{"a":-0}',
+      '{"a":1E5}',
+      '{"a":"\\/"}',
+      '{"a":"\\u0041"}',
+    ]) {
+      assert.equal(parseCanonical(refused, 64, 64, "signature", 10_000), undefined, refused);
+    }
+  });
+});
