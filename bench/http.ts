@@ -82,16 +82,16 @@ const quiet = () => quietFlags(bin);
 async function smcpPeer(
   name: string,
   kind: StoreKind,
-  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string } = {},
+  options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv; bin?: string } = {},
 ): Promise<Peer> {
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
-  const build = bin;
+  const build = options.bin ?? bin;
   const extra = options.extra ?? quiet();
   return {
     name: build === values.smcp ? name : `${name} [${build}]`,
-    start: () => startSmcp({ store: store.url, bin: build, keys, cpu, extra }),
+    start: () => startSmcp({ store: store.url, bin: build, keys, cpu, extra, env: options.env }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
@@ -156,6 +156,38 @@ async function peerFor(spec: string): Promise<Peer> {
       extra: ["--client-rate", "1000000/s", "--metrics", "--log-level", "warn"],
     });
   }
+  // Tracing (issue 23): the OTel SDK loaded (OTEL_EXPORTER_OTLP_ENDPOINT set) but sampling nothing, or sampling
+  // and exporting every request (OTLP http/protobuf, batched, to a sink in this process that drops it).
+  // Metrics export stays off in both (OTEL_METRICS_EXPORTER=none): the span path is what is measured.
+  // The same peer from another build (SMCP_BASE_BIN: its dist/cli/main.js), e.g. the commit before a change.
+  if (key === "smcp-memory-base") {
+    const bin = process.env.SMCP_BASE_BIN;
+    if (!bin) throw new Error("smcp-memory-base needs SMCP_BASE_BIN (another build's dist/cli/main.js)");
+    return smcpPeer(`smcp serve, memory (${bin})`, "memory", { bin, extra: quietFlags(bin) });
+  }
+  if (key === "smcp-otel-unsampled" || key === "smcp-otel-sampled") {
+    const sink = await otlpSink();
+    const sampled = key === "smcp-otel-sampled";
+    const peer = await smcpPeer(
+      `smcp serve, memory, OTel SDK ${sampled ? "sampling every request" : "present, not sampling"}`,
+      "memory",
+      {
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: sink.url,
+          OTEL_TRACES_SAMPLER: sampled ? "always_on" : "always_off",
+          OTEL_METRICS_EXPORTER: "none",
+          OTEL_LOGS_EXPORTER: "none",
+        },
+      },
+    );
+    return {
+      ...peer,
+      cleanup: async () => {
+        await peer.cleanup?.();
+        await sink.close();
+      },
+    };
+  }
   if (key === "smcp-sqlite") return smcpPeer("smcp serve, SQLite", "sqlite");
   if (key === "smcp-redis") return smcpPeer("smcp serve, Redis", "redis");
   if (key === "smcp-postgres") return smcpPeer("smcp serve, PostgreSQL", "postgres");
@@ -170,8 +202,20 @@ async function peerFor(spec: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, adapter, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, adapter, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
+}
+
+/** An OTLP/HTTP receiver that reads and drops every export (200 at once). */
+async function otlpSink(): Promise<{ url: string; close: () => Promise<void> }> {
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => res.writeHead(200, { "content-type": "application/x-protobuf" }).end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
 function targetPeer(target: string): Peer {

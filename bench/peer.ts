@@ -56,9 +56,9 @@ export function rssOf(pid: number): { rss: number; peak: number } {
 }
 
 /** Starts `node ARGS...` pinned to `cpu` and resolves with its URL once it prints `listening on URL`. */
-export async function startPeer(args: string[], cpu: number | string): Promise<RunningPeer> {
+export async function startPeer(args: string[], cpu: number | string, env?: NodeJS.ProcessEnv): Promise<RunningPeer> {
   const [command, argv] = pinned([process.execPath, ...args], cpu);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
   let stderr = "";
   child.stderr?.on("data", (c) => {
     // Only the tail is kept (for the message of a peer that dies): a server logging a line per request

@@ -17,6 +17,8 @@ export interface SmcpServeOptions {
   cpu?: number | string;
   /** The keys: HMAC secrets (default), or Ed25519 (the server's private key, the client's public one). */
   keys?: "hmac" | "ed25519";
+  /** More environment (e.g. `OTEL_*`). */
+  env?: NodeJS.ProcessEnv | undefined;
 }
 
 /** `smcp serve` arguments with the bench keys (server and client id `bench`), on a free port, ignoring any keyring file. */
@@ -42,7 +44,7 @@ export function smcpServeArgs(options: SmcpServeOptions): string[] {
 
 /** Starts `smcp serve` pinned to a CPU (default 0) and resolves once it listens. */
 export function startSmcp(options: SmcpServeOptions): Promise<RunningPeer> {
-  return startPeer(smcpServeArgs(options), options.cpu ?? 0);
+  return startPeer(smcpServeArgs(options), options.cpu ?? 0, options.env);
 }
 
 /** True when this build's `smcp serve --help` lists `flag` (e.g. `--metrics`), so older builds still run without it. */

@@ -24,7 +24,7 @@ export {
 } from "./client/client.js";
 export { type CallerOverrides, type CallerSettings, clientFromEnv, resolveCaller } from "./client/env.js";
 export { endpointUrl, type HttpTransportOptions, httpTransport } from "./client/http.js";
-export { inProcessTransport, type Transport, type TransportAnswer } from "./client/transport.js";
+export { inProcessTransport, type TraceCarrier, type Transport, type TransportAnswer } from "./client/transport.js";
 export type { AccessOptions, LongPollLimits } from "./jobs/access.js";
 export { ClaimingJobQueue, type ClaimingJobQueueOptions } from "./jobs/claiming-queue.js";
 export { createJobEngine, type ErrorContext, type JobEngine, type JobEngineOptions } from "./jobs/engine.js";

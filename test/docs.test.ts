@@ -145,7 +145,7 @@ const EXPECT: Record<string, (out: string, err: string) => void> = {
   },
   postgres: (out) => {
     assert.match(out, /^7$/m, "the printed SQL creates seven tables");
-    assert.match(out, new RegExp(`schema ${PG_NAMES.smcp_demo}: version 0 -> 1`));
+    assert.match(out, new RegExp(`schema ${PG_NAMES.smcp_demo}: version 0 -> 2`));
     assert.match(out, /"hello": "postgres"/);
     assert.match(out, /start_long_task \| done +\| +1/);
   },

@@ -32,11 +32,12 @@ describe("entry points load only what they need (issue 11)", () => {
       assert.ok(!packages.has(heavy), `smcp loaded ${heavy}`);
     }
     assert.deepEqual(addons, [], "no native addon");
-    // @noble/curves (pure JS, with its @noble/hashes) vets Ed25519 public keys where they are read (SPEC §7).
+    // @noble/curves (pure JS, with its @noble/hashes) vets Ed25519 public keys where they are read (SPEC §7);
+    // @opentelemetry/api (pure JS, no-op without an SDK) carries the trace context (SPEC §10).
     assert.deepEqual(
       [...packages].sort(),
-      ["@noble/curves", "@noble/hashes", "zod"],
-      "zod and noble are its dependencies at import",
+      ["@noble/curves", "@noble/hashes", "@opentelemetry/api", "zod"],
+      "zod, noble and the OpenTelemetry API are its dependencies at import",
     );
   });
 

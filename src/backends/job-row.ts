@@ -22,6 +22,8 @@ export interface JobRow {
   version: number;
   turn: number;
   bytes: number;
+  /** The W3C traceparent of the call that started the job (SPEC §10); null when none. */
+  trace: string | null;
 }
 
 const object = (text: string | null): JsonObject | null => (text === null ? null : (parseJson(text) as JsonObject));
@@ -47,5 +49,6 @@ export function jobFromRow(row: JobRow): JobRecord {
     version: row.version,
     turn: row.turn,
     bytes: row.bytes,
+    trace: row.trace ?? null,
   };
 }

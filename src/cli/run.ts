@@ -5,6 +5,7 @@ import { demoCommand } from "./demo.js";
 import type { CliIO } from "./io.js";
 import { jobsCommand } from "./jobs.js";
 import { keygenCommand } from "./keygen.js";
+import { withTelemetry } from "./otel.js";
 import { describeFailure } from "./output.js";
 import { serveCommand } from "./serve.js";
 import { toolsCommand } from "./tools.js";
@@ -30,7 +31,7 @@ commands:
 \`smcp COMMAND --help\` tells more; \`smcp --version\` prints the version.`;
 
 const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>([
-  ["serve", serveCommand],
+  ["serve", (argv, io) => withTelemetry("serve", io.env, () => serveCommand(argv, io))],
   ["call", callCommand],
   ["wait", waitCommand],
   ["jobs", jobsCommand],
@@ -41,11 +42,11 @@ const COMMANDS = new Map<string, (argv: string[], io: CliIO) => Promise<number>>
   // Loaded on use: only this command edits the client registry.
   ["clients", async (argv, io) => (await import("./clients.js")).clientsCommand(argv, io)],
   ["demo", demoCommand],
-  ["worker", workerCommand],
+  ["worker", (argv, io) => withTelemetry("worker", io.env, () => workerCommand(argv, io))],
   // Loaded on use, like the pg driver it needs.
   ["migrate", async (argv, io) => (await import("./migrate.js")).migrateCommand(argv, io)],
   // Loaded on use: only this command needs the MCP SDK.
-  ["mcp", async (argv, io) => (await import("./mcp.js")).mcpCommand(argv, io)],
+  ["mcp", (argv, io) => withTelemetry("mcp", io.env, async () => (await import("./mcp.js")).mcpCommand(argv, io))],
 ]);
 
 /** Runs the CLI; resolves to the exit status. Never throws: errors become one line on stderr. */

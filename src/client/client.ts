@@ -17,6 +17,18 @@ import { parseLossless } from "../protocol/parse.js";
 import { signMessage, verifyCanonical } from "../protocol/sign.js";
 import type { Tool } from "../tools/define.js";
 import { sleep } from "../util/abort.js";
+import {
+  activeCarrier,
+  context,
+  durationHistogram,
+  failSpan,
+  trace as otelTrace,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  type TraceCarrier,
+  tracer,
+} from "../util/trace.js";
 import type { Transport } from "./transport.js";
 
 /** Options for {@link createClient}. */
@@ -168,9 +180,51 @@ export class SmcpClient {
     }
   }
 
+  /** One call in a CLIENT span (a no-op without an OTel SDK); its context goes beside the message (SPEC §10). */
   async #send(tool: string, args: JsonObject, options: CallOptions): Promise<ResponseMessage> {
+    const started = performance.now();
+    const parent = context.active();
+    const span = tracer().startSpan(`tools/call ${tool}`, { kind: SpanKind.CLIENT }, parent);
+    const recording = span.isRecording();
+    if (recording) {
+      span.setAttribute("mcp.method.name", "tools/call");
+      span.setAttribute("gen_ai.operation.name", "execute_tool");
+      span.setAttribute("gen_ai.tool.name", tool);
+      span.setAttribute("smcp.client.id", this.clientId);
+    }
+    let errorType: string | undefined;
+    try {
+      const response = await context.with(otelTrace.setSpan(parent, span), () => this.#exchange(tool, args, options, span));
+      if (response.status === "error") errorType = String(response.result?.code ?? "error");
+      if (recording) {
+        span.setAttribute("smcp.request.id", response.request_id);
+        span.setAttribute("smcp.status", response.status);
+        const jobId = response.result?.job_id;
+        if (typeof jobId === "string") span.setAttribute("smcp.job.id", jobId);
+      }
+      return response;
+    } catch (error) {
+      errorType = error instanceof SmcpError ? error.code : error instanceof Error ? error.name : "error";
+      throw error;
+    } finally {
+      if (errorType !== undefined && recording) failSpan(span, errorType);
+      span.end();
+      const attributes: Record<string, string> = { "mcp.method.name": "tools/call", "gen_ai.tool.name": tool };
+      if (errorType !== undefined) attributes["error.type"] = errorType;
+      durationHistogram("mcp.client.operation.duration", "Duration of smcp calls as the client saw them").record(
+        (performance.now() - started) / 1000,
+        attributes,
+      );
+    }
+  }
+
+  async #exchange(tool: string, args: JsonObject, options: CallOptions, span: Span): Promise<ResponseMessage> {
     const { envelope, body } = this.buildEnvelope(tool, args);
-    const answer = await this.#transport.send(body, options.signal ? { signal: options.signal } : {});
+    const trace = activeCarrier(otelTrace.setSpan(ROOT_CONTEXT, span));
+    const sendOptions: { signal?: AbortSignal; trace?: TraceCarrier } = {};
+    if (options.signal) sendOptions.signal = options.signal;
+    if (trace) sendOptions.trace = trace;
+    const answer = await this.#transport.send(body, sendOptions);
     let response: ResponseMessage;
     try {
       response = this.verifyResponse(answer.body, envelope.request_id);

@@ -36,7 +36,11 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
       timer.unref();
       const signal = sendOptions.signal ? AbortSignal.any([sendOptions.signal, timeout]) : timeout;
       try {
-        const response = await fetch(endpoint, { method: "POST", headers, body, signal });
+        const trace = sendOptions.trace;
+        const sent = trace?.traceparent
+          ? { ...headers, traceparent: trace.traceparent, ...(trace.tracestate ? { tracestate: trace.tracestate } : {}) }
+          : headers;
+        const response = await fetch(endpoint, { method: "POST", headers: sent, body, signal });
         const answer = (await readWhole(response, maxBytes)) ?? (await readLimited(response.body, maxBytes));
         if (typeof answer === "string")
           throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });

@@ -1,5 +1,6 @@
 import { SmcpError, storeUnavailable } from "../protocol/errors.js";
 import type { JobAccess, JobView } from "../tools/define.js";
+import { trace as otelTrace, parseTraceparent } from "../util/trace.js";
 import { isFinal } from "./policy.js";
 import type { JobQueue } from "./queue.js";
 import type { JobRecord, JobStore } from "./store.js";
@@ -88,6 +89,19 @@ function toView(job: JobRecord | undefined, unserved = false): JobView | undefin
   return unserved ? { ...view, unserved } : view;
 }
 
+/**
+ * A poll (and a cancel) reads a job the call that started it traced: the span in force links to
+ * that call's context (SPEC §10), and names the job. Nothing without a recording span.
+ */
+function linkToJob(job: JobRecord | undefined): void {
+  if (!job) return;
+  const span = otelTrace.getActiveSpan();
+  if (!span?.isRecording()) return;
+  span.setAttribute("smcp.job.id", job.id);
+  const linked = job.trace ? parseTraceparent(job.trace) : undefined;
+  if (linked) span.addLink({ context: linked, attributes: { "smcp.job.id": job.id } });
+}
+
 /** What long polls of one process share: the slots, and the signal that ends them all (shutdown). */
 export interface LongPolling {
   slots: LongPollSlots;
@@ -122,6 +136,7 @@ export function jobAccessFor(
   return {
     get: async (jobId, wait) => {
       let job = await own(jobId);
+      linkToJob(job);
       const waitMs = wait?.waitMs ?? 0;
       // The version the caller last saw (default: this one): a job already past it is answered at once.
       const seen = wait?.version ?? job?.version;
@@ -155,6 +170,7 @@ export function jobAccessFor(
     },
     cancel: async (jobId) => {
       const job = await own(jobId);
+      linkToJob(job);
       if (!job) return undefined;
       const after = await guardStore(() => store.cancel(jobId));
       if (job.state === "running" && after?.state === "cancelled") await guardStore(() => queue.abort(jobId));

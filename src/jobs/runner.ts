@@ -2,8 +2,9 @@ import type { JsonObject } from "../protocol/canonical.js";
 import { isJsonObject } from "../protocol/messages.js";
 import type { JobAccess, JobContext, ServerInfo, ToolDescription } from "../tools/define.js";
 import { invokeTool } from "../tools/invoke.js";
-import type { ToolRegistry } from "../tools/registry.js";
+import type { RegisteredTool, ToolRegistry } from "../tools/registry.js";
 import type { ToolRuns } from "../tools/runs.js";
+import { context, contextFrom, failSpan, trace as otelTrace, type Span, SpanKind, tracer } from "../util/trace.js";
 import type { JobEvent } from "./events.js";
 import { maxAttemptsOf } from "./recovery.js";
 import type { JobRecord, JobStore } from "./store.js";
@@ -161,7 +162,7 @@ export class JobRunner {
 
   /** Runs the job and writes its outcome; gives its handler's real end when that comes later (wrapped: an async function would wait for a promise it returns). */
   async #execute(job: JobRecord, controller: AbortController): Promise<{ settled: Promise<void> } | undefined> {
-    const { store, tools, env } = this.#options;
+    const { store, tools } = this.#options;
     const entry = tools.entry(job.tool);
     if (entry?.tool.kind !== "job") {
       // Routing gives a worker only the tools it has; this is a job whose tool was removed since it was queued.
@@ -180,7 +181,35 @@ export class JobRunner {
       return;
     }
     const begun = this.#now();
-    const outcome = await invokeTool(entry.tool, checked.data, {
+    // The run joins the trace of the call that started the job (SPEC §10), in whatever process runs it.
+    const parent = contextFrom(job.trace ? { traceparent: job.trace } : undefined);
+    const span = tracer().startSpan(`execute_tool ${job.tool}`, { kind: SpanKind.INTERNAL }, parent);
+    if (span.isRecording()) {
+      span.setAttribute("gen_ai.operation.name", "execute_tool");
+      span.setAttribute("gen_ai.tool.name", job.tool);
+      span.setAttribute("smcp.client.id", job.clientId);
+      span.setAttribute("smcp.job.id", job.id);
+      span.setAttribute("smcp.job.attempt", job.attempts);
+    }
+    try {
+      return await context.with(otelTrace.setSpan(parent, span), () =>
+        this.#invoke(job, entry, checked.data, controller, begun, span),
+      );
+    } finally {
+      span.end();
+    }
+  }
+
+  async #invoke(
+    job: JobRecord,
+    entry: RegisteredTool,
+    args: unknown,
+    controller: AbortController,
+    begun: number,
+    span: Span,
+  ): Promise<{ settled: Promise<void> } | undefined> {
+    const { store, env } = this.#options;
+    const outcome = await invokeTool(entry.tool, args, {
       signal: controller.signal,
       context: (signal): JobContext => ({
         clientId: job.clientId,
@@ -201,6 +230,10 @@ export class JobRunner {
       hideErrors: this.#options.hideToolErrors,
     });
     const runMs = () => Math.max(0, this.#now() - begun);
+    if (outcome.kind === "failed") failSpan(span, outcome.error.code);
+    else if (outcome.kind === "aborted") failSpan(span, "aborted");
+    else if (outcome.kind === "reply") failSpan(span, "bad_output");
+    if (span.isRecording()) span.setAttribute("smcp.status", outcome.kind === "output" ? "done" : "error");
     switch (outcome.kind) {
       case "output":
         if (await store.finish(job.id, { state: "done", result: outcome.output })) this.#emit(job, "done", { runMs: runMs() });

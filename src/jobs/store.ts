@@ -38,6 +38,8 @@ export interface JobRecord extends JobView {
   readonly turn: number;
   /** Bytes the job holds in the store (its canonical args, and its result or error), counted against its client's quota. */
   readonly bytes: number;
+  /** The W3C `traceparent` of the call that started it (SPEC §10), so its run joins that trace; null when none. */
+  readonly trace?: string | null | undefined;
 }
 
 /** What creating a job needs. */
@@ -51,6 +53,8 @@ export interface NewJob {
   maxOpenJobs?: number | undefined;
   /** Refuse (`rate_limited`) when the client's stored bytes would pass this. */
   maxStoredBytes?: number | undefined;
+  /** The W3C `traceparent` of the call that starts it (SPEC §10); kept with the job. */
+  trace?: string | undefined;
 }
 
 /** Jobs by state, for metrics. */

@@ -15,6 +15,7 @@ import { canonicalize, type JsonObject } from "../protocol/canonical.js";
 import { SmcpError } from "../protocol/errors.js";
 import { demoTools } from "../tools/demo.js";
 import { PLUMBING_TOOLS } from "../tools/protocol.js";
+import { context, contextFrom, failSpan, trace as otelTrace, SpanKind, tracer } from "../util/trace.js";
 import { ListedToolSchema, MAX_LISTED_TOOLS, mcpError, mcpResult, mcpTool, type ToolTraits, traitsOf } from "./result.js";
 import { oneLine, packageVersion } from "./text.js";
 
@@ -125,7 +126,9 @@ export function createMcpBridge(options: McpBridgeOptions): Server {
     try {
       // A host may call without listing first: learn the tool's traits once.
       if (!traits.has(name)) await freshList(Math.min(ttlMs, UNKNOWN_REFRESH_MS)).catch(() => undefined);
-      const result = await callTool(client, name, (request.params.arguments ?? {}) as JsonObject, extra as Extra, options);
+      const args = (request.params.arguments ?? {}) as JsonObject;
+      // The host's trace context (`params._meta.traceparent`, SPEC §10) is the parent of this call's spans.
+      const result = await tracedCall(name, request.params._meta, () => callTool(client, name, args, extra as Extra, options));
       return mcpResult(result, traits.get(name));
     } catch (error) {
       return mcpError(describe(error, options).join("\n"));
@@ -162,6 +165,32 @@ function hostCompileCheck(): () => (schema: JsonObject) => boolean {
       return verdict;
     };
   };
+}
+
+/**
+ * The host's call as a SERVER span (`tools/call <tool>`, MCP conventions) under the host's
+ * `_meta.traceparent` when it carries a well-formed one; the smcp calls it makes are its children.
+ */
+async function tracedCall<T>(name: string, meta: unknown, run: () => Promise<T>): Promise<T> {
+  const carried = (meta ?? {}) as { traceparent?: unknown; tracestate?: unknown };
+  const parent = contextFrom({
+    traceparent: typeof carried.traceparent === "string" ? carried.traceparent : undefined,
+    tracestate: typeof carried.tracestate === "string" ? carried.tracestate : undefined,
+  });
+  const span = tracer().startSpan(`tools/call ${name}`, { kind: SpanKind.SERVER }, parent);
+  if (span.isRecording()) {
+    span.setAttribute("mcp.method.name", "tools/call");
+    span.setAttribute("gen_ai.operation.name", "execute_tool");
+    span.setAttribute("gen_ai.tool.name", name);
+  }
+  try {
+    return await context.with(otelTrace.setSpan(parent, span), run);
+  } catch (error) {
+    failSpan(span, error instanceof SmcpError ? error.code : "tool_failed");
+    throw error;
+  } finally {
+    span.end();
+  }
 }
 
 /**

@@ -17,6 +17,7 @@ import {
 import { parse as shellParse } from "shell-quote";
 import { SmcpError, SmcpUsageError, wireText } from "../protocol/errors.js";
 import { ToolTimeout, timedOut } from "../tools/invoke.js";
+import { activeCarrier, context, failSpan, trace as otelTrace, SpanKind, type TraceCarrier, tracer } from "../util/trace.js";
 import { oneLine, packageVersion } from "./text.js";
 
 /**
@@ -133,11 +134,21 @@ export class McpUpstream {
       );
     }
     try {
-      return await client.request({ method: "tools/call", params: { name, arguments: args } }, CallToolResultSchema, {
-        timeout: options.timeoutMs,
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.onProgress ? { onprogress: options.onProgress } : {}),
-      });
+      // A CLIENT span per upstream call; its context goes to the upstream in `params._meta` (MCP's carrier).
+      return await upstreamSpan(name, (meta) =>
+        client.request(
+          {
+            method: "tools/call",
+            params: { name, arguments: args, ...(meta ? { _meta: { ...meta } as Record<string, unknown> } : {}) },
+          },
+          CallToolResultSchema,
+          {
+            timeout: options.timeoutMs,
+            ...(options.signal ? { signal: options.signal } : {}),
+            ...(options.onProgress ? { onprogress: options.onProgress } : {}),
+          },
+        ),
+      );
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason;
       throw this.#callError(error, client, options.timeoutMs);
@@ -361,4 +372,26 @@ function inheritedEnv(): Record<string, string> {
     if (value !== undefined && !key.startsWith("SMCP_")) env[key] = value;
   }
   return env;
+}
+
+/** Runs an upstream `tools/call` in a CLIENT span, giving it the span's trace context for `_meta`. */
+async function upstreamSpan<T>(name: string, call: (meta: TraceCarrier | undefined) => Promise<T>): Promise<T> {
+  const parent = context.active();
+  const span = tracer().startSpan(`tools/call ${name}`, { kind: SpanKind.CLIENT }, parent);
+  if (span.isRecording()) {
+    span.setAttribute("mcp.method.name", "tools/call");
+    span.setAttribute("gen_ai.operation.name", "execute_tool");
+    span.setAttribute("gen_ai.tool.name", name);
+  }
+  const active = otelTrace.setSpan(parent, span);
+  try {
+    const result = await context.with(active, () => call(activeCarrier(active)));
+    if ((result as { isError?: unknown }).isError === true) failSpan(span, "tool_failed");
+    return result;
+  } catch (error) {
+    failSpan(span, error instanceof Error ? error.name : "error");
+    throw error;
+  } finally {
+    span.end();
+  }
 }

@@ -32,6 +32,20 @@ import { invokeTool } from "../tools/invoke.js";
 import { MAX_WAIT_MS, protocolTools } from "../tools/protocol.js";
 import { type RegisteredTool, ToolRegistry } from "../tools/registry.js";
 import { ToolRuns } from "../tools/runs.js";
+import {
+  activeCarrier,
+  type Context,
+  context,
+  contextFrom,
+  durationHistogram,
+  failSpan,
+  trace as otelTrace,
+  ROOT_CONTEXT,
+  type Span,
+  SpanKind,
+  type TraceCarrier,
+  tracer,
+} from "../util/trace.js";
 import { ALL_TOOLS, buildSnapshot, type ClientsSnapshot, liveKeys } from "./clients.js";
 import { ClientLimiter, type LimitsOptions } from "./limits.js";
 import type { LimitReason, ServerObserver } from "./observer.js";
@@ -318,17 +332,32 @@ export class SmcpServer {
     return cancelled;
   }
 
-  /** Handles one request message (text or UTF-8 bytes). Never throws; never rejects. */
-  async handle(input: string | Uint8Array): Promise<HandleResult> {
-    if (!this.#observer?.request) return this.#handle(input, undefined);
-    const started = performance.now();
-    const trace: Trace = { clientId: undefined, tool: undefined };
+  /**
+   * Handles one request message (text or UTF-8 bytes). Never throws; never rejects.
+   * `carrier`: the W3C trace context the transport carried beside it (SPEC §10), used as the
+   * parent of this request's span only once the envelope has verified; ignored when malformed.
+   */
+  async handle(input: string | Uint8Array, carrier?: TraceCarrier): Promise<HandleResult> {
+    const trace: Trace = {
+      clientId: undefined,
+      tool: undefined,
+      started: performance.now(),
+      carrier,
+      span: undefined,
+      active: undefined,
+    };
     const result = await this.#handle(input, trace);
-    this.#observeRequest(result, trace, performance.now() - started);
+    const durationMs = performance.now() - trace.started;
+    const code = result.response.status === "error" ? (result.response.result?.code as ErrorCode | undefined) : undefined;
+    endServerSpan(trace, result, code, durationMs);
+    if (this.#observer?.request) {
+      if (trace.active) context.with(trace.active, () => this.#observeRequest(result, trace, code, durationMs));
+      else this.#observeRequest(result, trace, code, durationMs);
+    }
     return result;
   }
 
-  async #handle(input: string | Uint8Array, trace: Trace | undefined): Promise<HandleResult> {
+  async #handle(input: string | Uint8Array, trace: Trace): Promise<HandleResult> {
     // One registry version for the whole request, read once (a reload swaps the reference, never edits it).
     const clients = this.#clients;
     // Signed with the server's first key until the client is known, then in the client's own algorithm.
@@ -375,7 +404,10 @@ export class SmcpServer {
       to.key = client.signer;
       // A key past its not_after verifies nothing: as if it were not there.
       const keys = liveKeys(client.keys, clients.notAfter.get(env.client_id), this.#now());
-      if (!verifyCanonical(keys, parsed.canonical, env.signature)) {
+      const verifyStart = performance.now();
+      const verified = verifyCanonical(keys, parsed.canonical, env.signature);
+      const verifyEnd = performance.now();
+      if (!verified) {
         return this.#fail(to, "bad_signature", "the signature does not verify");
       }
       // 4. Addressed to us; 5. fresh.
@@ -384,47 +416,64 @@ export class SmcpServer {
       if (!(Math.abs(this.#now() - ts) <= this.#freshnessMs)) {
         return this.#fail(to, "stale", "ts_ms is outside the freshness window");
       }
-      if (trace) trace.clientId = env.client_id;
-      // 6. Nonce, reserved only now that the envelope is authentic and fresh. Store down: fail closed.
-      let fresh: boolean;
-      try {
-        fresh = await this.nonceStore.reserve(env.client_id, env.nonce, ts + this.#freshnessMs + 1);
-      } catch (error) {
-        return this.#storeFailure(to, error);
-      }
-      if (!fresh) return this.#fail(to, "replay", "the nonce was already used");
-      // The client's request rate, charged only now (SPEC §3): a replay or forgery under a client's id
-      // costs that client nothing. A refused request has spent its nonce, so a captured copy of it
-      // can never run later; the client retries with a fresh envelope.
-      let waitMs: number | undefined;
-      try {
-        waitMs = await clients.limiter.consume(env.client_id);
-      } catch (error) {
-        return this.#storeFailure(to, error);
-      }
-      // Both shared stores of this path answered (the replay cache and the rate counters).
-      this.#storeUp();
-      // 7. Scope (SPEC §9), before the tool is looked up: `forbidden` says nothing of whether such a tool
-      // exists, and names only the tool the caller asked for. The protocol's own tools need none.
-      const scopes = clients.scopes.get(env.client_id) ?? ALL_TOOLS;
-      if (!PROTOCOL_TOOL_NAMES.has(env.tool) && !scopes.mayCall(env.tool)) {
-        this.#observe("forbidden", { clientId: env.client_id, tool: this.tools.get(env.tool) ? env.tool : undefined });
-        return this.#fail(to, "forbidden", "this client's scopes do not allow this tool", {
-          scope: `tools:${wireText(env.tool, 128)}`,
-        });
-      }
-      if (waitMs !== undefined) {
-        this.#observe("rateLimited", { clientId: env.client_id, reason: "rate" });
-        return this.#fail(to, "rate_limited", "too many requests from this client; retry later", {
-          reason: "rate",
-          retry_after_ms: waitMs,
-        });
-      }
-      return await this.#dispatch(env, to, size, trace, parsed.floatArgs, clients);
+      trace.clientId = env.client_id;
+      // Verified: only now may the carried trace context become this request's parent (SPEC §10).
+      const active = beginServerSpan(trace, env, verifyStart, verifyEnd);
+      return await context.with(active, () => this.#verified(env, to, size, trace, parsed.floatArgs, clients));
     } catch (error) {
       this.#report(error, { phase: "internal" });
       return this.#fail(to, "internal", "internal error");
     }
+  }
+
+  /** Steps 6 on, for an envelope that verified: nonce, rate, scope, dispatch. */
+  async #verified(
+    env: Envelope,
+    to: ReplyTo,
+    size: number,
+    trace: Trace,
+    floatArgs: string[] | undefined,
+    clients: ClientsSnapshot,
+  ): Promise<HandleResult> {
+    const ts = env.ts_ms;
+    // 6. Nonce, reserved only now that the envelope is authentic and fresh. Store down: fail closed.
+    let fresh: boolean;
+    try {
+      fresh = await childSpan(trace, "smcp.nonce.reserve", () =>
+        this.nonceStore.reserve(env.client_id, env.nonce, ts + this.#freshnessMs + 1),
+      );
+    } catch (error) {
+      return this.#storeFailure(to, error);
+    }
+    if (!fresh) return this.#fail(to, "replay", "the nonce was already used");
+    // The client's request rate, charged only now (SPEC §3): a replay or forgery under a client's id
+    // costs that client nothing. A refused request has spent its nonce, so a captured copy of it
+    // can never run later; the client retries with a fresh envelope.
+    let waitMs: number | undefined;
+    try {
+      waitMs = await clients.limiter.consume(env.client_id);
+    } catch (error) {
+      return this.#storeFailure(to, error);
+    }
+    // Both shared stores of this path answered (the replay cache and the rate counters).
+    this.#storeUp();
+    // 7. Scope (SPEC §9), before the tool is looked up: `forbidden` says nothing of whether such a tool
+    // exists, and names only the tool the caller asked for. The protocol's own tools need none.
+    const scopes = clients.scopes.get(env.client_id) ?? ALL_TOOLS;
+    if (!PROTOCOL_TOOL_NAMES.has(env.tool) && !scopes.mayCall(env.tool)) {
+      this.#observe("forbidden", { clientId: env.client_id, tool: this.tools.get(env.tool) ? env.tool : undefined });
+      return this.#fail(to, "forbidden", "this client's scopes do not allow this tool", {
+        scope: `tools:${wireText(env.tool, 128)}`,
+      });
+    }
+    if (waitMs !== undefined) {
+      this.#observe("rateLimited", { clientId: env.client_id, reason: "rate" });
+      return this.#fail(to, "rate_limited", "too many requests from this client; retry later", {
+        reason: "rate",
+        retry_after_ms: waitMs,
+      });
+    }
+    return await this.#dispatch(env, to, size, trace, floatArgs, clients);
   }
 
   /** A signed error response for a request refused before `handle` (used by transports: wrong method, too large...). */
@@ -465,14 +514,18 @@ export class SmcpServer {
     env: Envelope,
     to: ReplyTo,
     size: number,
-    trace: Trace | undefined,
+    trace: Trace,
     floatArgs: string[] | undefined,
     clients: ClientsSnapshot,
   ): Promise<HandleResult> {
     // 7. Tool exists; 8. args valid (an integer argument written as a float lexeme is not).
     const entry = this.tools.entry(env.tool);
     if (!entry) return this.#fail(to, "unknown_tool", "no such tool; list_tools lists them");
-    if (trace) trace.tool = entry.tool.name;
+    trace.tool = entry.tool.name;
+    if (trace.span?.isRecording()) {
+      trace.span.updateName(`tools/call ${entry.tool.name}`);
+      trace.span.setAttribute("gen_ai.tool.name", entry.tool.name);
+    }
     const args = entry.args.check(env.args, size, floatArgs);
     if (!args.ok) return this.#fail(to, "bad_args", "the arguments do not match the tool's input schema", args.details);
     const ctx = new RequestContext(env.client_id, to.id, this.#shutdown.signal, this.#jobs, {
@@ -480,14 +533,19 @@ export class SmcpServer {
       maxHeldPolls: clients.heldPolls.get(env.client_id),
     });
     // 9. Run; 10. output valid; 11. sign.
-    if (entry.tool.kind === "job") return this.#startJob(entry, env.args, ctx, to, clients);
-    const outcome = await invokeTool(entry.tool, args.data, {
-      signal: ctx.signal,
-      context: (signal) => (signal === ctx.signal ? ctx : ctx.withSignal(signal)),
-      report: (error) => this.#report(error, { phase: "handler", tool: entry.tool.name }),
-      runs: this.runs,
-      hideErrors: this.#hideToolErrors,
-    });
+    if (entry.tool.kind === "job") return this.#startJob(entry, env.args, ctx, to, clients, trace);
+    const invoke = () =>
+      invokeTool(entry.tool, args.data, {
+        signal: ctx.signal,
+        context: (signal) => (signal === ctx.signal ? ctx : ctx.withSignal(signal)),
+        report: (error) => this.#report(error, { phase: "handler", tool: entry.tool.name }),
+        runs: this.runs,
+        hideErrors: this.#hideToolErrors,
+      });
+    // A user tool's run is its own `execute_tool` span; a protocol tool (poll_job...) works in the request's span.
+    const outcome = entry.protocol
+      ? await invoke()
+      : await childSpan(trace, `execute_tool ${entry.tool.name}`, invoke, entry.tool.name);
     switch (outcome.kind) {
       case "output":
         return this.#reply(to, "ok", outcome.output, null, 200);
@@ -512,16 +570,21 @@ export class SmcpServer {
     ctx: RequestContext,
     to: ReplyTo,
     clients: ClientsSnapshot,
+    trace: Trace,
   ): Promise<HandleResult> {
     const { clientId } = ctx;
     try {
-      const { job, conflict } = await this.#jobs.submit({
-        clientId,
-        tool: entry.tool.name,
-        args,
-        idempotencyKey: typeof args.idempotency_key === "string" ? args.idempotency_key : undefined,
-        ...clients.limiter.quotas(clientId),
-      });
+      const { job, conflict } = await childSpan(trace, "smcp.job.submit", () =>
+        this.#jobs.submit({
+          clientId,
+          tool: entry.tool.name,
+          args,
+          idempotencyKey: typeof args.idempotency_key === "string" ? args.idempotency_key : undefined,
+          // The job keeps the call's trace context: its run on any worker joins this trace (SPEC §10).
+          trace: trace.active && activeCarrier(trace.active)?.traceparent,
+          ...clients.limiter.quotas(clientId),
+        }),
+      );
       if (conflict) {
         return this.#fail(to, "bad_args", "idempotency_key was already used with different arguments", {
           reason: "idempotency_conflict",
@@ -562,9 +625,8 @@ export class SmcpServer {
     this.#observe("rateLimited", { clientId: clientId ?? "", reason: reason as LimitReason });
   }
 
-  #observeRequest(result: HandleResult, trace: Trace, durationMs: number): void {
+  #observeRequest(result: HandleResult, trace: Trace, code: ErrorCode | undefined, durationMs: number): void {
     const { response } = result;
-    const code = response.status === "error" ? (response.result?.code as ErrorCode | undefined) : undefined;
     this.#observe("request", {
       requestId: response.request_id,
       clientId: trace.clientId,
@@ -623,10 +685,93 @@ export class SmcpServer {
   }
 }
 
-/** What a request's observer event needs that only the middle of `handle` learns. */
+/** What a request's observer event and span need that only the middle of `handle` learns. */
 interface Trace {
   clientId: string | undefined;
   tool: string | undefined;
+  /** performance.now() when the request arrived. */
+  started: number;
+  /** The trace context the transport carried: a parent only once the envelope verifies. */
+  carrier: TraceCarrier | undefined;
+  /** The request's SERVER span, once the envelope verified. */
+  span: Span | undefined;
+  /** The context with that span active. */
+  active: Context | undefined;
+}
+
+const SERVER_OPERATION = "mcp.server.operation.duration";
+
+/**
+ * The SERVER span of a verified request, started back at the request's arrival, under the carried
+ * parent (a forged or unverified header never gets here), with a `smcp.verify` child for the check.
+ */
+function beginServerSpan(trace: Trace, env: Envelope, verifyStart: number, verifyEnd: number): Context {
+  const parent = contextFrom(trace.carrier);
+  const span = tracer().startSpan("tools/call", { kind: SpanKind.SERVER, startTime: trace.started }, parent);
+  trace.span = span;
+  const active = otelTrace.setSpan(parent, span);
+  trace.active = active;
+  if (span.isRecording()) {
+    span.setAttribute("mcp.method.name", "tools/call");
+    span.setAttribute("gen_ai.operation.name", "execute_tool");
+    span.setAttribute("smcp.client.id", env.client_id);
+    span.setAttribute("smcp.request.id", env.request_id);
+    tracer().startSpan("smcp.verify", { startTime: verifyStart }, active).end(verifyEnd);
+  }
+  return active;
+}
+
+/**
+ * Ends the request's span. A request that never verified gets its span only now, as a root: its
+ * carried context is dropped, so only the root sampler decides (it can't force sampling or join a trace).
+ */
+function endServerSpan(trace: Trace, result: HandleResult, code: ErrorCode | undefined, durationMs: number): void {
+  let span = trace.span;
+  if (!span) {
+    span = tracer().startSpan("tools/call", { kind: SpanKind.SERVER, startTime: trace.started }, ROOT_CONTEXT);
+    if (span.isRecording()) {
+      span.setAttribute("mcp.method.name", "tools/call");
+      span.setAttribute("gen_ai.operation.name", "execute_tool");
+    }
+  }
+  const seconds = durationMs / 1000;
+  if (span.isRecording()) {
+    const { response } = result;
+    span.setAttribute("smcp.status", response.status);
+    span.setAttribute("http.response.status_code", result.httpStatus);
+    const jobId = response.status === "accepted" ? response.result?.job_id : undefined;
+    if (typeof jobId === "string") span.setAttribute("smcp.job.id", jobId);
+    if (code) failSpan(span, code);
+  }
+  span.end(trace.started + durationMs);
+  const attributes: Record<string, string> = { "mcp.method.name": "tools/call" };
+  if (trace.tool) attributes["gen_ai.tool.name"] = trace.tool;
+  if (code) attributes["error.type"] = code;
+  durationHistogram(SERVER_OPERATION, "Duration of smcp requests as the server handled them").record(seconds, attributes);
+}
+
+/** Runs `fn` in a child span of the request's span when that span records; else just runs it. */
+function childSpan<T>(trace: Trace, name: string, fn: () => Promise<T>, tool?: string): Promise<T> {
+  if (!trace.span?.isRecording()) return fn();
+  const span = tracer().startSpan(name, undefined, trace.active);
+  if (tool) {
+    span.setAttribute("gen_ai.operation.name", "execute_tool");
+    span.setAttribute("gen_ai.tool.name", tool);
+  }
+  return context.with(otelTrace.setSpan(trace.active ?? context.active(), span), fn).then(
+    (value) => {
+      const failed =
+        (value as { kind?: unknown })?.kind === "failed" ? (value as { error?: { code?: string } }).error : undefined;
+      if (failed?.code) failSpan(span, failed.code);
+      span.end();
+      return value;
+    },
+    (error: unknown) => {
+      failSpan(span, error instanceof SmcpError ? error.code : error instanceof Error ? error.name : "error");
+      span.end();
+      throw error;
+    },
+  );
 }
 
 /** Creates a transport-agnostic server. Wrap it with `createFetchHandler` (or `smcp/http`'s `serveHttp`) for HTTP. */

@@ -69,7 +69,10 @@ export function createFetchHandler(server: SmcpServer, options: HttpOptions = {}
       }
       if (body === "too_large") return toResponse(server.reject("too_large", "the body exceeds the size limit"));
       if (body === "timeout") return toResponse(server.reject("bad_envelope", "the body was not received in time"));
-      return toResponse(await server.handle(body));
+      const traceparent = request.headers.get("traceparent");
+      const carrier =
+        traceparent === null ? undefined : { traceparent, tracestate: request.headers.get("tracestate") ?? undefined };
+      return toResponse(await server.handle(body, carrier));
     } finally {
       inFlight--;
     }

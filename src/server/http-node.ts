@@ -1,6 +1,7 @@
 import { createServer as createNodeServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import type { TraceCarrier } from "../util/trace.js";
 import type { HandleResult, SmcpServer } from "./core.js";
 import {
   bodyDeadlineMs,
@@ -182,7 +183,16 @@ async function readAndHandle(
   if (body === "aborted" || res.headersSent || res.destroyed) return;
   if (body === "too_large") return refuseResult(req, res, server.reject("too_large", "the body exceeds the size limit"));
   if (body === "timeout") return refuseResult(req, res, server.reject("bad_envelope", "the body was not received in time"));
-  send(res, await server.handle(body));
+  send(res, await server.handle(body, traceHeaders(req.headers.traceparent, req.headers.tracestate)));
+}
+
+/** The W3C trace headers as a carrier (SPEC §10), or undefined when the request has none (the common case: no allocation). */
+function traceHeaders(
+  traceparent: string | string[] | undefined,
+  tracestate: string | string[] | undefined,
+): TraceCarrier | undefined {
+  if (typeof traceparent !== "string") return undefined;
+  return { traceparent, tracestate: typeof tracestate === "string" ? tracestate : undefined };
 }
 
 async function serveMetrics(settings: HttpSettings, res: ServerResponse): Promise<void> {

@@ -4,6 +4,7 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { NonceStore } from "../jobs/nonces.js";
 import type { JobStore } from "../jobs/store.js";
 import { redactUrl } from "../util/redact.js";
+import { logIds } from "../util/trace.js";
 import type { StrayError } from "./guards.js";
 import type { MetricsEndpoint } from "./http-common.js";
 import type { JobEvent, OverdueEvent, RequestEvent, ServerObserver } from "./observer.js";
@@ -71,9 +72,9 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
       pino.destination({ dest: 2, sync: false, minLength: 0, maxLength: options.logBufferBytes ?? DEFAULT_LOG_BUFFER_BYTES });
   const destination = options.destination ?? (own as DestinationStream);
   const dropped = { lines: 0, unreported: 0 };
-  const logger = options.pretty
-    ? pino({ level: options.logLevel ?? "info", base: null }, prettyStream(destination))
-    : pino({ level: options.logLevel ?? "info", base: null }, destination);
+  // Each line logged while a span is active carries its `trace_id` and `span_id`.
+  const loggerOptions = { level: options.logLevel ?? "info", base: null, mixin: () => logIds() ?? {} };
+  const logger = options.pretty ? pino(loggerOptions, prettyStream(destination)) : pino(loggerOptions, destination);
   const metrics = options.metrics ? buildMetrics(options, dropped) : undefined;
   const logRequests = logger.isLevelEnabled("info");
   if (own) {

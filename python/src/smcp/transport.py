@@ -29,6 +29,21 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
+try:  # Trace context (SPEC §10) only when opentelemetry-api is installed: an optional dependency.
+    from opentelemetry import propagate as _propagate
+except ImportError:  # pragma: no cover - depends on the environment
+    _propagate = None
+
+
+def trace_headers() -> dict[str, str]:
+    """The W3C ``traceparent``/``tracestate`` of the active span, when opentelemetry-api is installed and a span is active."""
+    if _propagate is None:
+        return {}
+    carrier: dict[str, str] = {}
+    _propagate.inject(carrier)
+    return {k: v for k, v in carrier.items() if k in ("traceparent", "tracestate")}
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where requests go: scheme, host, port and path (``/mcp`` when the URL has none)."""
@@ -151,7 +166,8 @@ class HttpTransport:
             conn.connect()
             _remaining(conn.sock, deadline)
             try:
-                conn.request("POST", ep.path, body=body, headers=self._headers)  # sendall: bounded as a whole
+                headers = {**self._headers, **trace_headers()}  # SPEC §10: beside the envelope, never in it
+                conn.request("POST", ep.path, body=body, headers=headers)  # sendall: bounded as a whole
             except (BrokenPipeError, ConnectionResetError):
                 # A server may answer (e.g. too_large) and close before reading the whole body: read its answer.
                 pass

@@ -78,6 +78,7 @@ export class MemoryJobStore implements JobStore {
       tool: input.tool,
       args: input.args,
       idempotencyKey: input.idempotencyKey ?? null,
+      trace: input.trace ?? null,
       state: "queued",
       progress: null,
       result: null,

@@ -36,7 +36,7 @@ export type JobEventKind = "v" | "c" | "q";
 
 // Columns a JobRecord reads (not seq).
 const COLUMNS =
-  "id, client_id, tool, args, idempotency_key, state, progress, result, error, attempts, worker_id, lease_until, created_at, updated_at, expires_at, version, turn, bytes";
+  "id, client_id, tool, args, idempotency_key, state, progress, result, error, attempts, worker_id, lease_until, created_at, updated_at, expires_at, version, turn, bytes, trace";
 const LIVE = "(expires_at IS NULL OR expires_at > $2)";
 /** Whole ms, as the bigint columns hold times (an injected clock may have fractions). */
 const ms = (time: number): number => (time >= Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : Math.floor(time));
@@ -76,8 +76,8 @@ function statements(schema: string) {
         WHERE c.open < $9::bigint AND c.bytes + $8 <= $10::bigint
         RETURNING last_turn),
       job AS (
-        INSERT INTO ${s}.jobs (id, client_id, tool, args, idempotency_key, state, created_at, updated_at, turn, bytes)
-        SELECT $1, $2, $3, $4, $5, 'queued', $6, $6, last_turn, $8 FROM counted RETURNING ${COLUMNS})
+        INSERT INTO ${s}.jobs (id, client_id, tool, args, idempotency_key, state, created_at, updated_at, turn, bytes, trace)
+        SELECT $1, $2, $3, $4, $5, 'queued', $6, $6, last_turn, $8, $11 FROM counted RETURNING ${COLUMNS})
       SELECT job.*, pg_notify($7, 'q:' || job.tool) FROM job`,
     usageForRefusal: `SELECT open, bytes FROM ${s}.clients WHERE client_id = $1`,
     start: `WITH started AS (UPDATE ${s}.jobs SET state = 'running', attempts = attempts + 1, worker_id = $2,
@@ -196,7 +196,19 @@ export class PostgresJobStore implements JobStore {
     }
     const maxOpen = input.maxOpenJobs ?? NO_LIMIT;
     const maxBytes = input.maxStoredBytes ?? NO_LIMIT;
-    const values = [input.id, input.clientId, input.tool, args, key, now, this.#channel, args.length, maxOpen, maxBytes];
+    const values = [
+      input.id,
+      input.clientId,
+      input.tool,
+      args,
+      key,
+      now,
+      this.#channel,
+      args.length,
+      maxOpen,
+      maxBytes,
+      input.trace ?? null,
+    ];
     let row: JobRow | undefined;
     try {
       row = (await this.#query("create", values)).rows[0];

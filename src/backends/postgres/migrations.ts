@@ -93,6 +93,14 @@ CREATE TABLE {schema}.rate_limits (
 COMMENT ON TABLE {schema}.rate_limits IS 'per-client request-rate counters (rate-limiter-flexible RateLimiterPostgres); rows expired an hour are deleted every 5 minutes';
 `,
   },
+  {
+    version: 2,
+    name: "jobs keep the trace context of the call that started them",
+    sql: `
+ALTER TABLE {schema}.jobs ADD COLUMN trace text;
+COMMENT ON COLUMN {schema}.jobs.trace IS 'W3C traceparent of the call that started the job (SPEC §10), so its run joins that trace; null when none';
+`,
+  },
 ];
 
 /** The schema version this smcp writes and reads. */

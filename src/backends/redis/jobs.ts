@@ -128,6 +128,7 @@ export class RedisJobStore implements JobStore {
         input.maxOpenJobs ?? "",
         input.maxStoredBytes ?? "",
         named,
+        input.trace ?? "",
       )) as [number, string[] | string];
       if (status === -2) continue; // the key changed between the read and the script: read it again
       if (status === -1) throw quotaExceeded(reply === "open_jobs" ? "open_jobs" : "stored_bytes");
@@ -393,5 +394,6 @@ function toRecord(hash: Record<string, string>): JobRecord | undefined {
     version: Number(hash.version ?? 1),
     turn: Number(hash.turn ?? 1),
     bytes: Number(hash.bytes ?? 0),
+    trace: hash.trace || null,
   };
 }

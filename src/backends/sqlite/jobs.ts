@@ -23,8 +23,8 @@ export interface SqliteJobStoreOptions extends JobStoreOptions {
   watchPollMs?: number;
 }
 
-// Schema version 2 adds version/turn/bytes and the per-client counters; `migrate` brings older files up.
-const SCHEMA_VERSION = 2;
+// Schema version 2 adds version/turn/bytes and the per-client counters; 3 the trace context; `migrate` brings older files up.
+const SCHEMA_VERSION = 3;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS smcp_jobs (
   id TEXT PRIMARY KEY,
@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS smcp_jobs (
   expires_at INTEGER,
   version INTEGER NOT NULL DEFAULT 1,
   turn INTEGER NOT NULL DEFAULT 1,
-  bytes INTEGER NOT NULL DEFAULT 0
+  bytes INTEGER NOT NULL DEFAULT 0,
+  trace TEXT
 );
 CREATE TABLE IF NOT EXISTS smcp_offers (
   tool TEXT NOT NULL,
@@ -79,6 +80,7 @@ function migrate(db: Database): void {
       UPDATE smcp_jobs SET bytes = length(args) + coalesce(length(result), 0);
       DROP INDEX IF EXISTS smcp_jobs_state;`);
   }
+  if (columns.size > 0 && !columns.has("trace")) db.exec("ALTER TABLE smcp_jobs ADD COLUMN trace TEXT;");
   db.exec(SCHEMA);
   if ((db.pragma("user_version", { simple: true }) as number) < SCHEMA_VERSION) {
     db.exec(`DELETE FROM smcp_clients;
@@ -105,8 +107,8 @@ function prepareStatements(db: Database) {
     served: prepare(`INSERT INTO smcp_serving (tool, turn) VALUES (@tool, @turn)
       ON CONFLICT (tool) DO UPDATE SET turn = excluded.turn`),
     insert:
-      prepare(`INSERT INTO smcp_jobs (id, client_id, tool, args, idempotency_key, state, created_at, updated_at, turn, bytes)
-      VALUES (@id, @clientId, @tool, @args, @key, 'queued', @now, @now, @turn, @bytes) RETURNING *`),
+      prepare(`INSERT INTO smcp_jobs (id, client_id, tool, args, idempotency_key, state, created_at, updated_at, turn, bytes, trace)
+      VALUES (@id, @clientId, @tool, @args, @key, 'queued', @now, @now, @turn, @bytes, @trace) RETURNING *`),
     opened: prepare(`INSERT INTO smcp_clients (client_id, open, bytes, last_turn) VALUES (@clientId, 1, @bytes, @turn)
       ON CONFLICT (client_id) DO UPDATE SET open = open + 1, bytes = bytes + @bytes, last_turn = @turn`),
     closed: prepare("UPDATE smcp_clients SET open = open - 1, bytes = bytes + @bytes WHERE client_id = @clientId"),
@@ -200,7 +202,17 @@ export class SqliteJobStore implements JobStore {
       }
       const serving = (sql.serving.get({ tool: input.tool }) as { turn: number } | undefined)?.turn;
       const turn = nextTurn({ open: client?.open ?? 0, lastTurn: client?.last_turn ?? 0 }, serving);
-      const params = { id: input.id, clientId: input.clientId, tool: input.tool, args, key, now, turn, bytes: args.length };
+      const params = {
+        id: input.id,
+        clientId: input.clientId,
+        tool: input.tool,
+        args,
+        key,
+        now,
+        turn,
+        bytes: args.length,
+        trace: input.trace ?? null,
+      };
       const row = one(sql.insert, params) as JobRow;
       sql.opened.run(params);
       return { job: jobFromRow(row), created: true };

@@ -15,6 +15,7 @@
   ARGV[7] now (ms)     ARGV[8] index horizon (ms)
   ARGV[9] max open jobs ('' for none)   ARGV[10] max stored bytes ('' for none)
   ARGV[11] the job id the idempotency key named when the caller read it ('' for none)
+  ARGV[12] the starting call's traceparent ('' for none)
   Returns {1, job} created, {0, job} the job the key names, {-1, reason} refused,
   {-2, ''} the idempotency key changed since the caller read it (read again).
 ]]
@@ -43,6 +44,7 @@ local seq = redis.call('INCR', KEYS[9])
 redis.call('HSET', KEYS[1], 'id', id, 'client_id', client, 'tool', ARGV[4], 'args', ARGV[5], 'idem_key', ARGV[6] ~= '' and KEYS[5] or '',
   'idem', ARGV[6], 'state', 'queued', 'attempts', 0, 'created_at', now, 'updated_at', now, 'version', 1, 'turn', turn,
   'bytes', size, 'seq', seq)
+if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'trace', ARGV[12]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], id) end
 redis.call('ZADD', KEYS[2], turn * 4294967296 + seq, id)
 redis.call('HINCRBY', KEYS[6], client, 1)
