@@ -205,6 +205,8 @@ describe("callAndWait's timeout", () => {
     const silent = {
       send: (_body: string, options: { signal?: AbortSignal } = {}) =>
         new Promise<never>((_resolve, reject) => {
+          // As fetch does: an already aborted signal rejects at once.
+          if (options.signal?.aborted) reject(options.signal.reason);
           options.signal?.addEventListener("abort", () => reject(options.signal?.reason), { once: true });
         }),
     };
