@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import importlib
 import io
 import socket
 import time
@@ -29,8 +30,11 @@ DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
-try:  # Trace context (SPEC §10) only when opentelemetry-api is installed: an optional dependency.
-    from opentelemetry import propagate as _propagate
+# Trace context (SPEC §10) only when opentelemetry-api is installed: an optional dependency, so it is
+# imported by name (typed Any) and mypy checks the same way whether or not it is installed.
+_propagate: Any
+try:
+    _propagate = importlib.import_module("opentelemetry.propagate")
 except ImportError:  # pragma: no cover - depends on the environment
     _propagate = None
 
