@@ -1,7 +1,7 @@
 // `smcp/redis`: jobs and the replay cache in Redis, jobs through BullMQ (ioredis and bullmq: optional peer dependencies).
 
 export { connectRedis, parseRedisUrl, type RedisTarget } from "./backends/redis/connection.js";
-export { RedisJobStore, type RedisJobStoreOptions } from "./backends/redis/jobs.js";
+export { type RedisClient, RedisJobStore, type RedisJobStoreOptions } from "./backends/redis/jobs.js";
 export { RedisNonceStore, type RedisNonceStoreOptions } from "./backends/redis/nonces.js";
 export { openRedisStores } from "./backends/redis/open.js";
 export { type BullConnections, BullJobQueue, type BullJobQueueOptions } from "./backends/redis/queue.js";
