@@ -11,13 +11,14 @@
 //
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
 //        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--target URL] [--smcp PATH]
+//        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
 import { median, runLoad } from "./load.js";
-import { onAllCpus, pinSelf, type RunningPeer, startPeer } from "./peer.js";
+import { cpuSecondsOf, onAllCpus, pinSelf, type RunningPeer, startPeer } from "./peer.js";
 import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
 import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
 import { openBenchStore, type StoreKind } from "./stores.js";
@@ -47,6 +48,9 @@ const { values } = parseArgs({
     // A second build (e.g. an older commit's, for before/after in one interleaved run): peer keys ending in
     // "@before" (smcp-default@before, smcp-memory@before, ...) run it instead of --smcp.
     "smcp-before": { type: "string" },
+    // Every smcp peer under V8's sampling profiler, its .cpuprofile written to DIR when it stops
+    // (for bench/profile-breakdown.ts).
+    "cpu-prof": { type: "string" },
   },
 });
 const GENERATOR = values.generator;
@@ -63,7 +67,7 @@ const WARMUP = Number(values.warmup);
 
 interface Peer {
   name: string;
-  start: () => Promise<Pick<RunningPeer, "url" | "stop">>;
+  start: () => Promise<Pick<RunningPeer, "url" | "stop"> & Partial<Pick<RunningPeer, "process">>>;
   /** The endpoint's path on the started server. Default /mcp. */
   path?: string;
   bodies: BodyKind;
@@ -91,7 +95,16 @@ async function smcpPeer(
   const extra = options.extra ?? quiet();
   return {
     name: build === values.smcp ? name : `${name} [${build}]`,
-    start: () => startSmcp({ store: store.url, bin: build, keys, cpu, extra, env: options.env }),
+    start: () =>
+      startSmcp({
+        store: store.url,
+        bin: build,
+        keys,
+        cpu,
+        extra,
+        env: options.env,
+        node: values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [],
+      }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
@@ -240,6 +253,8 @@ interface Run {
   maxms: number;
   errors: number;
   socket: string;
+  /** Requests answered per CPU second the server (and its workers) used during the run: the per-core yardstick. */
+  perCpuS: number | undefined;
 }
 
 /** One row of the table: the median of the runs (max: the worst run). */
@@ -266,6 +281,7 @@ class WrkPeer {
     readonly peer: Peer,
     readonly url: string,
     file: string,
+    readonly pid?: number,
   ) {
     this.#pool = new BodyPool(file, peer.bodies);
   }
@@ -294,6 +310,7 @@ class WrkPeer {
     // Signing uses both cores: the server sits idle meanwhile.
     await onAllCpus(1, () => this.#pool.ensure(count));
     const headers = this.peer.headers ? { headers: this.peer.headers } : {};
+    const cpu0 = this.pid ? cpuSecondsOf(this.pid) : 0;
     const r = await runWrk({
       url: this.url,
       bodiesFile: this.#pool.file,
@@ -303,8 +320,17 @@ class WrkPeer {
       cpu: 1,
       ...headers,
     });
+    const cpuS = this.pid ? cpuSecondsOf(this.pid) - cpu0 : 0;
     this.#pool.consumed(r.used);
-    return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.non2xx, socket: socketErrors(r) };
+    return {
+      rps: r.rps,
+      p50ms: r.p50ms,
+      p99ms: r.p99ms,
+      maxms: r.maxms,
+      errors: r.non2xx,
+      socket: socketErrors(r),
+      perCpuS: cpuS > 0 ? r.requests / cpuS : undefined,
+    };
   }
 }
 
@@ -321,7 +347,7 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
       check: peer.check,
       ...(peer.headers ? { headers: peer.headers } : {}),
     });
-    return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.errors, socket: "-" };
+    return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.errors, socket: "-", perCpuS: undefined };
   };
   const warm = await load(WARMUP);
   if (warm.errors > 0) throw new Error(`${peer.name}: ${warm.errors} errors during warm-up`);
@@ -343,6 +369,7 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     maxms: Math.max(...runs.map((x) => x.maxms)),
     errors: runs.reduce((n, x) => n + x.errors, 0),
     socket: runs.map((x) => x.socket).join(" / "),
+    perCpuS: runs.every((x) => x.perCpuS !== undefined) ? median(runs.map((x) => x.perCpuS as number)) : undefined,
   };
   console.error(`${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms`);
   return row;
@@ -351,6 +378,7 @@ function rowOf(peer: Peer, runs: Run[]): Row {
 interface Started {
   peer: Peer;
   url: string;
+  pid: number | undefined;
   stop: () => Promise<void>;
 }
 
@@ -368,7 +396,7 @@ async function startOne(key: string): Promise<Started> {
     await stop();
     throw error;
   }
-  return { peer, url, stop };
+  return { peer, url, pid: server.process?.pid, stop };
 }
 
 const INTERLEAVED = GENERATOR === "wrk" && values.order === "interleaved";
@@ -379,7 +407,7 @@ try {
     const started: Started[] = [];
     try {
       for (const key of keys) started.push(await startOne(key));
-      const runners = started.map((s, i) => new WrkPeer(s.peer, s.url, join(dir, `bodies-${i}.txt`)));
+      const runners = started.map((s, i) => new WrkPeer(s.peer, s.url, join(dir, `bodies-${i}.txt`), s.pid));
       try {
         for (const runner of runners) await runner.warmUp();
         const runs: Run[][] = runners.map(() => []);
@@ -395,11 +423,11 @@ try {
     }
   } else {
     for (const key of keys) {
-      const { peer, url, stop } = await startOne(key);
+      const { peer, url, pid, stop } = await startOne(key);
       try {
         let runs: Run[];
         if (GENERATOR === "wrk") {
-          const runner = new WrkPeer(peer, url, join(dir, "bodies.txt"));
+          const runner = new WrkPeer(peer, url, join(dir, "bodies.txt"), pid);
           try {
             await runner.warmUp();
             runs = [];
@@ -429,13 +457,13 @@ const per =
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(`\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}\n`);
 console.log(
-  "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw |",
+  "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw | req per server CPU-s |",
 );
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
 for (const r of rows) {
   console.log(
-    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, floor?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} |`,
+    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, floor?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} | ${r.perCpuS?.toFixed(0) ?? "-"} |`,
   );
 }
 const hmac = rows.find((r) => r.peer === "smcp serve, memory");

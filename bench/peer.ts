@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createInterface } from "node:readline";
 
@@ -47,6 +47,35 @@ export async function onAllCpus<T>(cpu: number, work: () => Promise<T>): Promise
     pinSelf(cpu);
   }
 }
+
+/**
+ * CPU seconds (user + system) used so far by a process and every process below it (e.g. `serve --workers N`'s
+ * node:cluster workers), from /proc/PID/stat; a process that exited is no longer counted.
+ */
+export function cpuSecondsOf(pid: number): number {
+  const stats = new Map<number, { ppid: number; ticks: number }>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = readFileSync(`/proc/${name}/stat`, "utf8");
+      // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
+      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      // It exited while being read.
+    }
+  }
+  let ticks = 0;
+  const todo = [pid];
+  while (todo.length > 0) {
+    const p = todo.pop() as number;
+    ticks += stats.get(p)?.ticks ?? 0;
+    for (const [child, st] of stats) if (st.ppid === p) todo.push(child);
+  }
+  return ticks / CLOCK_TICKS;
+}
+// USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
+const CLOCK_TICKS = 100;
 
 /** Resident set size of a process in bytes (VmRSS, and the peak VmHWM), from /proc/PID/status. */
 export function rssOf(pid: number): { rss: number; peak: number } {

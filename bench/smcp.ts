@@ -19,11 +19,14 @@ export interface SmcpServeOptions {
   keys?: "hmac" | "ed25519";
   /** More environment (e.g. `OTEL_*`). */
   env?: NodeJS.ProcessEnv | undefined;
+  /** Node's own flags before the script (e.g. `--cpu-prof`). */
+  node?: string[];
 }
 
 /** `smcp serve` arguments with the bench keys (server and client id `bench`), on a free port, ignoring any keyring file. */
 export function smcpServeArgs(options: SmcpServeOptions): string[] {
   return [
+    ...(options.node ?? []),
     options.bin ?? DEFAULT_SMCP,
     "serve",
     "--port",

@@ -206,8 +206,18 @@ describe("callAndWait's timeout", () => {
       send: (_body: string, options: { signal?: AbortSignal } = {}) =>
         new Promise<never>((_resolve, reject) => {
           // As fetch does: an already aborted signal rejects at once.
-          if (options.signal?.aborted) reject(options.signal.reason);
-          options.signal?.addEventListener("abort", () => reject(options.signal?.reason), { once: true });
+          if (options.signal?.aborted) return reject(options.signal.reason);
+          // As fetch's open socket does, the wait holds the event loop open: the client's timeout timer is
+          // unref'd (AbortSignal.timeout), so without this the test process could end with the call pending.
+          const socket = setInterval(() => {}, 60_000);
+          options.signal?.addEventListener(
+            "abort",
+            () => {
+              clearInterval(socket);
+              reject(options.signal?.reason);
+            },
+            { once: true },
+          );
         }),
     };
     const client = createClient({

@@ -24,6 +24,7 @@ const PG_SUFFIX = randomUUID().slice(0, 8);
 const PG_NAMES: Record<string, string> = { smcp_app: `smcp_app_${PG_SUFFIX}`, smcp_demo: `smcp_demo_${PG_SUFFIX}` };
 const PG_ADMIN = "postgres://postgres@127.0.0.1:5432/postgres";
 const dirs: string[] = [];
+const RECIPE_DEADLINE_MS = 150_000;
 after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
@@ -101,7 +102,13 @@ async function run(script: string, port: number, prefix: string): Promise<{ code
   child.stderr.on("data", (c) => {
     err += c;
   });
+  // A recipe that hangs is stopped before the test's own timeout, so its failure shows what it printed so far.
+  const deadline = setTimeout(() => {
+    err += `\n[docs test: stopped after ${RECIPE_DEADLINE_MS / 1000} s]`;
+    process.kill(-(child.pid as number), "SIGKILL");
+  }, RECIPE_DEADLINE_MS);
   const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  clearTimeout(deadline);
   try {
     process.kill(-(child.pid as number), "SIGTERM");
   } catch {

@@ -56,3 +56,26 @@ export function stopSignal(env: NodeJS.ProcessEnv = process.env): Promise<StopRe
     }
   });
 }
+
+/** How long a stopping `serve` or `worker` may take to close (HTTP grace 10 s, held polls 5 s) before it exits anyway. */
+export const STOP_DEADLINE_MS = 20_000;
+
+/**
+ * Arms the stop's deadline: a graceful close can wait forever on a store
+ * that went away first (a cluster or database stopped before its clients:
+ * the client retries, the close never ends), and a supervisor's stop must
+ * not hang. Past `ms` the process says so and exits with code 1. Unref'd:
+ * it never keeps a process that closed in time alive.
+ */
+export function armStopDeadline(onExpire: (ms: number) => void, ms = STOP_DEADLINE_MS): void {
+  setTimeout(() => {
+    onExpire(ms);
+    process.exit(1);
+  }, ms).unref();
+}
+
+/** The stop deadline: `SMCP_STOP_DEADLINE_MS` when it is a positive integer, else {@link STOP_DEADLINE_MS}. */
+export function stopDeadlineMs(env: NodeJS.ProcessEnv): number {
+  const ms = Number(env.SMCP_STOP_DEADLINE_MS);
+  return Number.isInteger(ms) && ms > 0 ? ms : STOP_DEADLINE_MS;
+}

@@ -7,7 +7,7 @@ import { demoTools } from "../tools/demo.js";
 import { redactUrl } from "../util/redact.js";
 import { parseCommand } from "./args.js";
 import { DEFAULT_SERVER_ID, keyringPath, parseInteger, readKeyringFile } from "./config.js";
-import { type CliIO, stopSignal } from "./io.js";
+import { armStopDeadline, type CliIO, stopDeadlineMs, stopSignal } from "./io.js";
 import { describe, JOB_FLAGS, jobSettings, LOG_FLAGS, logSettings, withDemoTools } from "./serve.js";
 
 /** `smcp worker --help`. */
@@ -96,6 +96,10 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   const signal = await stopSignal();
   clearInterval(alive);
   log.info(`${signal}: handing running jobs back to the queue`);
+  armStopDeadline(
+    (ms) => log.error(`not stopped ${ms / 1000} s after ${signal} (is the store reachable?): exiting now`),
+    stopDeadlineMs(io.env),
+  );
   await worker.close();
   unguard();
   log.info("stopped");
