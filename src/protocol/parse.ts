@@ -393,37 +393,9 @@ class Parser {
   private number(): JsonValue {
     const s = this.s;
     const start = this.i;
-    let i = start;
-    let isFloat = false;
-    // Digits are read no further than one past the longest lexeme allowed: a megabyte of them is refused at once.
-    const stop = start + this.maxNumberLength + 1;
-    if (s.charCodeAt(i) === 0x2d) i++;
-    const first = s.charCodeAt(i);
-    if (first === 0x30) {
-      i++;
-    } else if (first >= 0x31 && first <= 0x39) {
-      while (i < stop && isDigit(s.charCodeAt(i))) i++;
-      if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
-    } else {
-      this.failAt(i, "invalid number");
-    }
-    if (s.charCodeAt(i) === 0x2e) {
-      isFloat = true;
-      i++;
-      if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
-      while (i < stop && isDigit(s.charCodeAt(i))) i++;
-      if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
-    }
-    const e = s.charCodeAt(i);
-    if (e === 0x65 || e === 0x45) {
-      isFloat = true;
-      i++;
-      const sign = s.charCodeAt(i);
-      if (sign === 0x2b || sign === 0x2d) i++;
-      if (!isDigit(s.charCodeAt(i))) this.failAt(i, "invalid number");
-      while (i < stop && isDigit(s.charCodeAt(i))) i++;
-    }
-    if (i - start > this.maxNumberLength) this.failAt(start, "number too long");
+    if (!scanNumber(s, start, this.maxNumberLength)) this.failAt(scanned.errorAt, scanned.error);
+    const i = scanned.end;
+    const isFloat = scanned.fractionEnd !== scanned.intEnd || scanned.exponent;
     const lexeme = s.slice(start, i);
     this.i = i;
     this.lastNumberWasFloat = isFloat;
@@ -444,6 +416,55 @@ class Parser {
     this.canonical = big.toString();
     return big >= -9007199254740991n && big <= 9007199254740991n ? Number(big) : big;
   }
+}
+
+/** Where the parts of the number {@link scanNumber} last read end; one object, reused, so no number allocates. */
+const scanned = { end: 0, intEnd: 0, fractionEnd: 0, exponent: false, errorAt: 0, error: "" };
+
+/**
+ * Reads the JSON number lexeme at `start` (one grammar for the lossless parser and the canonical fast path):
+ * true with its parts in {@link scanned}, or false with the error and where it is. Digits are read no further
+ * than one past `maxLength`: a megabyte of them is refused at once.
+ */
+function scanNumber(s: string, start: number, maxLength: number): boolean {
+  let i = start;
+  const stop = start + maxLength + 1;
+  if (s.charCodeAt(i) === 0x2d) i++;
+  const first = s.charCodeAt(i);
+  if (first === 0x30) {
+    i++;
+  } else if (first >= 0x31 && first <= 0x39) {
+    while (i < stop && isDigit(s.charCodeAt(i))) i++;
+    if (i - start > maxLength) return scanFailed(start, "number too long");
+  } else {
+    return scanFailed(i, "invalid number");
+  }
+  scanned.intEnd = i;
+  if (s.charCodeAt(i) === 0x2e) {
+    i++;
+    if (!isDigit(s.charCodeAt(i))) return scanFailed(i, "invalid number");
+    while (i < stop && isDigit(s.charCodeAt(i))) i++;
+    if (i - start > maxLength) return scanFailed(start, "number too long");
+  }
+  scanned.fractionEnd = i;
+  const e = s.charCodeAt(i);
+  scanned.exponent = e === 0x65 || e === 0x45;
+  if (scanned.exponent) {
+    i++;
+    const sign = s.charCodeAt(i);
+    if (sign === 0x2b || sign === 0x2d) i++;
+    if (!isDigit(s.charCodeAt(i))) return scanFailed(i, "invalid number");
+    while (i < stop && isDigit(s.charCodeAt(i))) i++;
+  }
+  if (i - start > maxLength) return scanFailed(start, "number too long");
+  scanned.end = i;
+  return true;
+}
+
+function scanFailed(at: number, error: string): false {
+  scanned.errorAt = at;
+  scanned.error = error;
+  return false;
 }
 
 function isDigit(c: number): boolean {
@@ -696,52 +717,32 @@ class CanonicalScan {
   private number(): boolean {
     const s = this.s;
     const start = this.i;
-    let i = start;
-    let isFloat = false;
-    const stop = start + this.maxNumberLength + 1;
-    if (s.charCodeAt(i) === 0x2d) i++;
-    const first = s.charCodeAt(i);
-    if (first === 0x30) i++;
-    else if (first >= 0x31 && first <= 0x39) while (i < stop && isDigit(s.charCodeAt(i))) i++;
-    else return false;
-    const intEnd = i;
+    if (!scanNumber(s, start, this.maxNumberLength)) return false;
+    const { intEnd, fractionEnd, exponent, end: i } = scanned;
+    const isFloat = fractionEnd !== intEnd || exponent;
+    const first = s.charCodeAt(s.charCodeAt(start) === 0x2d ? start + 1 : start);
     let quick = false;
-    if (s.charCodeAt(i) === 0x2e) {
-      isFloat = true;
-      i++;
-      const fraction = i;
-      if (!isDigit(s.charCodeAt(i))) return false;
-      while (i < stop && isDigit(s.charCodeAt(i))) i++;
+    if (fractionEnd !== intEnd && !exponent) {
+      const fraction = intEnd + 1;
       // Most floats are plainly canonical: positional, at most 15 significant digits (so no shorter digits
       // round-trip to the same double, DBL_DIG), no trailing zero but in "X.0", and from 1e-4 up (Python's
       // repr is positional in [1e-4, 1e16)). Anything else gets the exact check below.
-      const last = s.charCodeAt(i - 1);
-      if (last !== 0x30 || i - fraction === 1) {
+      const last = s.charCodeAt(fractionEnd - 1);
+      if (last !== 0x30 || fractionEnd - fraction === 1) {
         let significant: number;
         if (first === 0x30) {
           let zeros = fraction;
           while (s.charCodeAt(zeros) === 0x30) zeros++;
-          significant = zeros === i ? 1 : i - zeros;
-          quick = zeros === i || zeros - fraction <= 3;
+          significant = zeros === fractionEnd ? 1 : fractionEnd - zeros;
+          quick = zeros === fractionEnd || zeros - fraction <= 3;
         } else {
-          significant = intEnd - (first === s.charCodeAt(start) ? start : start + 1) + (i - fraction);
+          significant = intEnd - (first === s.charCodeAt(start) ? start : start + 1) + (fractionEnd - fraction);
           quick = true;
         }
         quick &&= significant <= 15;
       }
     }
-    const e = s.charCodeAt(i);
-    if (e === 0x65 || e === 0x45) {
-      isFloat = true;
-      quick = false;
-      i++;
-      const sign = s.charCodeAt(i);
-      if (sign === 0x2b || sign === 0x2d) i++;
-      if (!isDigit(s.charCodeAt(i))) return false;
-      while (i < stop && isDigit(s.charCodeAt(i))) i++;
-    }
     const length = i - start;
-    if (length > this.maxNumberLength) return false;
     this.i = i;
     if (!isFloat) {
       const digits = length - (s.charCodeAt(start) === 0x2d ? 1 : 0);
