@@ -58,12 +58,15 @@ export async function consoleCommand(argv: string[], io: CliIO): Promise<number>
     metrics,
   });
   const running = await startConsole({ backend, metrics, port });
+  // Listen for the stop before anyone can know we are up (the URL line, the browser opening): a signal sent
+  // as soon as they see it would otherwise find no handler and kill the process without closing.
+  const stopping = stopSignal();
   // The one stdout line: scripts (and tests) read the URL from it.
   io.out(`console: ${running.url}`);
   io.err(`signing as '${connection.client.clientId}', verifying answers from ${redactUrl(connection.url)}; Ctrl-C stops`);
   let opened: string | undefined;
   if (flags.boolean("open")) opened = openInBrowser(running.url, io);
-  const signal = await stopSignal();
+  const signal = await stopping;
   io.err(`${signal}: closing the console`);
   await running.close();
   if (opened) rmSync(opened, { recursive: true, force: true });

@@ -52,8 +52,10 @@ export async function mcpCommand(argv: string[], io: CliIO): Promise<number> {
   });
   // Bounded lines: an oversized or malformed line from the host is answered and skipped, never fatal.
   await bridge.connect(new BoundedStdioTransport({ onLog: log }));
+  // Listening for the stop before the ready line: a signal sent on reading it needs a handler.
+  const stopping = stopSignal();
   log(`serving MCP on stdio for ${redactUrl(connection.url)} as client '${connection.client.clientId}'`);
-  await Promise.race([closed, stdinEnded, stopSignal()]);
+  await Promise.race([closed, stdinEnded, stopping]);
   await bridge.close();
   return 0;
 }

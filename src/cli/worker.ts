@@ -89,11 +89,13 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
       log.error({ phase: ctx.phase, tool: ctx.tool, job_id: ctx.jobId, error: describe(e) }, `${ctx.phase} error`),
   });
   const unguard = installProcessGuards({ onStray: observe.stray, runningTools: () => worker.runs.runningTools() });
+  // Listen for the stop before saying we are up: a signal sent as soon as the line is read needs a handler.
+  const stopping = stopSignal();
   log.info({ worker_id: worker.workerId, store: redactUrl(store), tools: worker.tools }, "worker started");
   io.out(`worker ${worker.workerId} on ${redactUrl(store)}, tools: ${worker.tools.join(", ")}`);
   // Stay up until told to stop: with SQLite nothing else holds the event loop (the queue polls on an unref'd timer).
   const alive = setInterval(() => {}, 2 ** 30);
-  const signal = await stopSignal();
+  const signal = await stopping;
   clearInterval(alive);
   log.info(`${signal}: handing running jobs back to the queue`);
   armStopDeadline(
