@@ -4,14 +4,20 @@ import type { Logger } from "pino";
 import type { RegistryStorage } from "../auth/store.js";
 import { openStores } from "../backends/open.js";
 import { forgetServer, recordServer, serversPath } from "../client/servers-file.js";
+import { DEFAULT_CONCURRENCY } from "../jobs/engine.js";
+import { DEFAULT_LEASE_MS } from "../jobs/runner.js";
+import { DEFAULT_JOB_RETENTION_MS } from "../jobs/store.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { Keyring } from "../protocol/keyring.js";
 import { isEd25519Secret } from "../protocol/keys.js";
-import { createServer, type SmcpServer } from "../server/core.js";
+import { createServer, DEFAULT_FRESHNESS_MS, DEFAULT_MAX_MESSAGE_BYTES, type SmcpServer } from "../server/core.js";
 import { installProcessGuards } from "../server/guards.js";
 import {
   DEFAULT_BODY_GRACE_MS,
   DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_MS,
+  DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_MAX_PENDING_PER_ADDRESS,
   DEFAULT_MIN_BODY_RATE,
@@ -85,14 +91,14 @@ options (flags win over environment, environment over the keyring file):
                          | postgres://USER@HOST:PORT/DB[?schema=NAME] (created or upgraded at start)
                                                    SMCP_STORE      default sqlite:.smcp/smcp.db
   --no-worker            shared stores: only verify and enqueue; \`smcp worker\` processes run the jobs
-  --concurrency N        jobs run at once here     SMCP_CONCURRENCY default 32
+  --concurrency N        jobs run at once here     SMCP_CONCURRENCY default ${DEFAULT_CONCURRENCY}
   --hide-tool-errors     answer a tool's unexpected errors with "the tool failed", not their message
                          (a ToolError's message is always shown)   SMCP_HIDE_TOOL_ERRORS=1
   --max-overdue-runs N   runs of one tool still going past their timeout before its new runs
                          get unavailable                            SMCP_MAX_OVERDUE_RUNS default 32
   --lease-ms N           a running job whose worker stops renewing its lease this long is requeued
-                                                   SMCP_LEASE_MS   default 30000
-  --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default 300000
+                                                   SMCP_LEASE_MS   default ${DEFAULT_LEASE_MS}
+  --window-ms N          freshness window, ms      SMCP_WINDOW_MS  default ${DEFAULT_FRESHNESS_MS}
   --workers N            N processes sharing the port (node:cluster); a shared store (not memory)
                                                    SMCP_WORKERS    default 1
   --config PATH          keyring file              SMCP_CONFIG     default .smcp/keyring.json
@@ -105,21 +111,21 @@ per client (defaults that one user never meets; per-client overrides in the keyr
   --max-held-polls N     long polls (poll_job wait_ms) held per client             default 64
 
 operating:
-  --retention-ms N       finished jobs are deleted this long after they end        SMCP_RETENTION_MS default 86400000
+  --retention-ms N       finished jobs are deleted this long after they end        SMCP_RETENTION_MS default ${DEFAULT_JOB_RETENTION_MS}
   --metrics              serve Prometheus metrics at GET /metrics (no auth: bind --host to a private address)
   --metrics-per-client   label request metrics with client ids
   --log-level LEVEL      fatal, error, warn, info (a line per request), debug, silent   SMCP_LOG_LEVEL default info
   --log-format F         json or pretty                                             default: pretty on a terminal
-  --log-buffer-bytes N   log held for a slow reader; past it lines are dropped and counted   default 8388608
+  --log-buffer-bytes N   log held for a slow reader; past it lines are dropped and counted   default ${DEFAULT_LOG_BUFFER_BYTES}
 
 ${MCP_SERVE_HELP}
 
 the HTTP edge (each bounded; see the README's security section):
-  --max-connections N    open connections at most; more are refused at once        default 8192
+  --max-connections N    open connections at most; more are refused at once        default ${DEFAULT_MAX_CONNECTIONS}
   --max-in-flight N      requests read or handled at once; more get 503 at once    default ${DEFAULT_MAX_IN_FLIGHT}
                          (requests whose body is still arriving get at most half:
                          bodies that arrive whole always have the rest)
-  --max-body-bytes N     largest request body; larger gets 413                     default 1048576
+  --max-body-bytes N     largest request body; larger gets 413                     default ${DEFAULT_MAX_MESSAGE_BYTES}
   --body-timeout-ms N    a body not received in time gets a signed bad_envelope    default ${DEFAULT_BODY_TIMEOUT_MS}
   --min-body-rate N      bytes/s a body must keep to after the grace; slower is cut
                          off with a signed bad_envelope (0: off)                   default ${DEFAULT_MIN_BODY_RATE}
@@ -129,8 +135,8 @@ the HTTP edge (each bounded; see the README's security section):
                          more gets a signed 429 rate_limited at once               default ${DEFAULT_MAX_PENDING_PER_ADDRESS}
   --trust-proxy ADDR     a reverse proxy's IP address (repeatable, or a comma list): its
                          requests count under the right-most X-Forwarded-For entry default none
-  --headers-timeout-ms N the request head must arrive in time                      default 10000
-  --keep-alive-ms N      idle keep-alive connections are closed after this         default 5000`;
+  --headers-timeout-ms N the request head must arrive in time                      default ${DEFAULT_HEADERS_TIMEOUT_MS}
+  --keep-alive-ms N      idle keep-alive connections are closed after this         default ${DEFAULT_KEEP_ALIVE_MS}`;
 
 /** The default store: a SQLite file beside the keyring file. */
 function defaultStore(keyringFile: string): string {
@@ -183,8 +189,18 @@ export async function jobSettings(
   const modules = flags.list("tools");
   const specs = modules.length > 0 ? modules : (env.SMCP_TOOLS?.split(",").filter((s) => s !== "") ?? []);
   return {
-    concurrency: parseInteger(flags.string("concurrency") ?? env.SMCP_CONCURRENCY ?? "32", "--concurrency", 1, 10_000),
-    leaseMs: parseInteger(flags.string("lease-ms") ?? env.SMCP_LEASE_MS ?? "30000", "--lease-ms", 100, 86_400_000),
+    concurrency: parseInteger(
+      flags.string("concurrency") ?? env.SMCP_CONCURRENCY ?? String(DEFAULT_CONCURRENCY),
+      "--concurrency",
+      1,
+      10_000,
+    ),
+    leaseMs: parseInteger(
+      flags.string("lease-ms") ?? env.SMCP_LEASE_MS ?? String(DEFAULT_LEASE_MS),
+      "--lease-ms",
+      100,
+      86_400_000,
+    ),
     tools: await loadToolModules(specs),
     hideToolErrors: flags.boolean("hide-tool-errors") || env.SMCP_HIDE_TOOL_ERRORS === "1",
     maxOverdueRuns: parseInteger(
@@ -329,13 +345,18 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
       ? [...demoTools, ...jobs.tools]
       : jobs.tools,
     mcp: mcpServeSettings(flags),
-    windowMs: parseInteger(flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? "300000", "--window-ms", 1000, 86_400_000),
+    windowMs: parseInteger(
+      flags.string("window-ms") ?? env.SMCP_WINDOW_MS ?? String(DEFAULT_FRESHNESS_MS),
+      "--window-ms",
+      1000,
+      86_400_000,
+    ),
     limits: clientLimits(flags, readClientLimits(path)),
     scopes: scopesOf(flags.list("scope"), usesFile ? file?.scopes : undefined),
     maxHeldPolls: number("max-held-polls", 64, 1, 100_000),
     workers: parseInteger(flags.string("workers") ?? env.SMCP_WORKERS ?? "1", "--workers", 1, 256),
     retentionMs: parseInteger(
-      flags.string("retention-ms") ?? env.SMCP_RETENTION_MS ?? "86400000",
+      flags.string("retention-ms") ?? env.SMCP_RETENTION_MS ?? String(DEFAULT_JOB_RETENTION_MS),
       "--retention-ms",
       1000,
       365 * 86_400_000,
@@ -344,16 +365,16 @@ export async function resolveServeSettings(argv: string[], io: CliIO) {
     metricsPerClient: flags.boolean("metrics-per-client"),
     log: logSettings(flags, io),
     http: {
-      maxConnections: number("max-connections", 8192, 1, 1_000_000),
+      maxConnections: number("max-connections", DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
       maxInFlight: number("max-in-flight", DEFAULT_MAX_IN_FLIGHT, 1, 1_000_000),
-      maxBodyBytes: number("max-body-bytes", 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxBodyBytes: number("max-body-bytes", DEFAULT_MAX_MESSAGE_BYTES, 1024, 64 * 1024 * 1024),
       bodyTimeoutMs: number("body-timeout-ms", DEFAULT_BODY_TIMEOUT_MS, 100, 600_000),
       minBodyRate: number("min-body-rate", DEFAULT_MIN_BODY_RATE, 0, 1024 ** 3),
       bodyGraceMs: number("body-grace-ms", DEFAULT_BODY_GRACE_MS, 0, 600_000),
       maxPendingPerAddress: number("max-pending-per-address", DEFAULT_MAX_PENDING_PER_ADDRESS, 1, 1_000_000),
       trustProxy: trustedProxies(flags.list("trust-proxy")),
-      headersTimeoutMs: number("headers-timeout-ms", 10_000, 100, 600_000),
-      keepAliveTimeoutMs: number("keep-alive-ms", 5_000, 100, 600_000),
+      headersTimeoutMs: number("headers-timeout-ms", DEFAULT_HEADERS_TIMEOUT_MS, 100, 600_000),
+      keepAliveTimeoutMs: number("keep-alive-ms", DEFAULT_KEEP_ALIVE_MS, 100, 600_000),
     },
   };
 }

@@ -1,4 +1,6 @@
 import { openStores } from "../backends/open.js";
+import { DEFAULT_CONCURRENCY } from "../jobs/engine.js";
+import { DEFAULT_JOB_RETENTION_MS } from "../jobs/store.js";
 import { SmcpUsageError } from "../protocol/errors.js";
 import { installProcessGuards } from "../server/guards.js";
 import { createObservability } from "../server/observe.js";
@@ -26,7 +28,7 @@ their attempts are spent.
   --demo-tools           also run the reference tutorial's start_long_task (on by default without --tools)
   --no-demo-tools        leave it out
   --server-id ID         the server id job handlers see                  SMCP_SERVER_ID
-  --concurrency N        jobs run at once, per tool                      SMCP_CONCURRENCY default 32
+  --concurrency N        jobs run at once, per tool                      SMCP_CONCURRENCY default ${DEFAULT_CONCURRENCY}
   --hide-tool-errors     answer a tool's unexpected errors with "the tool failed"   SMCP_HIDE_TOOL_ERRORS=1
   --max-overdue-runs N   runs of one tool past their timeout before new ones fail   default 32
   --lease-ms N           lease of a running job                          SMCP_LEASE_MS    default 30000
@@ -65,7 +67,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   }
   const { concurrency, leaseMs, tools, hideToolErrors, maxOverdueRuns } = await jobSettings(flags, io.env);
   const retentionMs = parseInteger(
-    flags.string("retention-ms") ?? io.env.SMCP_RETENTION_MS ?? "86400000",
+    flags.string("retention-ms") ?? io.env.SMCP_RETENTION_MS ?? String(DEFAULT_JOB_RETENTION_MS),
     "--retention-ms",
     1000,
     365 * 86_400_000,

@@ -12,6 +12,9 @@ import { newWorkerId } from "./recovery.js";
 import { JobRunner, type ToolEnvironment } from "./runner.js";
 import type { JobRecord, JobStore, NewJob } from "./store.js";
 
+/** Jobs run at once by one engine, per tool (`smcp serve`/`worker --concurrency`). */
+export const DEFAULT_CONCURRENCY = 32;
+
 /** Where an internal error happened, for `onError` hooks. */
 export interface ErrorContext {
   phase: "handler" | "job" | "store" | "internal";
@@ -81,7 +84,7 @@ export interface JobEngine {
 /** Wires store, runner and queue the same way for a server and a worker (`createServer`, `createWorker`). */
 export function createJobEngine(options: JobEngineOptions): JobEngine {
   const { store, tools } = options;
-  const concurrency = options.concurrency ?? 32;
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const report = (error: unknown, context: Omit<ErrorContext, "phase"> = {}) => {
     try {
       options.onError?.(error, { phase: "job", ...context });

@@ -4,6 +4,12 @@ import type { ErrorCode } from "../protocol/errors.js";
 import { PROTOCOL_VERSION } from "../protocol/messages.js";
 import { DEFAULT_MAX_MESSAGE_BYTES } from "./core.js";
 
+/** Default open connections at most (`serveHttp`'s `maxConnections`, `smcp serve --max-connections`). */
+export const DEFAULT_MAX_CONNECTIONS = 8192;
+/** Default time for a request's head to arrive (`headersTimeoutMs`, `--headers-timeout-ms`). */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+/** Default idle keep-alive connection lifetime (`keepAliveTimeoutMs`, `--keep-alive-ms`). */
+export const DEFAULT_KEEP_ALIVE_MS = 5_000;
 /** Default {@link HttpOptions.maxInFlight}. */
 export const DEFAULT_MAX_IN_FLIGHT = 4096;
 /** Default {@link HttpOptions.bodyTimeoutMs}. */

@@ -6,6 +6,9 @@ import type { HandleResult, SmcpServer } from "./core.js";
 import {
   bodyDeadlineMs,
   clientAddress,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_KEEP_ALIVE_MS,
+  DEFAULT_MAX_CONNECTIONS,
   declaredLength,
   type HttpOptions,
   type HttpSettings,
@@ -378,7 +381,7 @@ export interface ServeOptions extends HttpOptions {
   headersTimeoutMs?: number;
   /** The whole request must arrive within this many ms (node's `requestTimeout`, a backstop to `bodyTimeoutMs`). Default 60,000. */
   requestTimeoutMs?: number;
-  /** Open connections at most; node refuses more at once (`server.maxConnections`). Default 2,048. */
+  /** Open connections at most; node refuses more at once (`server.maxConnections`). Default {@link DEFAULT_MAX_CONNECTIONS}. */
   maxConnections?: number;
   /** In-flight requests get this long to finish on close before connections are cut. Default 10,000. */
   shutdownGraceMs?: number;
@@ -404,10 +407,10 @@ export interface RunningServer {
 export async function serveHttp(server: SmcpServer, options: ServeOptions = {}): Promise<RunningServer> {
   const host = options.host ?? "127.0.0.1";
   const handler = createHttpHandler(server, options);
-  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   const http = createNodeServer(
     {
-      keepAliveTimeout: options.keepAliveTimeoutMs ?? 5_000,
+      keepAliveTimeout: options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_MS,
       headersTimeout,
       requestTimeout: options.requestTimeoutMs ?? 60_000,
       // node checks both timeouts only this often (default 30 s, so a 10 s head deadline was
@@ -418,7 +421,7 @@ export async function serveHttp(server: SmcpServer, options: ServeOptions = {}):
   );
   http.on("checkContinue", handler.handleContinue);
   answerBeforeClientError(http);
-  http.maxConnections = options.maxConnections ?? 2048;
+  http.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     http.once("error", reject);
     http.listen(options.port ?? 8787, host, () => {
