@@ -102,6 +102,12 @@ describe("stray errors from tool code (smcp serve)", () => {
     // Still serving, and said so in the log.
     assert.deepEqual(await client.call("leaky", {}), { ok: true });
     assert.equal(child.process.exitCode, null);
+    // The log is written asynchronously (it may trail the counter): wait for the lines, then check them.
+    await until(
+      () => /stray rejection from leaky/.test(child.stderr()) && /stray exception from thrower/.test(child.stderr()),
+      10_000,
+      "both strays logged",
+    );
     assert.match(child.stderr(), /an error escaped tool code/);
     assert.match(child.stderr(), /stray rejection from leaky/);
     assert.match(child.stderr(), /stray exception from thrower/);
