@@ -64,12 +64,14 @@ export const STOP_DEADLINE_MS = 20_000;
  * Arms the stop's deadline: a graceful close can wait forever on a store
  * that went away first (a cluster or database stopped before its clients:
  * the client retries, the close never ends), and a supervisor's stop must
- * not hang. Past `ms` the process says so and exits with code 1. Unref'd:
- * it never keeps a process that closed in time alive.
+ * not hang. Past the deadline (`SMCP_STOP_DEADLINE_MS`, else
+ * {@link STOP_DEADLINE_MS}) the process logs why and exits with code 1.
+ * Unref'd: it never keeps a process that closed in time alive.
  */
-export function armStopDeadline(onExpire: (ms: number) => void, ms = STOP_DEADLINE_MS): void {
+export function armStopDeadline(options: { signal: StopReason; env: NodeJS.ProcessEnv; log: (message: string) => void }): void {
+  const ms = stopDeadlineMs(options.env);
   setTimeout(() => {
-    onExpire(ms);
+    options.log(`not stopped ${ms / 1000} s after ${options.signal} (is the store reachable?): exiting now`);
     process.exit(1);
   }, ms).unref();
 }

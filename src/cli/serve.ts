@@ -43,7 +43,7 @@ import {
   readKeyringFile,
   secretFile,
 } from "./config.js";
-import { armStopDeadline, type CliIO, stopDeadlineMs, stopSignal } from "./io.js";
+import { armStopDeadline, type CliIO, stopSignal } from "./io.js";
 import { MCP_SERVE_FLAGS, MCP_SERVE_HELP, mcpServeSettings, startMcpUpstreams } from "./mcp-serve.js";
 import { type OpenRegistry, openClientSources } from "./registry.js";
 import { loadToolModules } from "./tool-modules.js";
@@ -521,10 +521,7 @@ async function runServer(
   else io.out(`listening on ${running.origin}`);
   const signal = await stopping;
   log.info(`${signal}: finishing in-flight requests`);
-  armStopDeadline(
-    (ms) => log.error(`not stopped ${ms / 1000} s after ${signal} (is the store reachable?): exiting now`),
-    stopDeadlineMs(io.env),
-  );
+  armStopDeadline({ signal, env: io.env, log: (message) => log.error(message) });
   follower.close();
   await running.close();
   if (servers) forgetServer(servers, settings.serverId);

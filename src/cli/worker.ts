@@ -9,7 +9,7 @@ import { demoTools } from "../tools/demo.js";
 import { redactUrl } from "../util/redact.js";
 import { parseCommand } from "./args.js";
 import { DEFAULT_SERVER_ID, keyringPath, parseInteger, readKeyringFile } from "./config.js";
-import { armStopDeadline, type CliIO, stopDeadlineMs, stopSignal } from "./io.js";
+import { armStopDeadline, type CliIO, stopSignal } from "./io.js";
 import { describe, JOB_FLAGS, jobSettings, LOG_FLAGS, logSettings, withDemoTools } from "./serve.js";
 
 /** `smcp worker --help`. */
@@ -100,10 +100,7 @@ export async function workerCommand(argv: string[], io: CliIO): Promise<number> 
   const signal = await stopping;
   clearInterval(alive);
   log.info(`${signal}: handing running jobs back to the queue`);
-  armStopDeadline(
-    (ms) => log.error(`not stopped ${ms / 1000} s after ${signal} (is the store reachable?): exiting now`),
-    stopDeadlineMs(io.env),
-  );
+  armStopDeadline({ signal, env: io.env, log: (message) => log.error(message) });
   await worker.close();
   unguard();
   log.info("stopped");
