@@ -26,6 +26,7 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  spansOff,
   type TraceCarrier,
   tracer,
 } from "../util/trace.js";
@@ -184,9 +185,12 @@ export class SmcpClient {
   async #send(tool: string, args: JsonObject, options: CallOptions): Promise<ResponseMessage> {
     const started = performance.now();
     const parent = context.active();
-    const span = tracer().startSpan(`tools/call ${tool}`, { kind: SpanKind.CLIENT }, parent);
-    const recording = span.isRecording();
-    if (recording) {
+    // No SDK and nothing active: the span would be a no-op, so none is made (nor a context switch).
+    const span = spansOff(otelTrace.getSpan(parent) !== undefined)
+      ? undefined
+      : tracer().startSpan(`tools/call ${tool}`, { kind: SpanKind.CLIENT }, parent);
+    const recording = span?.isRecording() === true;
+    if (span && recording) {
       span.setAttribute("mcp.method.name", "tools/call");
       span.setAttribute("gen_ai.operation.name", "execute_tool");
       span.setAttribute("gen_ai.tool.name", tool);
@@ -194,9 +198,11 @@ export class SmcpClient {
     }
     let errorType: string | undefined;
     try {
-      const response = await context.with(otelTrace.setSpan(parent, span), () => this.#exchange(tool, args, options, span));
+      const response = span
+        ? await context.with(otelTrace.setSpan(parent, span), () => this.#exchange(tool, args, options, span))
+        : await this.#exchange(tool, args, options, undefined);
       if (response.status === "error") errorType = String(response.result?.code ?? "error");
-      if (recording) {
+      if (span && recording) {
         span.setAttribute("smcp.request.id", response.request_id);
         span.setAttribute("smcp.status", response.status);
         const jobId = response.result?.job_id;
@@ -207,8 +213,10 @@ export class SmcpClient {
       errorType = error instanceof SmcpError ? error.code : error instanceof Error ? error.name : "error";
       throw error;
     } finally {
-      if (errorType !== undefined && recording) failSpan(span, errorType);
-      span.end();
+      if (span) {
+        if (errorType !== undefined && recording) failSpan(span, errorType);
+        span.end();
+      }
       const attributes: Record<string, string> = { "mcp.method.name": "tools/call", "gen_ai.tool.name": tool };
       if (errorType !== undefined) attributes["error.type"] = errorType;
       durationHistogram("mcp.client.operation.duration", "Duration of smcp calls as the client saw them").record(
@@ -218,9 +226,9 @@ export class SmcpClient {
     }
   }
 
-  async #exchange(tool: string, args: JsonObject, options: CallOptions, span: Span): Promise<ResponseMessage> {
+  async #exchange(tool: string, args: JsonObject, options: CallOptions, span: Span | undefined): Promise<ResponseMessage> {
     const { envelope, body } = this.buildEnvelope(tool, args);
-    const trace = activeCarrier(otelTrace.setSpan(ROOT_CONTEXT, span));
+    const trace = span && activeCarrier(otelTrace.setSpan(ROOT_CONTEXT, span));
     const sendOptions: { signal?: AbortSignal; trace?: TraceCarrier } = {};
     if (options.signal) sendOptions.signal = options.signal;
     if (trace) sendOptions.trace = trace;

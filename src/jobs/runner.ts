@@ -4,7 +4,7 @@ import type { JobAccess, JobContext, ServerInfo, ToolDescription } from "../tool
 import { invokeTool } from "../tools/invoke.js";
 import type { RegisteredTool, ToolRegistry } from "../tools/registry.js";
 import type { ToolRuns } from "../tools/runs.js";
-import { context, contextFrom, failSpan, trace as otelTrace, type Span, SpanKind, tracer } from "../util/trace.js";
+import { context, contextFrom, failSpan, trace as otelTrace, type Span, SpanKind, spansOff, tracer } from "../util/trace.js";
 import type { JobEvent } from "./events.js";
 import { maxAttemptsOf } from "./recovery.js";
 import type { JobRecord, JobStore } from "./store.js";
@@ -181,6 +181,8 @@ export class JobRunner {
       return;
     }
     const begun = this.#now();
+    // No SDK and no trace to join: the span would be a no-op, so none is made.
+    if (spansOff(Boolean(job.trace))) return await this.#invoke(job, entry, checked.data, controller, begun, undefined);
     // The run joins the trace of the call that started the job (SPEC §10), in whatever process runs it.
     const parent = contextFrom(job.trace ? { traceparent: job.trace } : undefined);
     const span = tracer().startSpan(`execute_tool ${job.tool}`, { kind: SpanKind.INTERNAL }, parent);
@@ -206,7 +208,7 @@ export class JobRunner {
     args: unknown,
     controller: AbortController,
     begun: number,
-    span: Span,
+    span: Span | undefined,
   ): Promise<{ settled: Promise<void> } | undefined> {
     const { store, env } = this.#options;
     const outcome = await invokeTool(entry.tool, args, {
@@ -230,10 +232,7 @@ export class JobRunner {
       hideErrors: this.#options.hideToolErrors,
     });
     const runMs = () => Math.max(0, this.#now() - begun);
-    if (outcome.kind === "failed") failSpan(span, outcome.error.code);
-    else if (outcome.kind === "aborted") failSpan(span, "aborted");
-    else if (outcome.kind === "reply") failSpan(span, "bad_output");
-    if (span.isRecording()) span.setAttribute("smcp.status", outcome.kind === "output" ? "done" : "error");
+    if (span) annotateRun(span, outcome.kind, outcome.kind === "failed" ? outcome.error.code : undefined);
     switch (outcome.kind) {
       case "output":
         if (await store.finish(job.id, { state: "done", result: outcome.output })) this.#emit(job, "done", { runMs: runMs() });
@@ -276,4 +275,12 @@ export class JobRunner {
       this.#emit(job, "cancelled", { runMs });
     }
   }
+}
+
+/** The run span's end state: an error type for every outcome but an output, and the status the poller will see. */
+function annotateRun(span: Span, kind: string, code: string | undefined): void {
+  if (kind === "failed") failSpan(span, code ?? "failed");
+  else if (kind === "aborted") failSpan(span, "aborted");
+  else if (kind === "reply") failSpan(span, "bad_output");
+  if (span.isRecording()) span.setAttribute("smcp.status", kind === "output" ? "done" : "error");
 }

@@ -43,6 +43,7 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
+  spansOff,
   type TraceCarrier,
   tracer,
 } from "../util/trace.js";
@@ -345,6 +346,7 @@ export class SmcpServer {
       carrier,
       span: undefined,
       active: undefined,
+      off: spansOff(carrier !== undefined),
     };
     const result = await this.#handle(input, trace);
     const durationMs = performance.now() - trace.started;
@@ -417,6 +419,7 @@ export class SmcpServer {
         return this.#fail(to, "stale", "ts_ms is outside the freshness window");
       }
       trace.clientId = env.client_id;
+      if (trace.off) return await this.#verified(env, to, size, trace, parsed.floatArgs, clients);
       // Verified: only now may the carried trace context become this request's parent (SPEC §10).
       const active = beginServerSpan(trace, env, verifyStart, verifyEnd);
       return await context.with(active, () => this.#verified(env, to, size, trace, parsed.floatArgs, clients));
@@ -697,6 +700,8 @@ interface Trace {
   span: Span | undefined;
   /** The context with that span active. */
   active: Context | undefined;
+  /** No SDK and no carried parent: the request's span would be a no-op, so none is made (util/trace.ts spansOff). */
+  off: boolean;
 }
 
 const SERVER_OPERATION = "mcp.server.operation.duration";
@@ -721,11 +726,23 @@ function beginServerSpan(trace: Trace, env: Envelope, verifyStart: number, verif
   return active;
 }
 
+/** Ends the request's span (when it has one) and records its duration. */
+function endServerSpan(trace: Trace, result: HandleResult, code: ErrorCode | undefined, durationMs: number): void {
+  if (!trace.off) endSpan(trace, result, code, durationMs);
+  const attributes: Record<string, string> = { "mcp.method.name": "tools/call" };
+  if (trace.tool) attributes["gen_ai.tool.name"] = trace.tool;
+  if (code) attributes["error.type"] = code;
+  durationHistogram(SERVER_OPERATION, "Duration of smcp requests as the server handled them").record(
+    durationMs / 1000,
+    attributes,
+  );
+}
+
 /**
  * Ends the request's span. A request that never verified gets its span only now, as a root: its
  * carried context is dropped, so only the root sampler decides (it can't force sampling or join a trace).
  */
-function endServerSpan(trace: Trace, result: HandleResult, code: ErrorCode | undefined, durationMs: number): void {
+function endSpan(trace: Trace, result: HandleResult, code: ErrorCode | undefined, durationMs: number): void {
   let span = trace.span;
   if (!span) {
     span = tracer().startSpan("tools/call", { kind: SpanKind.SERVER, startTime: trace.started }, ROOT_CONTEXT);
@@ -734,7 +751,6 @@ function endServerSpan(trace: Trace, result: HandleResult, code: ErrorCode | und
       span.setAttribute("gen_ai.operation.name", "execute_tool");
     }
   }
-  const seconds = durationMs / 1000;
   if (span.isRecording()) {
     const { response } = result;
     span.setAttribute("smcp.status", response.status);
@@ -744,10 +760,6 @@ function endServerSpan(trace: Trace, result: HandleResult, code: ErrorCode | und
     if (code) failSpan(span, code);
   }
   span.end(trace.started + durationMs);
-  const attributes: Record<string, string> = { "mcp.method.name": "tools/call" };
-  if (trace.tool) attributes["gen_ai.tool.name"] = trace.tool;
-  if (code) attributes["error.type"] = code;
-  durationHistogram(SERVER_OPERATION, "Duration of smcp requests as the server handled them").record(seconds, attributes);
 }
 
 /** Runs `fn` in a child span of the request's span when that span records; else just runs it. */

@@ -5,6 +5,7 @@ import {
   type Histogram,
   isSpanContextValid,
   metrics,
+  ProxyTracerProvider,
   ROOT_CONTEXT,
   type Span,
   type SpanContext,
@@ -34,6 +35,19 @@ export function tracer(): Tracer {
   // The global API hands out a proxy tracer that follows a provider registered later.
   cachedTracer ??= trace.getTracer(NAME);
   return cachedTracer;
+}
+
+/**
+ * Whether a span here would be a pure no-op: no OTel SDK has registered a
+ * tracer provider (so no context manager either: nothing is active) and there
+ * is no parent to pass on. Callers then skip spans and context switches
+ * altogether: the same behaviour, without the allocations on every request.
+ * Read on every call, so an SDK registered later is followed.
+ */
+export function spansOff(hasParent: boolean): boolean {
+  if (hasParent) return false;
+  const provider = trace.getTracerProvider();
+  return provider instanceof ProxyTracerProvider && provider.getDelegateTracer(NAME) === undefined;
 }
 
 const histograms = new Map<string, Histogram>();
