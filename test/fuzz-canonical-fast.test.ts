@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { canonicalize, type JsonValue } from "../src/protocol/canonical.js";
+import { canonicalize, formatPythonFloat, type JsonValue } from "../src/protocol/canonical.js";
 import { JsonSyntaxError, type ParsedJson, parseCanonical, parseLossless } from "../src/protocol/parse.js";
 import { anyDocument, envelopeText, floatLexeme, intLexeme, wellFormedValue } from "./fuzz/json.js";
 import { mutateUnits, unitMutations } from "./fuzz/mutate.js";
@@ -166,6 +166,61 @@ describe("parser fast path for canonical text (issue 22)", () => {
     );
   });
 
+  it("agrees on floats in exponent form: Python's repr of any double and near misses of it", async (t) => {
+    // Python's repr of random doubles, most of them in exponent form, and writings one step off it: the
+    // exponent padded or unpadded, E, no sign, a trailing zero, "1.0e", a digit changed, subnormals.
+    const nearMiss = (lexeme: string, how: number, digit: number): string => {
+      const m = /^(-?)(\d)(?:\.(\d+))?e([+-])(\d+)$/.exec(lexeme);
+      if (!m) return lexeme;
+      const [, sign, lead, fraction, expSign, exp] = m as unknown as string[];
+      const mantissa = fraction ? `${lead}.${fraction}` : (lead as string);
+      switch (how) {
+        case 0:
+          return `${sign}${mantissa}e${expSign}0${exp}`;
+        case 1:
+          return `${sign}${mantissa}e${expSign}${Number(exp)}`;
+        case 2:
+          return `${sign}${mantissa}E${expSign}${exp}`;
+        case 3:
+          return `${sign}${mantissa}e${expSign === "+" ? "" : "-"}${exp}`;
+        case 4:
+          return `${sign}${mantissa}${fraction ? "0" : ".0"}e${expSign}${exp}`;
+        case 5: {
+          const digits = `${lead}${fraction ?? ""}`;
+          const at = digit % digits.length;
+          const changed = `${digits.slice(0, at)}${(Number(digits[at]) + 1) % 10}${digits.slice(at + 1)}`;
+          return `${sign}${changed[0]}${changed.length > 1 ? `.${changed.slice(1)}` : ""}e${expSign}${exp}`;
+        }
+        default:
+          return lexeme;
+      }
+    };
+    // Any double in exponent form, Python's way of writing one (two exponent digits at least): canonical
+    // only outside [1e-4, 1e16), where Python's repr switches to this form.
+    const exponentForm = (d: number): string =>
+      d.toExponential().replace(/e([+-])(\d+)$/, (_, sign: string, exp: string) => `e${sign}${exp.padStart(2, "0")}`);
+    const double = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.tuple(fc.integer({ min: 1, max: 9_999_999 }), fc.integer({ min: -330, max: 310 })).map(([m, e]) => Number(`${m}e${e}`)),
+      // Near the switch between the forms, where the exponent is written with a leading zero (e-05 .. e-09).
+      fc.tuple(fc.integer({ min: 1, max: 9_999_999 }), fc.integer({ min: -16, max: 20 })).map(([m, e]) => Number(`${m}e${e}`)),
+    );
+    await runProperty(
+      t,
+      fc.array(fc.tuple(double, fc.nat(6), fc.nat(20)), { minLength: 1, maxLength: 20 }),
+      (cases) => {
+        for (const [d, how, digit] of cases) {
+          if (!Number.isFinite(d)) continue;
+          const lexeme = formatPythonFloat(d);
+          for (const written of [lexeme, nearMiss(lexeme, how, digit), exponentForm(d)]) {
+            agree(`{"args":{"x":${written}},"signature":"ab","ts_ms":${written},"v":"mcp/0.1"}`);
+          }
+        }
+      },
+      { runs: 200, seconds: 2 },
+    );
+  });
+
   it("takes the fast path for the text a canonical signer writes, and leaves the signature out", () => {
     const text = '{"args":{"numbers":[1,2.5,-3]},"nonce":"n","signature":"ab","ts_ms":1,"v":"mcp/0.1"}';
     const fast = parseCanonical(text, 64, 64, "signature", 10_000);
@@ -173,6 +228,11 @@ describe("parser fast path for canonical text (issue 22)", () => {
     assert.equal(fast.canonical, '{"args":{"numbers":[1,2.5,-3]},"nonce":"n","ts_ms":1,"v":"mcp/0.1"}');
     assert.equal(parseCanonical('{"signature":"ab"}', 64, 64, "signature", 10_000)?.canonical, "{}");
     assert.equal(parseCanonical('{"signature":"ab","z":1}', 64, 64, "signature", 10_000)?.canonical, '{"z":1}');
+    // Floats in exponent form as Python writes them (from 1e+16, below 1e-4).
+    assert.equal(
+      parseCanonical('{"a":[1e+16,-1.5e-07,2.5e+100]}', 64, 64, "signature", 10_000)?.canonical,
+      '{"a":[1e+16,-1.5e-07,2.5e+100]}',
+    );
     assert.equal(parseCanonical(' {"a":"\\ud83d\\ude00"}\n', 64, 64, "signature", 10_000)?.canonical, '{"a":"\\ud83d\\ude00"}');
     for (const refused of [
       '{"a":"\\ud83d"}',
@@ -183,6 +243,15 @@ describe("parser fast path for canonical text (issue 22)", () => {
       '{"a":1,"a":1}',
       '{"a":-0}',
       '{"a":1E5}',
+      '{"a":1e16}',
+      '{"a":1.0e+16}',
+      '{"a":1e+016}',
+      '{"a":1e-5}',
+      '{"a":1e+15}',
+      '{"a":4e-324}',
+      '{"a":6e-324}',
+      '{"a":1.8e+308}',
+      '{"a":2e+308}',
       '{"a":"\\/"}',
       '{"a":"\\u0041"}',
     ]) {

@@ -741,6 +741,8 @@ class CanonicalScan {
         }
         quick &&= significant <= 15;
       }
+    } else if (exponent) {
+      quick = canonicalExponentForm(s, start, intEnd, fractionEnd, i);
     }
     const length = i - start;
     this.i = i;
@@ -759,6 +761,33 @@ class CanonicalScan {
     this.lastFloat = true;
     return true;
   }
+}
+
+/**
+ * Whether the float lexeme at [start, end), with an exponent, is plainly Python's repr: one non-zero digit
+ * before the point, a fraction (if any) without a trailing zero, at most 15 significant digits (so it is
+ * the shortest form of its double, DBL_DIG), `e`, a sign, an exponent of two digits or more without a
+ * leading zero past two, and that exponent one Python writes in this form (below -4 or from 16), within
+ * the normal doubles (-307..307: no subnormal's lost digits, no overflow). Anything else gets the exact
+ * check, as before.
+ */
+function canonicalExponentForm(s: string, start: number, intEnd: number, fractionEnd: number, end: number): boolean {
+  const digitStart = s.charCodeAt(start) === 0x2d ? start + 1 : start;
+  if (intEnd - digitStart !== 1 || s.charCodeAt(digitStart) === 0x30) return false;
+  if (fractionEnd !== intEnd) {
+    // "1.0e+16" is not Python's ("1e+16"), nor any trailing zero.
+    if (s.charCodeAt(fractionEnd - 1) === 0x30) return false;
+    if (fractionEnd - (intEnd + 1) > 14) return false;
+  }
+  if (s.charCodeAt(fractionEnd) !== 0x65) return false;
+  const sign = s.charCodeAt(fractionEnd + 1);
+  if (sign !== 0x2b && sign !== 0x2d) return false;
+  const digits = end - (fractionEnd + 2);
+  if (digits < 2 || digits > 3 || (digits === 3 && s.charCodeAt(fractionEnd + 2) === 0x30)) return false;
+  let exponent = 0;
+  for (let k = fractionEnd + 2; k < end; k++) exponent = exponent * 10 + (s.charCodeAt(k) - 0x30);
+  if (sign === 0x2d) exponent = -exponent;
+  return (exponent < -4 || exponent >= 16) && exponent >= -307 && exponent <= 307;
 }
 
 /** 1 for the code units canonical text writes as a short escape (`\b \t \n \f \r " \\`). */
