@@ -1,9 +1,10 @@
 // Client side (issue 22, item 6): what `createClient(...).call("batch_sum", ...)` costs over HTTP against
-// the raw request it makes: the same POST with a body signed beforehand, sent with Node's fetch (what the
-// client's transport uses) and with undici.request, answer read whole and not verified. One `smcp serve`
-// (memory, no limiter, warn logs) pinned to CPU 0, this process to CPU 1; --concurrency calls in flight;
-// rounds interleave the three (blocks of --calls each), so drift falls on all alike. Reported per way: calls/s
-// and this process's CPU per call (user + system), medians over the rounds, and the ratios to raw fetch.
+// the raw request it makes: the same POST with a body signed beforehand, answer read whole and not verified.
+// Two transports, each beside its own raw request: `httpTransport` (Node's fetch, the portable default) and
+// `undiciTransport` (smcp/http, undici.request on an agent of its own). One `smcp serve` (memory, no limiter,
+// warn logs) pinned to CPU 0, this process to CPU 1; --concurrency calls in flight; rounds interleave the
+// four (blocks of --calls each), so drift falls on all alike. Reported per way: calls/s and this process's
+// CPU per call (user + system), medians over the rounds, and the ratios to the raw request the way makes.
 //
 // --python: then the Python client against the same server (bench/python-client.py: its calls/s against a
 // urllib loop that signs with the seed's own code), pinned to CPU 1 too.
@@ -35,27 +36,36 @@ const smcp = (await import(values.dist ? "../dist/index.js" : "../src/index.js")
 pinSelf(1);
 const server = await startSmcp({ store: "memory", extra: quietFlags() });
 const url = `${server.url}/mcp`;
-const client = smcp.createClient({
-  clientId: "bench",
-  clientSecret: BENCH.clientSecret,
-  serverId: "bench",
-  serverKey: BENCH.serverSecret,
-  transport: smcp.httpTransport(url),
-});
+const http = (await import(values.dist ? "../dist/http.js" : "../src/http.js")) as typeof import("../src/http.js");
+const clientOver = (transport: import("../src/index.js").Transport) =>
+  smcp.createClient({
+    clientId: "bench",
+    clientSecret: BENCH.clientSecret,
+    serverId: "bench",
+    serverKey: BENCH.serverSecret,
+    transport,
+  });
+const overFetch = clientOver(smcp.httpTransport(url));
+const overUndici = clientOver(http.undiciTransport(url));
 const headers = { "content-type": "application/json" };
 
+const callWith =
+  (client: import("../src/index.js").SmcpClient): Way =>
+  (bodies) =>
+    pool(bodies.length, async () => {
+      const result = await client.call("batch_sum", { numbers: BATCH_NUMBERS });
+      if (result.count !== BATCH_NUMBERS.length) throw new Error("wrong answer");
+    });
+
 type Way = (bodies: string[]) => Promise<void>;
-const WAYS: Record<string, { run: Way; presigned: boolean }> = {
-  "createClient().call": {
-    presigned: false,
-    run: (bodies) =>
-      pool(bodies.length, async () => {
-        const result = await client.call("batch_sum", { numbers: BATCH_NUMBERS });
-        if (result.count !== BATCH_NUMBERS.length) throw new Error("wrong answer");
-      }),
-  },
-  "raw fetch, pre-signed body": {
+const RAW_FETCH = "raw fetch, pre-signed body";
+const RAW_UNDICI = "raw undici.request, pre-signed body";
+/** Each way, whether it sends pre-signed bodies, and the raw request it is measured against. */
+const WAYS: Record<string, { run: Way; presigned: boolean; raw: string }> = {
+  "createClient().call, httpTransport (fetch)": { presigned: false, raw: RAW_FETCH, run: callWith(overFetch) },
+  [RAW_FETCH]: {
     presigned: true,
+    raw: RAW_FETCH,
     run: (bodies) =>
       pool(bodies.length, async (i) => {
         const response = await fetch(url, { method: "POST", headers, body: bodies[i] as string });
@@ -63,8 +73,10 @@ const WAYS: Record<string, { run: Way; presigned: boolean }> = {
         if (response.status !== 200 || bytes.length === 0) throw new Error(`status ${response.status}`);
       }),
   },
-  "raw undici.request, pre-signed body": {
+  "createClient().call, undiciTransport": { presigned: false, raw: RAW_UNDICI, run: callWith(overUndici) },
+  [RAW_UNDICI]: {
     presigned: true,
+    raw: RAW_UNDICI,
     run: (bodies) =>
       pool(bodies.length, async (i) => {
         const response = await undiciRequest(url, { method: "POST", headers, body: bodies[i] as string });
@@ -111,13 +123,13 @@ const python = values.python
 await server.stop();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const base = results.get("raw fetch, pre-signed body") as { rate: number[]; cpu: number[] };
 console.log(
   `\nclient side: ${ROUNDS} rounds x ${CALLS} calls per way, interleaved, concurrency ${CONCURRENCY}; smcp serve (memory) on CPU 0, this process on CPU 1${values.dist ? "; client from dist/" : ""}\n`,
 );
-console.log("| way | calls/s | client CPU µs/call | time per call vs raw fetch | CPU per call vs raw fetch |");
+console.log("| way | calls/s | client CPU µs/call | time per call vs its raw request | CPU per call vs its raw request |");
 console.log("|---|---:|---:|---:|---:|");
 for (const [name, r] of results) {
+  const base = results.get((WAYS[name] as { raw: string }).raw) as { rate: number[]; cpu: number[] };
   console.log(
     `| ${name} | ${median(r.rate).toFixed(0)} | ${median(r.cpu).toFixed(1)} | ${(median(base.rate) / median(r.rate)).toFixed(2)}x | ${(median(r.cpu) / median(base.cpu)).toFixed(2)}x |`,
   );

@@ -1,5 +1,7 @@
-// `smcp/http`: serving an smcp server over node:http (and the fetch handler, for one import of both).
+// `smcp/http`: serving an smcp server over node:http (and the fetch handler, for one import of both), and
+// calling one from Node over undici.
 
+export { undiciTransport } from "./client/undici.js";
 export {
   DEFAULT_BODY_GRACE_MS,
   DEFAULT_BODY_TIMEOUT_MS,

@@ -136,6 +136,9 @@ const EXPECT: Record<string, (out: string, err: string) => void> = {
     assert.match(out, /^bad_args \[ 'numbers: expected array, got string' \]$/m);
     assert.match(out, /from: 'node'/);
   },
+  "undici-transport": (out) => {
+    assert.match(out, /total: 6\.5/);
+  },
   "redis-workers": (out, err) => {
     assert.match(out, /"median": 2/);
     const crunched = /\{\s*"sorted": \[\s*1,\s*2,\s*3\s*\],\s*"worker": (\d+)\s*\}/.exec(out);

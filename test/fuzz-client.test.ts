@@ -21,7 +21,7 @@ after(() => sandbox.close());
 
 const DEADLINE_MS = 15_000;
 
-function judge(recipe: AnswerRecipe, outcome: CallOutcome, transport: "inprocess" | "http"): void {
+function judge(recipe: AnswerRecipe, outcome: CallOutcome, transport: "inprocess" | "http" | "undici"): void {
   const shown = `${JSON.stringify(outcome)} for ${JSON.stringify(recipe, (_k, v: unknown) => (typeof v === "bigint" ? `${v}n` : v)).slice(0, 600)}`;
   assert.notEqual(outcome.kind, "other", `not an SmcpError: ${shown}`);
   const delivered = transport === "inprocess" || (recipe.delivery === "whole" && recipe.httpStatus !== 204);
@@ -31,7 +31,7 @@ function judge(recipe: AnswerRecipe, outcome: CallOutcome, transport: "inprocess
   } else {
     assert.equal(outcome.kind, recipe.status === "error" ? "remote" : "result", shown);
   }
-  if (transport === "http") {
+  if (transport !== "inprocess") {
     // Within the transport timeout (with slack for a loaded machine), never a hang.
     assert.ok(outcome.ms < HTTP_TIMEOUT_MS + 3_000, `took ${Math.round(outcome.ms)} ms: ${shown}`);
   }
@@ -57,6 +57,18 @@ describe("client: generative (issue #8)", () => {
       async (recipe) => {
         const outcome = await sandbox.call<CallOutcome>("call", { transport: "http", recipe }, DEADLINE_MS);
         judge(recipe, outcome, "http");
+      },
+      { runs: 100, seconds: 3 },
+    );
+  });
+
+  it("the same over undiciTransport (smcp/http): SmcpError (local) within the timeout", async (t) => {
+    await runProperty(
+      t,
+      answerRecipe,
+      async (recipe) => {
+        const outcome = await sandbox.call<CallOutcome>("call", { transport: "undici", recipe }, DEADLINE_MS);
+        judge(recipe, outcome, "undici");
       },
       { runs: 100, seconds: 3 },
     );

@@ -1,6 +1,6 @@
 import { createClient, type SmcpClient } from "../client/client.js";
 import { resolveCaller } from "../client/env.js";
-import { httpTransport } from "../client/http.js";
+import { undiciTransport } from "../client/undici.js";
 import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { isEd25519Secret } from "../protocol/keys.js";
 import { parseLossless } from "../protocol/parse.js";
@@ -67,7 +67,7 @@ export function connect(flags: Flags, io: CliIO): Connection {
   );
   const timeout = flags.string("timeout-ms");
   const timeoutMs = timeout === undefined ? 30_000 : parseInteger(timeout, "--timeout-ms", 1, 3_600_000);
-  const transport = httpTransport(caller.url, { timeoutMs });
+  const transport = undiciTransport(caller.url, { timeoutMs });
   // A long poll must end before the transport gives up on it.
   const longPollMs = Math.max(0, Math.min(20_000, timeoutMs - 2_000));
   let last: string | Uint8Array = "";

@@ -1,5 +1,5 @@
 import { createClient } from "../client/client.js";
-import { httpTransport } from "../client/http.js";
+import { undiciTransport } from "../client/undici.js";
 import { createServer } from "../server/core.js";
 import { serveHttp } from "../server/http-node.js";
 import { demoTools } from "../tools/demo.js";
@@ -31,7 +31,7 @@ export async function demoCommand(argv: string[], io: CliIO): Promise<number> {
       clientSecret: keys.clientSecret,
       serverId: keys.serverId,
       serverSecret: keys.serverSecret,
-      transport: httpTransport(running.url),
+      transport: undiciTransport(running.url),
     });
     await runDemo(client, io.out);
   } finally {

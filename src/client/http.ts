@@ -14,16 +14,40 @@ export interface HttpTransportOptions {
 
 /**
  * POSTs envelopes to an smcp HTTP endpoint. Connections are pooled and kept
- * alive by Node's built-in fetch. The body comes back as raw bytes, so
- * invalid UTF-8 is caught by verification instead of being silently
- * replaced. A URL with no path gets `/mcp`.
+ * alive by the runtime's fetch, so it runs wherever fetch does (Node, Bun,
+ * Deno, browsers); in Node, `smcp/http`'s `undiciTransport` does the same
+ * for about a third of the client CPU per call. The body comes back as raw
+ * bytes, so invalid UTF-8 is caught by verification instead of being
+ * silently replaced. A URL with no path gets `/mcp`.
  */
 export function httpTransport(url: string, options: HttpTransportOptions = {}): Transport {
+  return httpSender(url, options, async (endpoint, body, headers, signal, maxBytes) => {
+    const response = await fetch(endpoint, { method: "POST", headers, body, signal });
+    const answer = (await readWhole(response, maxBytes)) ?? (await readLimited(response.body, maxBytes));
+    // readLimited without a timeout ends only in bytes or "too_large".
+    return { body: typeof answer === "string" ? "too_large" : answer, status: response.status };
+  });
+}
+
+/** One POST of a signed body: the answer's bytes (or "too_large" past `maxBytes`) and its HTTP status. */
+export type HttpPost = (
+  endpoint: string,
+  body: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  maxBytes: number,
+) => Promise<{ body: Uint8Array | "too_large"; status: number }>;
+
+/**
+ * What every HTTP transport shares, around the POST itself: the endpoint, a timer per call, the trace
+ * headers beside the body (SPEC §10), and the errors a caller sees (`unavailable`, `too_large`).
+ */
+export function httpSender(url: string, options: HttpTransportOptions, post: HttpPost, close?: () => Promise<void>): Transport {
   const endpoint = endpointUrl(url);
   const timeoutMs = options.timeoutMs ?? 30_000;
   const maxBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
   const headers = { ...options.headers, "content-type": "application/json" };
-  return {
+  const transport: Transport = {
     async send(body, sendOptions = {}) {
       // A controller and a timer of our own, cleared once the answer is read: AbortSignal.timeout() costs a
       // weakly held timer per call, which showed as a sixth of a call's CPU (mostly GC) in a profile.
@@ -40,11 +64,10 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
         const sent = trace?.traceparent
           ? { ...headers, traceparent: trace.traceparent, ...(trace.tracestate ? { tracestate: trace.tracestate } : {}) }
           : headers;
-        const response = await fetch(endpoint, { method: "POST", headers: sent, body, signal });
-        const answer = (await readWhole(response, maxBytes)) ?? (await readLimited(response.body, maxBytes));
-        if (typeof answer === "string")
+        const answer = await post(endpoint, body, sent, signal, maxBytes);
+        if (answer.body === "too_large")
           throw new SmcpError("too_large", `the answer exceeds ${maxBytes} bytes`, { origin: "local" });
-        return { body: answer, status: response.status };
+        return { body: answer.body, status: answer.status };
       } catch (error) {
         if (error instanceof SmcpError) throw error;
         if (sendOptions.signal?.aborted) throw sendOptions.signal.reason;
@@ -55,6 +78,8 @@ export function httpTransport(url: string, options: HttpTransportOptions = {}): 
       }
     },
   };
+  if (close) transport.close = close;
+  return transport;
 }
 
 /**
@@ -85,7 +110,9 @@ export function endpointUrl(url: string): string {
 }
 
 function describeNetworkError(error: unknown): string {
-  // fetch wraps the socket error (or an AggregateError of one per address) in `cause`.
+  // undici.request throws the socket error itself; fetch wraps it (or an AggregateError of one per address) in `cause`.
+  const own = (error as { code?: unknown }).code;
+  if (typeof own === "string" && !own.startsWith("UND_ERR")) return own;
   const cause = (error as { cause?: { code?: unknown; message?: unknown; errors?: { code?: unknown }[] } }).cause;
   const code = cause?.code ?? cause?.errors?.find((e) => typeof e.code === "string")?.code ?? cause?.message;
   if (typeof code === "string") return code;

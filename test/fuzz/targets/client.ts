@@ -7,6 +7,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { undiciTransport } from "../../../src/http.js";
 import { createClient, httpTransport, SmcpError, type Transport } from "../../../src/index.js";
 import { parseLossless } from "../../../src/protocol/parse.js";
 import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "../../helpers.js";
@@ -83,15 +84,23 @@ const options = {
   now: () => FIXED_NOW,
 };
 const inProcess = createClient({ ...options, transport: fake });
+// One client per HTTP transport, made once the raw server listens (an undici transport holds an agent).
+const httpClients = new Map<string, ReturnType<typeof createClient>>();
+function overHttp(transport: "http" | "undici") {
+  let client = httpClients.get(transport);
+  if (!client) {
+    const over = transport === "http" ? httpTransport : undiciTransport;
+    client = createClient({ ...options, transport: over(url, { timeoutMs: HTTP_TIMEOUT_MS }) });
+    httpClients.set(transport, client);
+  }
+  return client;
+}
 
-async function call(transport: "inprocess" | "http", r: AnswerRecipe): Promise<CallOutcome> {
+async function call(transport: "inprocess" | "http" | "undici", r: AnswerRecipe): Promise<CallOutcome> {
   recipe = r;
   same = false;
-  if (transport === "http" && !http) await startHttp();
-  const client =
-    transport === "http"
-      ? createClient({ ...options, transport: httpTransport(url, { timeoutMs: HTTP_TIMEOUT_MS }) })
-      : inProcess;
+  if (transport !== "inprocess" && !http) await startHttp();
+  const client = transport === "inprocess" ? inProcess : overHttp(transport);
   const started = performance.now();
   const ms = () => performance.now() - started;
   try {

@@ -1,0 +1,31 @@
+import { Agent, errors, request } from "undici";
+import { type HttpTransportOptions, httpSender } from "./http.js";
+import type { Transport } from "./transport.js";
+
+/**
+ * What `httpTransport` (from `smcp`) does (endpoint, timeout, answer limit,
+ * trace headers, errors), over undici's `request` on an agent of its own:
+ * Node only, and about a third of the client CPU per call that fetch costs
+ * (BENCHMARKS.md, client side). The agent refuses an answer past
+ * `maxResponseBytes` as it arrives, declared or chunked. `close()` closes its
+ * connections.
+ */
+export function undiciTransport(url: string, options: HttpTransportOptions = {}): Transport {
+  const maxBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
+  const agent = new Agent({ maxResponseSize: maxBytes });
+  return httpSender(
+    url,
+    options,
+    async (endpoint, body, headers, signal) => {
+      try {
+        const response = await request(endpoint, { method: "POST", headers, body, signal, dispatcher: agent });
+        return { body: new Uint8Array(await response.body.arrayBuffer()), status: response.statusCode };
+      } catch (error) {
+        // Past the limit, declared or as it arrived: the agent dropped the connection.
+        if (error instanceof errors.ResponseExceededMaxSizeError) return { body: "too_large", status: 0 };
+        throw error;
+      }
+    },
+    () => agent.close(),
+  );
+}
