@@ -471,8 +471,8 @@ for (const [name, target] of [
   ["smcp serve, memory, Ed25519 client", "target >= 0.4x"],
   ["smcp serve, memory, limiter + metrics", "target >= 0.9x"],
   ["smcp serve, memory, limiter + metrics + logs", "one JSON log line per request"],
-  ["smcp serve, SQLite", "target >= 0.6x"],
-  ["smcp serve, Redis", "target >= 0.7x"],
+  ["smcp serve, SQLite", "issue 22: target >= 0.7x"],
+  ["smcp serve, Redis", "issue 22: target >= 0.8x"],
   ["smcp serve, PostgreSQL", "shared store, beside Redis"],
 ] as const) {
   const row = rows.find((r) => r.peer === name);

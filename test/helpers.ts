@@ -12,6 +12,7 @@ import {
   type ServerOptions,
   type SmcpClient,
   type SmcpServer,
+  type Transport,
 } from "../src/index.js";
 import { ED25519_SECRET_PREFIX, type Key, publicKeyOf, toKeys } from "../src/protocol/keys.js";
 import { signMessage } from "../src/protocol/sign.js";
@@ -163,13 +164,16 @@ export function spyTool(calls: { spy: number }) {
   });
 }
 
-/** The test client (`CLIENT_ID`) of a server listening at `origin` (the `listening on …` line's URL, or its /mcp). */
-export function clientAt(origin: string): SmcpClient {
+/**
+ * The test client (`CLIENT_ID`) of a server listening at `origin` (the `listening on …` line's URL, or its /mcp),
+ * over `transport` (default: `httpTransport` to that origin).
+ */
+export function clientAt(origin: string, transport: Transport = httpTransport(origin.replace(/^listening on /, ""))): SmcpClient {
   return createClient({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
     serverId: SERVER_ID,
     serverSecret: SERVER_SECRET,
-    transport: httpTransport(origin.replace(/^listening on /, "")),
+    transport,
   });
 }

@@ -11,8 +11,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type RunningServer, serveHttp, undiciTransport } from "../src/http.js";
-import { createClient, createServer, demoTools, httpTransport, SmcpError, type Transport } from "../src/index.js";
-import { CLIENT_ID, CLIENT_SECRET, SERVER_ID, SERVER_SECRET } from "./helpers.js";
+import { createServer, demoTools, httpTransport, SmcpError, type Transport } from "../src/index.js";
+import { CLIENT_ID, CLIENT_SECRET, clientAt, SERVER_ID, SERVER_SECRET } from "./helpers.js";
 
 type Make = (url: string, options?: { timeoutMs?: number; maxResponseBytes?: number }) => Transport;
 const TRANSPORTS: [string, Make][] = [
@@ -60,13 +60,7 @@ for (const [name, make] of TRANSPORTS) {
   describe(name, () => {
     it("calls a real server: verified answers, a job polled to its end", async () => {
       const transport = make(running.origin);
-      const client = createClient({
-        clientId: CLIENT_ID,
-        clientSecret: CLIENT_SECRET,
-        serverId: SERVER_ID,
-        serverSecret: SERVER_SECRET,
-        transport,
-      });
+      const client = clientAt(running.origin, transport);
       assert.deepEqual(await client.call("batch_sum", { numbers: [1, 2, 3.5] }), { total: 6.5, count: 3 });
       const done = await client.callAndWait("start_long_task", { seconds: 1, payload: { x: 1 } }, { timeoutMs: 10_000 });
       assert.deepEqual(done, { x: 1 });
