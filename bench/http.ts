@@ -140,6 +140,16 @@ async function peerFor(spec: string): Promise<Peer> {
       check: (s, b) => s === 200 && b.includes('"ok":true'),
     };
   }
+  // Issue 19 item 4: the same library server behind each of its HTTP adapters (no logs, no limiter).
+  if (key === "adapter-node" || key === "adapter-fetch") {
+    const mode = key === "adapter-node" ? "node" : "fetch";
+    return {
+      name: mode === "node" ? "smcp library, serveHttp (node:http adapter)" : "smcp library, fetch handler behind node:http",
+      start: () => startPeer(["--import", "tsx", "bench/peers/adapters.ts", mode], 0),
+      bodies: "signed",
+      check: (s, b) => s === 200 && b.includes('"ok":true'),
+    };
+  }
   if (key === "mcp-sdk") {
     return {
       name: "MCP SDK (stateless, JSON)",
@@ -215,7 +225,7 @@ async function peerFor(spec: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, adapter, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, adapter, adapter-node, adapter-fetch, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
 }
 

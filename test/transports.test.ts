@@ -119,6 +119,25 @@ for (const [name, make] of TRANSPORTS) {
       await transport.close?.();
     });
 
+    it("a connection closed in the middle of the answer is unavailable, naming undici's code (both transports)", async () => {
+      answer = (_req, res) => {
+        res.writeHead(200, { "content-length": "100" });
+        res.write("{", () => res.socket?.destroy());
+      };
+      const transport = make(rawUrl);
+      const error = await failure(transport.send("{}"));
+      assert.equal(error.code, "unavailable");
+      assert.equal(error.message, `could not reach ${rawUrl}: UND_ERR_SOCKET`);
+      await transport.close?.();
+    });
+
+    it("maxResponseBytes: Infinity reads any answer", async () => {
+      answer = (_req, res) => res.end(Buffer.alloc(10_000, 0x20));
+      const transport = make(rawUrl, { maxResponseBytes: Number.POSITIVE_INFINITY });
+      assert.equal((await transport.send("{}")).body.length, 10_000);
+      await transport.close?.();
+    });
+
     it("a refused connection is unavailable, naming the socket error", async () => {
       // A port just closed (fetch refuses some well-known ports, such as 9, before connecting).
       const closed = http.createServer();

@@ -110,9 +110,10 @@ export function endpointUrl(url: string): string {
 }
 
 function describeNetworkError(error: unknown): string {
-  // undici.request throws the socket error itself; fetch wraps it (or an AggregateError of one per address) in `cause`.
+  // undici.request throws the error itself (a socket's, or undici's UND_ERR_*); fetch wraps the same error (or
+  // an AggregateError of one per address) in `cause`: either way the caller sees its code.
   const own = (error as { code?: unknown }).code;
-  if (typeof own === "string" && !own.startsWith("UND_ERR")) return own;
+  if (typeof own === "string") return own;
   const cause = (error as { cause?: { code?: unknown; message?: unknown; errors?: { code?: unknown }[] } }).cause;
   const code = cause?.code ?? cause?.errors?.find((e) => typeof e.code === "string")?.code ?? cause?.message;
   if (typeof code === "string") return code;

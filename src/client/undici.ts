@@ -7,12 +7,19 @@ import type { Transport } from "./transport.js";
  * trace headers, errors), over undici's `request` on an agent of its own:
  * Node only, and about a third of the client CPU per call that fetch costs
  * (BENCHMARKS.md, client side). The agent refuses an answer past
- * `maxResponseBytes` as it arrives, declared or chunked. `close()` closes its
- * connections.
+ * `maxResponseBytes` as it arrives, declared or chunked. Unlike fetch it
+ * follows no redirect and decompresses nothing (an smcp server sends
+ * neither). `close()` closes its connections.
  */
 export function undiciTransport(url: string, options: HttpTransportOptions = {}): Transport {
   const maxBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
-  const agent = new Agent({ maxResponseSize: maxBytes });
+  // The call's own deadline (timeoutMs) governs, so undici's 300 s head and body timeouts are off; an unbounded
+  // answer size is undici's -1.
+  const agent = new Agent({
+    maxResponseSize: Number.isFinite(maxBytes) ? maxBytes : -1,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
   return httpSender(
     url,
     options,

@@ -39,13 +39,15 @@ export function tracer(): Tracer {
 
 /**
  * Whether a span here would be a pure no-op: no OTel SDK has registered a
- * tracer provider (so no context manager either: nothing is active) and there
- * is no parent to pass on. Callers then skip spans and context switches
- * altogether: the same behaviour, without the allocations on every request.
- * Read on every call, so an SDK registered later is followed.
+ * tracer provider, there is no parent to pass on, and nothing is active (a
+ * context manager registered without a provider, as NodeSDK does with
+ * traces off, may hold an outer trace, which a span of ours must keep
+ * hiding). Callers then skip spans and context switches altogether: the
+ * same behaviour, without the allocations on every request. Read on every
+ * call, so an SDK registered later is followed.
  */
 export function spansOff(hasParent: boolean): boolean {
-  if (hasParent) return false;
+  if (hasParent || context.active() !== ROOT_CONTEXT) return false;
   const provider = trace.getTracerProvider();
   return provider instanceof ProxyTracerProvider && provider.getDelegateTracer(NAME) === undefined;
 }

@@ -1,0 +1,44 @@
+// Peer 5 (issue 19 item 4, "whichever measures faster"): one smcp server (memory stores, the demo tools,
+// the bench keys, no logs, no limiter) behind one of its two HTTP adapters, from the build in dist/:
+//   node  - serveHttp, the node:http adapter (what `smcp serve` runs);
+//   fetch - the web-standard fetch handler behind node:http, the way Hono's and srvx's node adapters
+//           run one: each request becomes a Request, each Response is written back.
+// Prints its URL.
+import { createServer as createNodeServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import { BENCH } from "../fixtures.js";
+
+const mode = process.argv[2] === "fetch" ? "fetch" : "node";
+const smcp = (await import(new URL("../../dist/index.js", import.meta.url).href)) as typeof import("../../src/index.js");
+const http = (await import(new URL("../../dist/http.js", import.meta.url).href)) as typeof import("../../src/http.js");
+const server = smcp.createServer({
+  keyring: { serverId: "bench", serverSecrets: BENCH.serverSecret, clients: { bench: BENCH.clientSecret } },
+  tools: smcp.demoTools,
+  limits: { rate: 0 }, // no limiter: the one bench client would pass the default 1,000/s
+});
+
+if (mode === "node") {
+  const running = await http.serveHttp(server, { port: 0 });
+  console.log(`listening on ${running.origin}`);
+  process.once("SIGTERM", () => void running.close().then(() => process.exit(0)));
+} else {
+  const handle = smcp.createFetchHandler(server);
+  const node = createNodeServer(async (req, res) => {
+    const request = new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, {
+      method: req.method ?? "GET",
+      headers: req.headers as Record<string, string>,
+      ...(req.method === "POST" ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: "half" } : {}),
+    } as RequestInit);
+    const response = await handle(request);
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(Buffer.from(await response.arrayBuffer()));
+  });
+  node.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve) => node.listen(0, "127.0.0.1", resolve));
+  console.log(`listening on http://127.0.0.1:${(node.address() as AddressInfo).port}`);
+  process.once("SIGTERM", () => {
+    node.closeAllConnections();
+    node.close(() => process.exit(0));
+  });
+}
