@@ -186,9 +186,7 @@ export class SmcpClient {
     const started = performance.now();
     const parent = context.active();
     // No SDK and nothing active: the span would be a no-op, so none is made (nor a context switch).
-    const span = spansOff(otelTrace.getSpan(parent) !== undefined)
-      ? undefined
-      : tracer().startSpan(`tools/call ${tool}`, { kind: SpanKind.CLIENT }, parent);
+    const span = spansOff(false) ? undefined : tracer().startSpan(`tools/call ${tool}`, { kind: SpanKind.CLIENT }, parent);
     const recording = span?.isRecording() === true;
     if (span && recording) {
       span.setAttribute("mcp.method.name", "tools/call");

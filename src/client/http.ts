@@ -2,6 +2,9 @@ import { SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { readLimited } from "../util/stream.js";
 import type { Transport } from "./transport.js";
 
+/** Largest answer an HTTP transport reads unless told otherwise: 8 MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
 /** Options for {@link httpTransport}. */
 export interface HttpTransportOptions {
   /** Give up on an answer after this many ms. Default 30,000. */
@@ -45,7 +48,7 @@ export type HttpPost = (
 export function httpSender(url: string, options: HttpTransportOptions, post: HttpPost, close?: () => Promise<void>): Transport {
   const endpoint = endpointUrl(url);
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const maxBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const headers = { ...options.headers, "content-type": "application/json" };
   const transport: Transport = {
     async send(body, sendOptions = {}) {

@@ -1,5 +1,5 @@
 import { Agent, errors, request } from "undici";
-import { type HttpTransportOptions, httpSender } from "./http.js";
+import { DEFAULT_MAX_RESPONSE_BYTES, type HttpTransportOptions, httpSender } from "./http.js";
 import type { Transport } from "./transport.js";
 
 /**
@@ -12,7 +12,7 @@ import type { Transport } from "./transport.js";
  * neither). `close()` closes its connections.
  */
 export function undiciTransport(url: string, options: HttpTransportOptions = {}): Transport {
-  const maxBytes = options.maxResponseBytes ?? 8 * 1024 * 1024;
+  const maxBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   // The call's own deadline (timeoutMs) governs, so undici's 300 s head and body timeouts are off; an unbounded
   // answer size is undici's -1.
   const agent = new Agent({

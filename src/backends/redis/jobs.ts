@@ -90,8 +90,8 @@ export class RedisJobStore implements JobStore {
     const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[`smcp_${name}`];
     if (!command) throw new Error(`script ${name} is not defined`);
     // The key count lives once, in scripts.ts; a call that passes another number is a bug here, not in Redis.
-    if (keys.length !== scripts()[name].keys)
-      throw new Error(`script ${name} takes ${scripts()[name].keys} keys, given ${keys.length}`);
+    const want = scripts()[name].keys;
+    if (keys.length !== want) throw new Error(`script ${name} takes ${want} keys, given ${keys.length}`);
     return command.call(this.#redis, ...keys, ...args);
   }
 
