@@ -102,7 +102,15 @@ for (const [unit, letter] of [
 /** {@link quoteString} for long strings: the same text, written into one buffer. */
 function quoteLong(s: string): string {
   const out = Buffer.allocUnsafe(s.length * 6 + 2);
-  let n = 0;
+  return out.toString("latin1", 0, quoteInto(s, out, 0));
+}
+
+/**
+ * {@link quoteString}'s text as bytes, written into `out` from `at` (which must hold `s.length * 6 + 2` more);
+ * returns where it ends. For a caller that builds canonical text in a buffer of its own.
+ */
+export function quoteInto(s: string, out: Uint8Array, at: number): number {
+  let n = at;
   out[n++] = 0x22;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -122,7 +130,7 @@ function quoteLong(s: string): string {
     }
   }
   out[n++] = 0x22;
-  return out.toString("latin1", 0, n);
+  return n;
 }
 
 /**

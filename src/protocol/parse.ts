@@ -7,7 +7,15 @@
  */
 
 import { isUtf8 } from "node:buffer";
-import { ABOVE_D800, compareCodePoints, formatPythonFloat, type JsonObject, type JsonValue, quoteString } from "./canonical.js";
+import {
+  ABOVE_D800,
+  compareCodePoints,
+  formatPythonFloat,
+  type JsonObject,
+  type JsonValue,
+  quoteInto,
+  quoteString,
+} from "./canonical.js";
 
 /** Limits a receiver enforces while parsing (SPEC §2). */
 export interface ParseLimits {
@@ -473,17 +481,36 @@ function isDigit(c: number): boolean {
 
 /**
  * The fast path for text a canonical signer wrote (every smcp, Python or seed
- * client does): one scan proves the text is exactly its own canonical form
- * (no whitespace, keys strictly ascending, every string and number written as
+ * client does): one scan proves the text is its own canonical form (no
+ * whitespace, keys strictly ascending, every string and integer written as
  * `canonicalize` writes it, within the limits), so `canonical` is the text
  * itself less the omitted member, and the value is V8's `JSON.parse` of it,
- * which for such text is the value the full parser builds. Anything else
- * (whitespace inside, an unsorted or escaped key, a lone surrogate escape, a long
- * integer, a non-canonical number or escape, non-ASCII text, any error) returns
- * undefined and the full parser decides, so errors and edge cases keep exactly
- * one implementation. Same results as the full parser (test/fuzz-parser.test.ts).
+ * which for such text is the value the full parser builds. A float written
+ * other than as Python's repr (`1E-2`) names the same double either way, so it
+ * is written again in place and the scan goes on. Anything else (whitespace
+ * inside, an unsorted or escaped key, a lone surrogate escape, a long integer,
+ * -0, a non-canonical escape, non-ASCII text, any error) returns undefined and
+ * the full parser decides, so errors and edge cases keep exactly one
+ * implementation. Same results as the full parser (test/fuzz-canonical-fast.test.ts).
  */
 export function parseCanonical(
+  s: string,
+  maxDepth: number,
+  maxNumberLength: number,
+  omitKey: string | undefined,
+  maxMembers: number,
+): ParsedJson | undefined {
+  try {
+    return scanCanonical(s, maxDepth, maxNumberLength, omitKey, maxMembers);
+  } finally {
+    // A hostile body may have grown the scratch bytes; past a few megabytes they are not kept.
+    if (patchScratch.length > SCRATCH_KEPT) patchScratch = Buffer.allocUnsafeSlow(4096);
+    if (spliceScratch.length > SCRATCH_KEPT) spliceScratch = Buffer.allocUnsafeSlow(4096);
+    if (patchIndex.length > SCRATCH_KEPT / 4) patchIndex = new Int32Array(1024);
+  }
+}
+
+function scanCanonical(
   s: string,
   maxDepth: number,
   maxNumberLength: number,
@@ -507,15 +534,21 @@ export function parseCanonical(
     TRAILING_WS.lastIndex = last;
     if (!TRAILING_WS.test(s)) return undefined;
   }
-  let canonical = first === 0 && last === s.length ? s : s.slice(first, last);
-  const start = scan.omitStart;
-  if (start >= 0) {
-    const end = scan.omitEnd;
-    // Take the member out with one of its commas: the one before it, else the one after it (if any).
-    if (s.charCodeAt(start - 1) === 0x2c) canonical = s.slice(first, start - 1) + s.slice(end, last);
-    else if (s.charCodeAt(end) === 0x2c) canonical = s.slice(first, start) + s.slice(end + 1, last);
-    else canonical = s.slice(first, start) + s.slice(end, last);
+  // The member left out goes with one of its commas: the one before it, else the one after it (if any).
+  let cutStart = scan.omitStart;
+  let cutEnd = scan.omitEnd;
+  if (cutStart >= 0) {
+    if (s.charCodeAt(cutStart - 1) === 0x2c) cutStart--;
+    else if (s.charCodeAt(cutEnd) === 0x2c) cutEnd++;
   }
+  const canonical =
+    scan.patchCount > 0
+      ? splice(s, first, last, cutStart, cutEnd, scan)
+      : cutStart >= 0
+        ? s.slice(first, cutStart) + s.slice(cutEnd, last)
+        : first === 0 && last === s.length
+          ? s
+          : s.slice(first, last);
   let value: JsonValue;
   try {
     value = JSON.parse(s) as JsonValue;
@@ -526,6 +559,74 @@ export function parseCanonical(
   if (scan.floatKeys) parsed.floatKeys = scan.floatKeys;
   if (scan.floatArgs) parsed.floatArgs = scan.floatArgs;
   return parsed;
+}
+
+/**
+ * Bytes reused from one parse to the next (a parse is synchronous), for the patches' texts and the patched
+ * canonical text: fresh megabytes cost more in page faults than the copying itself (measured), and a string or
+ * an array entry per patch more in garbage collection. Dropped when a parse grew one past {@link SCRATCH_KEPT}.
+ */
+let patchScratch: Buffer = Buffer.allocUnsafeSlow(4096);
+let spliceScratch: Buffer = Buffer.allocUnsafeSlow(4096);
+let patchIndex = new Int32Array(1024);
+const SCRATCH_KEPT = 8 * 1024 * 1024;
+
+/** A buffer of at least `size` bytes with the first `keep` bytes of `buffer`: `buffer` itself while it fits. */
+function atLeast(buffer: Buffer, size: number, keep: number): Buffer {
+  if (size <= buffer.length) return buffer;
+  const grown = Buffer.allocUnsafeSlow(Math.max(size, buffer.length * 2));
+  buffer.copy(grown, 0, 0, keep);
+  return grown;
+}
+
+/** Copies `text` (ASCII) into `into` at `at`; returns the end. Short texts by hand: the native call costs more. */
+function writeAscii(into: Buffer, at: number, text: string): number {
+  if (text.length > 32) return at + into.write(text, at, "latin1");
+  for (let k = 0; k < text.length; k++) into[at + k] = text.charCodeAt(k);
+  return at + text.length;
+}
+
+/**
+ * The text in [first, last) with [cutStart, cutEnd) left out (none if cutStart < 0) and each of the scan's
+ * patches written in place of its lexeme (patches inside the cut go with it), built in one byte buffer: the
+ * text is ASCII here.
+ */
+function splice(s: string, first: number, last: number, cutStart: number, cutEnd: number, scan: CanonicalScan): string {
+  const patches = patchIndex;
+  const texts = patchScratch;
+  spliceScratch = atLeast(spliceScratch, last - first + Math.max(0, scan.patchGrowth), 0);
+  const out = spliceScratch;
+  let n = 0;
+  let at = first;
+  let from = 0;
+  const copy = (to: number) => {
+    if (to - at > 32) n += out.write(s.slice(at, to), n, "latin1");
+    else for (let k = at; k < to; k++) out[n++] = s.charCodeAt(k);
+  };
+  for (let k = 0; k < scan.patchCount; k += 3) {
+    const start = patches[k] as number;
+    const end = patches[k + 1] as number;
+    const to = from + (patches[k + 2] as number);
+    if (start >= cutStart && end <= cutEnd) {
+      from = to;
+      continue;
+    }
+    if (cutStart >= at && cutStart < start) {
+      copy(cutStart);
+      at = cutEnd;
+    }
+    copy(start);
+    if (to - from > 32) n += texts.copy(out, n, from, to);
+    else for (let b = from; b < to; b++) out[n++] = texts[b] as number;
+    at = end;
+    from = to;
+  }
+  if (cutStart >= at) {
+    copy(cutStart);
+    at = cutEnd;
+  }
+  copy(last);
+  return out.toString("latin1", 0, n);
 }
 
 const LEADING_WS = /[ \t\n\r]*/y;
@@ -549,10 +650,20 @@ class CanonicalScan {
   omitEnd = -1;
   floatKeys: string[] | undefined;
   floatArgs: string[] | undefined;
+  /**
+   * Patches: floats not written as Python's repr, strings holding DEL or non-ASCII as is. Start, end and the
+   * length of the canonical text of each, in order, in `patchIndex` (numbers `patchCount`), the texts one after
+   * another in `patchScratch` (bytes `patchBytesUsed`); see {@link splice}.
+   */
+  patchCount = 0;
+  patchBytesUsed = 0;
+  /** How much longer the patched text is than the lexemes it replaces (negative if shorter). */
+  patchGrowth = 0;
   // Set by number(): whether the lexeme just read was a float.
   private lastFloat = false;
-  // Set by string(): whether the string just read held an escape.
+  // Set by string(): whether the string just read held an escape, and whether it held DEL or non-ASCII as is.
   private escaped = false;
+  private raw = false;
   // True while the value of the top-level `args` member is being scanned.
   private inArgs = false;
 
@@ -574,7 +685,7 @@ class CanonicalScan {
       case 0x5b:
         return this.array(depth + 1);
       case 0x22:
-        return this.string();
+        return this.stringValue();
       case 0x74:
         return this.word("true");
       case 0x66:
@@ -607,7 +718,7 @@ class CanonicalScan {
     for (let count = 1; ; count++) {
       if (count > this.maxMembers) return false;
       const keyStart = this.i + 1;
-      if (s.charCodeAt(this.i) !== 0x22 || !this.string() || this.escaped) return false;
+      if (s.charCodeAt(this.i) !== 0x22 || !this.string() || this.escaped || this.raw) return false;
       const keyEnd = this.i - 1;
       // Strictly ascending (so no duplicates): the keys are ASCII here, where UTF-16 order is code-point order.
       if (prevStart >= 0 && !ascending(s, prevStart, prevEnd, keyStart, keyEnd)) return false;
@@ -668,6 +779,7 @@ class CanonicalScan {
     const s = this.s;
     let i = this.i + 1;
     let escaped = false;
+    let raw = false;
     for (;;) {
       const c = s.charCodeAt(i);
       if (c < 128 && VERBATIM[c] === 1) {
@@ -675,7 +787,13 @@ class CanonicalScan {
         continue;
       }
       if (c === 0x22) break;
-      if (c !== 0x5c) return false; // control characters, DEL, non-ASCII, the end of the text
+      if (c >= 0x7f) {
+        // DEL and non-ASCII, which canonical text escapes: the string is written again (see stringValue).
+        raw = true;
+        i++;
+        continue;
+      }
+      if (c !== 0x5c) return false; // control characters, the end of the text
       escaped = true;
       const e = s.charCodeAt(i + 1);
       if (e < 128 && CANONICAL_SHORT[e] === 1) {
@@ -710,7 +828,54 @@ class CanonicalScan {
     }
     this.i = i + 1;
     this.escaped = escaped;
+    this.raw = raw;
     return true;
+  }
+
+  /**
+   * A string value. One holding DEL or non-ASCII text as it is is the same string either way, so its canonical
+   * text (escaped) is written in place and the scan goes on; a raw lone surrogate (only a JS string holds one,
+   * and it could pair with an escaped half) is left to the full parser, which refuses it.
+   */
+  private stringValue(): boolean {
+    const start = this.i;
+    if (!this.string()) return false;
+    if (!this.raw) return true;
+    const s = this.s;
+    const content = s.slice(start + 1, this.i - 1);
+    if (!content.isWellFormed()) return false;
+    // The escapes the scan let through are canonical ones, which JSON.parse reads as the full parser does.
+    const decoded = this.escaped ? (JSON.parse(s.slice(start, this.i)) as string) : content;
+    // Quoted straight into the patch bytes: a megabyte of emoji is 6 MB of escapes, which as a string of its
+    // own cost as much again.
+    const used = this.patchBytesUsed;
+    patchScratch = atLeast(patchScratch, used + decoded.length * 6 + 2, used);
+    const end = quoteInto(decoded, patchScratch, used);
+    this.record(start, this.i, end - used);
+    this.patchBytesUsed = end;
+    return true;
+  }
+
+  /** Patches [start, end) with `text` (ASCII). */
+  private patch(start: number, end: number, text: string): void {
+    patchScratch = atLeast(patchScratch, this.patchBytesUsed + text.length, this.patchBytesUsed);
+    this.patchBytesUsed = writeAscii(patchScratch, this.patchBytesUsed, text);
+    this.record(start, end, text.length);
+  }
+
+  /** Records a patch of [start, end) whose text, `length` bytes, was just written to the patch bytes. */
+  private record(start: number, end: number, length: number): void {
+    const at = this.patchCount;
+    if (at + 3 > patchIndex.length) {
+      const grown = new Int32Array(patchIndex.length * 2);
+      grown.set(patchIndex.subarray(0, at));
+      patchIndex = grown;
+    }
+    patchIndex[at] = start;
+    patchIndex[at + 1] = end;
+    patchIndex[at + 2] = length;
+    this.patchCount = at + 3;
+    this.patchGrowth += length - (end - start);
   }
 
   /** A number as canonical text writes it: an integer of at most 15 digits (not -0), or a float in Python's repr. */
@@ -755,10 +920,27 @@ class CanonicalScan {
       this.lastFloat = true;
       return true;
     }
-    const lexeme = s.slice(start, i);
-    const n = Number(lexeme);
-    if (!Number.isFinite(n) || formatPythonFloat(n) !== lexeme) return false;
+    // Any other float is the double it names (V8's JSON.parse reads it as the full parser's Number does), written
+    // as Python's repr: the canonical text gets that in place of the lexeme.
     this.lastFloat = true;
+    // Written straight into the patch bytes (no string per float), and kept only if it differs from the lexeme.
+    const used = this.patchBytesUsed;
+    patchScratch = atLeast(patchScratch, used + MAX_REPR, used);
+    const written = reprInto(s, start, patchScratch, used);
+    if (written >= 0) {
+      if (written - used === length) {
+        let k = 0;
+        while (k < length && patchScratch[used + k] === s.charCodeAt(start + k)) k++;
+        if (k === length) return true;
+      }
+      this.patchBytesUsed = written;
+      this.record(start, i, written - used);
+      return true;
+    }
+    const n = Number(s.slice(start, i));
+    if (!Number.isFinite(n)) return false;
+    const text = formatPythonFloat(n);
+    if (text.length !== length || !s.startsWith(text, start)) this.patch(start, i, text);
     return true;
   }
 }
@@ -788,6 +970,77 @@ function canonicalExponentForm(s: string, start: number, intEnd: number, fractio
   for (let k = fractionEnd + 2; k < end; k++) exponent = exponent * 10 + (s.charCodeAt(k) - 0x30);
   if (sign === 0x2d) exponent = -exponent;
   return (exponent < -4 || exponent >= 16) && exponent >= -307 && exponent <= 307;
+}
+
+/** Room for the longest text {@link reprInto} writes, 22 bytes ("-1.23456789012345e-307"). */
+const MAX_REPR = 24;
+
+/**
+ * Writes Python's repr of the float lexeme {@link scanNumber} just read from `start` into `out`
+ * from `at`, from the lexeme's own digits, and returns where it ends: with at most 15 significant digits and a
+ * decimal exponent within the normal doubles (-307..307), those digits less leading and trailing zeros are the
+ * shortest that name its double (DBL_DIG, as in {@link canonicalExponentForm}). -1 for anything else (more
+ * digits, zero, the edges of the range), which formatPythonFloat writes from the double.
+ */
+function reprInto(s: string, start: number, out: Uint8Array, at: number): number {
+  const { intEnd, fractionEnd, end } = scanned;
+  const negative = s.charCodeAt(start) === 0x2d;
+  const digitStart = negative ? start + 1 : start;
+  let exponent = 0;
+  if (fractionEnd < end) {
+    // e or E, an optional sign, digits; more than four digits is past the range (or zeros Python would not write).
+    let k = fractionEnd + 1;
+    const sign = s.charCodeAt(k);
+    if (sign === 0x2b || sign === 0x2d) k++;
+    if (end - k > 4) return -1;
+    for (; k < end; k++) exponent = exponent * 10 + (s.charCodeAt(k) - 0x30);
+    if (sign === 0x2d) exponent = -exponent;
+  }
+  // The mantissa's digits, numbered 0.. across the point: digit m is at m below intLength, else one further on.
+  const intLength = intEnd - digitStart;
+  const mantissaLength = intLength + (fractionEnd > intEnd ? fractionEnd - intEnd - 1 : 0);
+  let lead = 0;
+  while (lead < mantissaLength && digitAt(s, digitStart, intLength, lead) === 0x30) lead++;
+  if (lead === mantissaLength) return -1;
+  let trail = mantissaLength;
+  while (digitAt(s, digitStart, intLength, trail - 1) === 0x30) trail--;
+  const count = trail - lead;
+  if (count > 15) return -1;
+  // The decimal exponent of the first significant digit.
+  const e = intLength - lead - 1 + exponent;
+  if (e < -307 || e > 307) return -1;
+  let n = at;
+  if (negative) out[n++] = 0x2d;
+  if (e >= 16 || e < -4) {
+    out[n++] = digitAt(s, digitStart, intLength, lead);
+    if (count > 1) {
+      out[n++] = 0x2e;
+      for (let m = lead + 1; m < trail; m++) out[n++] = digitAt(s, digitStart, intLength, m);
+    }
+    out[n++] = 0x65;
+    out[n++] = e < 0 ? 0x2d : 0x2b;
+    const magnitude = e < 0 ? -e : e;
+    if (magnitude >= 100) out[n++] = 0x30 + Math.floor(magnitude / 100);
+    out[n++] = 0x30 + (Math.floor(magnitude / 10) % 10);
+    out[n++] = 0x30 + (magnitude % 10);
+  } else if (e < 0) {
+    out[n++] = 0x30;
+    out[n++] = 0x2e;
+    for (let z = -1; z > e; z--) out[n++] = 0x30;
+    for (let m = lead; m < trail; m++) out[n++] = digitAt(s, digitStart, intLength, m);
+  } else {
+    // e + 1 digits before the point (zeros past the last significant one), then the rest or "0".
+    for (let d = 0; d <= e; d++) out[n++] = d < count ? digitAt(s, digitStart, intLength, lead + d) : 0x30;
+    out[n++] = 0x2e;
+    if (count > e + 1) for (let m = lead + e + 1; m < trail; m++) out[n++] = digitAt(s, digitStart, intLength, m);
+    else out[n++] = 0x30;
+  }
+  return n;
+}
+
+/** Digit m of a mantissa whose point, if any, follows its first `intLength` digits (a plain function: a closure per float cost more). */
+function digitAt(s: string, digitStart: number, intLength: number, m: number): number {
+  return s.charCodeAt(m < intLength ? digitStart + m : digitStart + m + 1);
 }
 
 /** 1 for the code units canonical text writes as a short escape (`\b \t \n \f \r " \\`). */
