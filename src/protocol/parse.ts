@@ -486,10 +486,11 @@ function isDigit(c: number): boolean {
  * `canonicalize` writes it, within the limits), so `canonical` is the text
  * itself less the omitted member, and the value is V8's `JSON.parse` of it,
  * which for such text is the value the full parser builds. A float written
- * other than as Python's repr (`1E-2`) names the same double either way, so it
- * is written again in place and the scan goes on. Anything else (whitespace
- * inside, an unsorted or escaped key, a lone surrogate escape, a long integer,
- * -0, a non-canonical escape, non-ASCII text, any error) returns undefined and
+ * other than as Python's repr (`1E-2`) names the same double either way, and a
+ * string value holding DEL or non-ASCII text as it is is the same string, so
+ * each is written again in place and the scan goes on. Anything else
+ * (whitespace inside, an unsorted, escaped or non-ASCII key, a lone surrogate,
+ * a long integer, -0, a non-canonical escape, any error) returns undefined and
  * the full parser decides, so errors and edge cases keep exactly one
  * implementation. Same results as the full parser (test/fuzz-canonical-fast.test.ts).
  */
@@ -774,7 +775,10 @@ class CanonicalScan {
     }
   }
 
-  /** At `"`: printable ASCII and escapes exactly as `quoteString` writes them; no surrogate escape. */
+  /**
+   * At `"`: printable ASCII and escapes exactly as `quoteString` writes them, no lone surrogate escape; DEL and
+   * non-ASCII as they are set `raw` (a key refuses them, a value is written again).
+   */
   private string(): boolean {
     const s = this.s;
     let i = this.i + 1;
@@ -843,7 +847,9 @@ class CanonicalScan {
     if (!this.raw) return true;
     const s = this.s;
     const content = s.slice(start + 1, this.i - 1);
-    if (!content.isWellFormed()) return false;
+    // A lone surrogate, or a string whose canonical text would not fit the patch index (hundreds of MB): the
+    // full parser decides.
+    if (!content.isWellFormed() || content.length > MAX_PATCHED_STRING) return false;
     // The escapes the scan let through are canonical ones, which JSON.parse reads as the full parser does.
     const decoded = this.escaped ? (JSON.parse(s.slice(start, this.i)) as string) : content;
     // Quoted straight into the patch bytes: a megabyte of emoji is 6 MB of escapes, which as a string of its
@@ -878,7 +884,10 @@ class CanonicalScan {
     this.patchGrowth += length - (end - start);
   }
 
-  /** A number as canonical text writes it: an integer of at most 15 digits (not -0), or a float in Python's repr. */
+  /**
+   * An integer as canonical text writes it (at most 15 digits, not -0), or any finite float, patched to Python's
+   * repr unless written so.
+   */
   private number(): boolean {
     const s = this.s;
     const start = this.i;
@@ -926,7 +935,7 @@ class CanonicalScan {
     // Written straight into the patch bytes (no string per float), and kept only if it differs from the lexeme.
     const used = this.patchBytesUsed;
     patchScratch = atLeast(patchScratch, used + MAX_REPR, used);
-    const written = reprInto(s, start, patchScratch, used);
+    const written = reprInto(s, start, scanned, patchScratch, used);
     if (written >= 0) {
       if (written - used === length) {
         let k = 0;
@@ -972,23 +981,26 @@ function canonicalExponentForm(s: string, start: number, intEnd: number, fractio
   return (exponent < -4 || exponent >= 16) && exponent >= -307 && exponent <= 307;
 }
 
+/** The longest string value written again in place: its canonical text (6 bytes a unit at most) fits an int32. */
+const MAX_PATCHED_STRING = 0x0fffffff;
+
 /** Room for the longest text {@link reprInto} writes, 22 bytes ("-1.23456789012345e-307"). */
 const MAX_REPR = 24;
 
 /**
- * Writes Python's repr of the float lexeme {@link scanNumber} just read from `start` into `out`
+ * Writes Python's repr of the float lexeme at `start`, whose `parts` {@link scanNumber} found, into `out`
  * from `at`, from the lexeme's own digits, and returns where it ends: with at most 15 significant digits and a
  * decimal exponent within the normal doubles (-307..307), those digits less leading and trailing zeros are the
  * shortest that name its double (DBL_DIG, as in {@link canonicalExponentForm}). -1 for anything else (more
  * digits, zero, the edges of the range), which formatPythonFloat writes from the double.
  */
-function reprInto(s: string, start: number, out: Uint8Array, at: number): number {
-  const { intEnd, fractionEnd, end } = scanned;
+function reprInto(s: string, start: number, parts: typeof scanned, out: Uint8Array, at: number): number {
+  const { intEnd, fractionEnd, end } = parts;
   const negative = s.charCodeAt(start) === 0x2d;
   const digitStart = negative ? start + 1 : start;
   let exponent = 0;
   if (fractionEnd < end) {
-    // e or E, an optional sign, digits; more than four digits is past the range (or zeros Python would not write).
+    // e or E, an optional sign, digits; more than four (past the range, or padded with zeros) go the slow way.
     let k = fractionEnd + 1;
     const sign = s.charCodeAt(k);
     if (sign === 0x2b || sign === 0x2d) k++;
