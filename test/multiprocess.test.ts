@@ -290,7 +290,7 @@ describe("Redis down: fail closed, recover without a restart", () => {
     const { job_id } = (await a.client.call("start_long_task", { seconds: 1, payload: { after: "outage" } })) as {
       job_id: string;
     };
-    await until(async () => (await a.client.poll(job_id)).status === "done", 20_000, "a job after the outage");
+    await until(async () => (await a.client.poll(job_id)).status === "done", 60_000, "a job after the outage");
     // One log line when the outage began and one when it ended, not one per refused request.
     const messages = a.child
       .stderr()
@@ -382,7 +382,7 @@ describe("PostgreSQL: restart mid-job, and down (sessions cut, logins refused)",
       const { job_id } = (await a.client.call("start_long_task", { seconds: 1, payload: { after: "outage" } })) as {
         job_id: string;
       };
-      await until(async () => (await a.client.poll(job_id)).status === "done", 20_000, "a job after the outage");
+      await until(async () => (await a.client.poll(job_id)).status === "done", 60_000, "a job after the outage");
       const messages = a.child
         .stderr()
         .split("\n")

@@ -249,7 +249,8 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
       const { client, server } = await setup();
       const seen: unknown[] = [];
       const waiting = client.callAndWait("gated", { gate: "w1" }, { pollIntervalMs: 10, onProgress: (p) => seen.push(p) });
-      await until(() => seen.some((p) => (p as { stage?: string } | null)?.stage === "started"));
+      // The first run on a store that just opened (a cluster's BullMQ worker connecting) can take seconds on a busy machine.
+      await until(() => seen.some((p) => (p as { stage?: string } | null)?.stage === "started"), 30_000, "the job to start");
       gates.open("w1");
       assert.deepEqual(await waiting, { gate: "w1" });
 
