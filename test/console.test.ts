@@ -86,7 +86,15 @@ async function startForger(upstream: string): Promise<{ url: string; close: () =
       body += c;
     });
     req.on("end", async () => {
-      const envelope = JSON.parse(body) as { request_id: string; tool: string };
+      // Only signed envelopes are forged or passed on: the console's metrics sampler also GETs /metrics
+      // beside the URL (every 2 s while a page is open), and a throw here would be an uncaught exception.
+      let envelope: { request_id: string; tool: string };
+      try {
+        envelope = JSON.parse(body) as typeof envelope;
+      } catch {
+        res.writeHead(404).end();
+        return;
+      }
       if (envelope.tool === "batch_sum" || req.url?.startsWith("/forge-all/")) {
         const forged = signMessage(
           {
@@ -104,8 +112,12 @@ async function startForger(upstream: string): Promise<{ url: string; close: () =
         res.writeHead(200, { "content-type": "application/json" }).end(forged.body);
         return;
       }
-      const answer = await fetch(upstream, { method: "POST", headers: { "content-type": "application/json" }, body });
-      res.writeHead(answer.status, { "content-type": "application/json" }).end(Buffer.from(await answer.arrayBuffer()));
+      try {
+        const answer = await fetch(upstream, { method: "POST", headers: { "content-type": "application/json" }, body });
+        res.writeHead(answer.status, { "content-type": "application/json" }).end(Buffer.from(await answer.arrayBuffer()));
+      } catch {
+        res.writeHead(502).end();
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
