@@ -4,7 +4,8 @@ import fc from "fast-check";
 import { canonicalize, JsonSyntaxError, parseLossless } from "../src/index.js";
 import { compareCodePoints, formatPythonFloat, quoteString } from "../src/protocol/canonical.js";
 import { type Key, toKeys } from "../src/protocol/keys.js";
-import { signMessage, signResponse } from "../src/protocol/sign.js";
+import { signMessage, signRequest, signResponse } from "../src/protocol/sign.js";
+import { jsValue } from "./fuzz/json.js";
 import { python } from "./helpers.js";
 
 const canon = (text: string) => parseLossless(text).canonical;
@@ -180,6 +181,51 @@ describe("long strings (written as bytes past 256 units) and many keys (sorted n
       python<string[]>("canonical", { texts }),
       texts.map((t) => parseLossless(t).canonical),
     );
+  });
+});
+
+describe("signRequest writes what the generic signer writes", () => {
+  const key = toKeys("a-secret-of-at-least-16-bytes", "test")[0] as Key;
+  /** The same bytes and signature, or the same refusal (a lone surrogate anywhere). */
+  const agree = (fields: Parameters<typeof signRequest>[0]) => {
+    let generic: ReturnType<typeof signMessage> | Error;
+    try {
+      generic = signMessage({ v: "mcp/0.1", ...fields }, key);
+    } catch (error) {
+      generic = error as Error;
+    }
+    if (generic instanceof Error) {
+      assert.throws(() => signRequest(fields, key), { name: generic.name, message: generic.message });
+      return;
+    }
+    const fast = signRequest(fields, key);
+    assert.equal(fast.body, generic.body);
+    assert.deepEqual(fast.message, generic.message);
+  };
+
+  it("same bytes, signature and message for fixed envelopes, and the same refusal of a lone surrogate", () => {
+    const base = { request_id: "r-1", ts_ms: 1795270000000, client_id: "c", server_id: "s", tool: "batch_sum", nonce: "n" };
+    agree({ ...base, args: { numbers: [1.5, 2.25, 3, 1e-7, 1e16] } });
+    agree({ ...base, args: {}, client_id: "é😀", tool: 'a"\\\n\u007f' });
+    agree({ ...base, args: { "": null, z: { y: [true, "x"] }, a: 2n ** 70n } });
+    agree({ ...base, args: { x: "\ud800" } });
+    agree({ ...base, args: {}, tool: "\udfff" });
+    assert.throws(() => signRequest({ ...base, args: { x: "\ud800" } }, key), /lone surrogate/);
+  });
+
+  it("agrees with signMessage on random envelopes (any UTF-16 in every string)", () => {
+    const unit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+    const text = fc.oneof(fc.string({ maxLength: 12 }), fc.string({ unit, maxLength: 12 }));
+    const fields = fc.record({
+      request_id: text,
+      ts_ms: fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.double({ noNaN: true, noDefaultInfinity: true })),
+      client_id: text,
+      server_id: text,
+      tool: text,
+      args: fc.dictionary(text, jsValue, { maxKeys: 6 }),
+      nonce: text,
+    });
+    fc.assert(fc.property(fields, agree), { numRuns: 400 });
   });
 });
 

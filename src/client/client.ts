@@ -5,16 +5,9 @@ import { isErrorCode, SmcpError, SmcpUsageError } from "../protocol/errors.js";
 import { oneIssue, zodIssueDetails } from "../protocol/issues.js";
 import { callerKeys } from "../protocol/keyring.js";
 import type { Key, SecretsInput } from "../protocol/keys.js";
-import {
-  isJsonObject,
-  MAX_WAIT_MS,
-  PROTOCOL_VERSION,
-  RESPONSE_FIELDS,
-  type ResponseMessage,
-  ResponseSchema,
-} from "../protocol/messages.js";
+import { isJsonObject, MAX_WAIT_MS, RESPONSE_FIELDS, type ResponseMessage, ResponseSchema } from "../protocol/messages.js";
 import { parseLossless } from "../protocol/parse.js";
-import { signMessage, verifyCanonical } from "../protocol/sign.js";
+import { signRequest, verifyCanonical } from "../protocol/sign.js";
 import type { Tool } from "../tools/define.js";
 import { sleep } from "../util/abort.js";
 import {
@@ -157,7 +150,6 @@ export class SmcpClient {
   /** Builds and signs an envelope without sending it. */
   buildEnvelope(tool: string, args: JsonObject = {}): BuiltEnvelope {
     const fields = {
-      v: PROTOCOL_VERSION,
       request_id: randomUUID(),
       ts_ms: this.#now(),
       client_id: this.clientId,
@@ -166,7 +158,7 @@ export class SmcpClient {
       args,
       nonce: randomUUID(),
     };
-    const signed = signMessage(fields, this.#signingKey);
+    const signed = signRequest(fields, this.#signingKey);
     return { envelope: signed.message, body: signed.body };
   }
 
@@ -381,8 +373,9 @@ export class SmcpClient {
    * {@link SmcpError} (`origin: "local"`, `received` = the body).
    */
   verifyResponse(body: string | Uint8Array, requestId: string): ResponseMessage {
-    const received = typeof body === "string" ? body : Buffer.from(body).toString("utf8");
     const reject = (code: "bad_envelope" | "bad_signature" | "wrong_server" | "stale", message: string, details?: unknown) => {
+      // Decoded only for a refusal: a verified answer never needs its text twice.
+      const received = typeof body === "string" ? body : Buffer.from(body).toString("utf8");
       throw new SmcpError(code, message, { received, origin: "local", details });
     };
     let parsed: ReturnType<typeof parseLossless>;

@@ -1,6 +1,13 @@
 import { createHmac, sign, timingSafeEqual, verify } from "node:crypto";
 import { ED25519_TORSION_SUBGROUP, ed25519 } from "@noble/curves/ed25519.js";
-import { CanonicalValueError, canonicalize, hasLoneSurrogate, joinCanonicalObject, quoteString } from "./canonical.js";
+import {
+  CanonicalValueError,
+  canonicalize,
+  hasLoneSurrogate,
+  type JsonObject,
+  joinCanonicalObject,
+  quoteString,
+} from "./canonical.js";
 import { SmcpUsageError } from "./errors.js";
 import { type Algorithm, type Ed25519Key, type HmacKey, isVettedEd25519, type Key } from "./keys.js";
 
@@ -181,6 +188,35 @@ export function signResponse(fields: ResponseFields, key: Key): SignedMessage<Re
   )},"result":${canonicalize(fields.result ?? null)},"server_id":${quoteString(fields.server_id)}`;
   const tail = `"status":${quoteString(fields.status)},"ts_ms":${canonicalize(fields.ts_ms)},"v":"mcp/0.1"}`;
   assertReceivable(head);
+  const signature = signCanonical(key, `${head},${tail}`);
+  return { message: { v: "mcp/0.1", ...fields, signature }, body: `${head},"signature":"${signature}",${tail}` };
+}
+
+/** The fields of a request envelope, before signing (`v` is always mcp/0.1). A type, not an interface: it is a JsonObject. */
+export type RequestFields = {
+  request_id: string;
+  ts_ms: number;
+  client_id: string;
+  server_id: string;
+  tool: string;
+  args: JsonObject;
+  nonce: string;
+};
+
+/**
+ * Signs a request envelope. Like {@link signResponse}, its keys are fixed,
+ * so their canonical order is too (args, client_id, nonce, request_id,
+ * server_id, signature, tool, ts_ms, v): one pass, no sort, the signature
+ * spliced in. Gives the same bytes as {@link signMessage} (tested); the
+ * client signs every call with it.
+ */
+export function signRequest(fields: RequestFields, key: Key): SignedMessage<RequestFields & { v: string }> {
+  const head = `{"args":${canonicalize(fields.args)},"client_id":${quoteString(fields.client_id)},"nonce":${quoteString(
+    fields.nonce,
+  )},"request_id":${quoteString(fields.request_id)},"server_id":${quoteString(fields.server_id)}`;
+  const tail = `"tool":${quoteString(fields.tool)},"ts_ms":${canonicalize(fields.ts_ms)},"v":"mcp/0.1"}`;
+  assertReceivable(head);
+  assertReceivable(tail);
   const signature = signCanonical(key, `${head},${tail}`);
   return { message: { v: "mcp/0.1", ...fields, signature }, body: `${head},"signature":"${signature}",${tail}` };
 }
