@@ -33,6 +33,6 @@ export function undiciTransport(url: string, options: HttpTransportOptions = {})
         throw error;
       }
     },
-    () => agent.close(),
+    { close: () => agent.close(), deadlineSignal: true },
   );
 }
