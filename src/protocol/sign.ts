@@ -211,6 +211,10 @@ export type RequestFields = {
  * client signs every call with it.
  */
 export function signRequest(fields: RequestFields, key: Key): SignedMessage<RequestFields & { v: string }> {
+  // Untyped callers: a non-string id or tool must be refused, never written as its String() form.
+  for (const name of ["request_id", "client_id", "server_id", "tool", "nonce"] as const) {
+    if (typeof fields[name] !== "string") throw new CanonicalValueError(`${name} must be a string`);
+  }
   const head = `{"args":${canonicalize(fields.args)},"client_id":${quoteString(fields.client_id)},"nonce":${quoteString(
     fields.nonce,
   )},"request_id":${quoteString(fields.request_id)},"server_id":${quoteString(fields.server_id)}`;
