@@ -214,7 +214,10 @@ describe("signRequest writes what the generic signer writes", () => {
     // An untyped caller's non-string tool or id is refused, never written as its String() form.
     for (const bad of [42, null, undefined, ["x"]]) {
       assert.throws(() => signRequest({ ...base, args: {}, tool: bad as unknown as string }, key), /tool must be a string/);
-      assert.throws(() => signRequest({ ...base, args: {}, client_id: bad as unknown as string }, key), /client_id must be a string/);
+      assert.throws(
+        () => signRequest({ ...base, args: {}, client_id: bad as unknown as string }, key),
+        /client_id must be a string/,
+      );
     }
   });
 
