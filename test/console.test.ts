@@ -484,22 +484,26 @@ describe("smcp jobs --tool, smcp console --help", () => {
   }, async () => {
     const bin = mkdtempSync(join(tmpdir(), "smcp-console-open-"));
     try {
-      // A stand-in for the desktop's opener: it records what it was asked to open.
-      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s' "$*" > "${join(bin, "asked")}"\n`, { mode: 0o755 });
+      // A stand-in for the desktop's opener: it records what it was asked to open. Written then renamed, so
+      // the file appears whole (a plain `>` creates it empty first, and the test read '' once in CI).
+      const asked = join(bin, "asked");
+      writeFileSync(join(bin, "xdg-open"), `#!/bin/sh\nprintf '%s' "$*" > "${asked}.tmp" && mv "${asked}.tmp" "${asked}"\n`, {
+        mode: 0o755,
+      });
       const child = await startCli(["console", "--open", "--url", "http://127.0.0.1:9/mcp", ...connectionFlags("x").slice(2)], {
         PATH: `${bin}:${process.env.PATH}`,
         SMCP_CONFIG: join(bin, "absent.json"),
       });
       try {
         const [, url, , token] = URL_LINE.exec(child.line) as unknown as [string, string, string, string];
-        await until(() => existsSync(join(bin, "asked")), WAIT, "xdg-open to be run");
-        const asked = readFileSync(join(bin, "asked"), "utf8");
-        assert.ok(!asked.includes(token), "the token is not on xdg-open's command line");
-        assert.equal(statSync(asked).mode & 0o777, 0o600);
-        assert.equal(statSync(dirname(asked)).mode & 0o777, 0o700);
-        assert.ok(readFileSync(asked, "utf8").includes(url), "the file redirects to the console's URL");
+        await until(() => existsSync(asked), WAIT, "xdg-open to be run");
+        const opened = readFileSync(asked, "utf8");
+        assert.ok(!opened.includes(token), "the token is not on xdg-open's command line");
+        assert.equal(statSync(opened).mode & 0o777, 0o600);
+        assert.equal(statSync(dirname(opened)).mode & 0o777, 0o700);
+        assert.ok(readFileSync(opened, "utf8").includes(url), "the file redirects to the console's URL");
         assert.equal(await child.stop(), 0);
-        assert.equal(existsSync(asked), false, "removed when the console stops");
+        assert.equal(existsSync(opened), false, "removed when the console stops");
       } finally {
         await child.stop();
       }
