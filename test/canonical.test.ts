@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { canonicalize, JsonSyntaxError, parseLossless } from "../src/index.js";
-import { compareCodePoints, formatPythonFloat, quoteString } from "../src/protocol/canonical.js";
+import { compareCodePoints, formatPythonFloat, quoteInto, quoteString } from "../src/protocol/canonical.js";
 import { type Key, toKeys } from "../src/protocol/keys.js";
 import { signMessage, signRequest, signResponse } from "../src/protocol/sign.js";
 import { jsValue } from "./fuzz/json.js";
@@ -168,6 +168,25 @@ describe("long strings (written as bytes past 256 units) and many keys (sorted n
       fc.property(fc.oneof(fc.string({ unit, maxLength: 300 }), fc.string({ unit, minLength: 257, maxLength: 3000 })), (s) =>
         assert.equal(quoteString(s), oracle(s)),
       ),
+      { numRuns: 400 },
+    );
+  });
+
+  it("quoteInto writes quoteString's text as bytes at any offset, odd or even (the hex table, the 16/32-bit stores)", () => {
+    fc.assert(
+      fc.property(fc.string({ unit, maxLength: 300 }), fc.nat(7), (s, at) => {
+        const out = Buffer.alloc(at + s.length * 6 + 2 + 8, 0xee);
+        const end = quoteInto(s, out, at);
+        assert.equal(out.toString("latin1", at, end), oracle(s));
+        assert.ok(
+          out.subarray(0, at).every((b) => b === 0xee),
+          "nothing written before the offset",
+        );
+        assert.ok(
+          out.subarray(end).every((b) => b === 0xee),
+          "nothing written past the end",
+        );
+      }),
       { numRuns: 400 },
     );
   });

@@ -55,6 +55,23 @@ async function rejectsLocally(transport: Transport, code: string): Promise<void>
 }
 
 describe("client accepts a response only per SPEC §3", () => {
+  it("rateLimitRetries that is not a count from 0 up is the caller's mistake, rejected before anything is sent", async () => {
+    let sent = 0;
+    const client = clientWith(
+      fake((req) => {
+        sent++;
+        return signMessage(response(req), serverKey).body;
+      }),
+    );
+    for (const rateLimitRetries of [Number.NaN, -1]) {
+      await assert.rejects(client.request("batch_sum", { numbers: [1] }, { rateLimitRetries }), SmcpUsageError);
+    }
+    assert.equal(sent, 0);
+    // An untyped caller's null options are no options.
+    const answer = await client.request("batch_sum", { numbers: [1] }, null as unknown as undefined);
+    assert.equal(answer.status, "ok");
+  });
+
   it("a correctly signed answer is a result", async () => {
     const result = await clientWith(fake((req) => signMessage(response(req), serverKey).body)).call(batchSum, { numbers: [1] });
     assert.deepEqual(result, { count: 1, total: 1 });

@@ -19,7 +19,9 @@ import { runProperty } from "./fuzz/run.js";
 
 type Outcome = { ok: true; parsed: ParsedJson } | { ok: false; syntax: boolean };
 
-function outcome(text: string, fastPath: boolean, limits: { maxDepth?: number; maxMembers?: number } = {}): Outcome {
+type Limits = { maxDepth?: number; maxMembers?: number; maxNumberLength?: number };
+
+function outcome(text: string | Uint8Array, fastPath: boolean, limits: Limits = {}): Outcome {
   try {
     return { ok: true, parsed: parseLossless(text, { ...limits, omitTopLevelKey: "signature", fastPath }) };
   } catch (error) {
@@ -46,7 +48,7 @@ function sameValue(a: unknown, b: unknown, at: string): void {
 
 let fastTaken = 0;
 
-function agree(text: string, limits: { maxDepth?: number; maxMembers?: number } = {}): void {
+function agree(text: string, limits: Limits = {}): void {
   const shown = JSON.stringify(text).slice(0, 300);
   const slow = outcome(text, false, limits);
   const fast = outcome(text, true, limits);
@@ -58,7 +60,21 @@ function agree(text: string, limits: { maxDepth?: number; maxMembers?: number } 
   assert.deepEqual(fast.parsed.floatKeys, slow.parsed.floatKeys, `${shown}: floatKeys`);
   assert.deepEqual(fast.parsed.floatArgs, slow.parsed.floatArgs, `${shown}: floatArgs`);
   sameValue(fast.parsed.value, slow.parsed.value, shown);
-  if (parseCanonical(text, limits.maxDepth ?? 64, 64, "signature", limits.maxMembers ?? 10_000)) fastTaken++;
+  if (parseCanonical(text, limits.maxDepth ?? 64, limits.maxNumberLength ?? 64, "signature", limits.maxMembers ?? 10_000))
+    fastTaken++;
+}
+
+/** {@link agree} for the text's UTF-8 bytes, as a server gets them (the fast path's ASCII search is skipped for ASCII). */
+function agreeBytes(text: string): void {
+  const bytes = Buffer.from(text);
+  const slow = outcome(bytes, false);
+  const fast = outcome(bytes, true);
+  if (!slow.ok || !fast.ok) {
+    assert.deepEqual(fast, slow, `${JSON.stringify(text).slice(0, 300)} as bytes: one path refused it, the other did not`);
+    return;
+  }
+  assert.equal(fast.parsed.canonical, slow.parsed.canonical, `${JSON.stringify(text).slice(0, 300)} as bytes: canonical text`);
+  sameValue(fast.parsed.value, slow.parsed.value, "bytes");
 }
 
 /** Canonical text of an envelope-like object with a signature, and a few non-canonical writings of it. */
@@ -260,6 +276,111 @@ describe("parser fast path for canonical text (issue 22)", () => {
       },
       { runs: 300, seconds: 2 },
     );
+  });
+
+  it("agrees on arrays of number lexemes of every shape (the native run of plain numbers), as text and as bytes", async (t) => {
+    // The run regex passes integers and plain positional floats up to a comma; each lexeme here sits next to its
+    // near misses (a trailing zero, -0, 16 digits, four zeros after "0.", exponents), in every order.
+    const edge = fc.constantFrom(
+      "0",
+      "-0",
+      "0.0",
+      "-0.0",
+      "1.0",
+      "10.0",
+      "1.50",
+      "1.05",
+      "0.0001",
+      "0.00001",
+      "0.1000",
+      "-0.5",
+      "123456789012345",
+      "1234567890123456",
+      "-123456789012345",
+      "123456789012345.0",
+      "12345678901234.5",
+      "1.23456789012345",
+      "1.234567890123456",
+      "0.000123456789012345",
+      "0.00012345678901234",
+      "1e-05",
+      "1E-2",
+      "00",
+      "01",
+    );
+    const element = fc.oneof(
+      edge,
+      decimalLexeme,
+      intLexeme.filter((s) => s.length <= 64),
+      floatLexeme.filter((s) => s.length <= 64),
+    );
+    const array = fc.array(element, { minLength: 1, maxLength: 40 }).map((xs) => `[${xs.join(",")}]`);
+    await runProperty(
+      t,
+      fc.array(fc.tuple(array, fc.nat(2)), { minLength: 1, maxLength: 10 }),
+      (cases) => {
+        for (const [written, how] of cases) {
+          // The array alone, after a nested array, and followed by a string.
+          const numbers = [written, `[[1],${written.slice(1)}`, `[${written},"x"]`][how] as string;
+          const text = `{"args":{"numbers":${numbers}},"signature":"ab","ts_ms":1,"v":"mcp/0.1"}`;
+          agree(text);
+          agreeBytes(text);
+          agree(text, { maxNumberLength: 16 });
+        }
+      },
+      { runs: 300, seconds: 2 },
+    );
+  });
+
+  it("takes a run of plain numbers whole and gives the values V8 reads", () => {
+    const numbers = Array.from({ length: 500 }, (_, i) =>
+      i % 3 === 0 ? String(i * 7 - 900) : i % 3 === 1 ? `${i}.25` : `-0.00${(i % 9) + 1}`,
+    );
+    const text = `{"args":{"numbers":[${numbers.join(",")}]},"signature":"ab"}`;
+    const fast = parseCanonical(text, 64, 64, "signature", 10_000);
+    assert.ok(fast, "a run of plain numbers took the fast path");
+    assert.equal(fast.canonical, `{"args":{"numbers":[${numbers.join(",")}]}}`);
+    assert.deepEqual((fast.value as { args: { numbers: number[] } }).args.numbers, numbers.map(Number));
+    // One patched element in the middle of a run: written again in place, the run goes on after it.
+    const patched = [...numbers.slice(0, 10), "1E-2", "-0", ...numbers.slice(10)];
+    assert.equal(
+      parseCanonical(`{"a":[${patched.join(",")}]}`, 64, 64, undefined, 10_000),
+      undefined,
+      "-0 goes to the full parser",
+    );
+    const once = [...numbers.slice(0, 10), "1E-2", ...numbers.slice(10)];
+    assert.equal(
+      parseCanonical(`{"a":[${once.join(",")}]}`, 64, 64, undefined, 10_000)?.canonical,
+      `{"a":[${[...numbers.slice(0, 10), "0.01", ...numbers.slice(10)].join(",")}]}`,
+    );
+  });
+
+  it("finds strings' ends natively without losing what the character scan refused (bytes and text)", () => {
+    for (const text of [
+      '{"a":"x\\ty"}', // an escape after plain text
+      '{"a":"x\\"y","b":"z"}', // an escaped quote before the closing one
+      '{"a":"x\ty"}', // a raw control character: V8 refuses it, so does the full parser
+      '{"a":"x\u007fy"}', // DEL as it is: written again
+      '{"a":"x","b":"\u00e9","c":"y"}', // non-ASCII in one string of several
+      '{"a":"x"\\,"b":1}', // a backslash outside any string
+      '{"a":"\\u00e9","b":"\u00e9"}',
+      '{"a":"x\\u0041"}', // an escape canonical text does not use: the full parser writes "A"
+      '{"a":"x\\/"}',
+      '{"a":"unterminated}',
+      '{"a":"x\\',
+      '{"\u00e9":1}', // a non-ASCII key: not canonical
+      '{"a\\n":1}', // an escaped key: not canonical
+    ]) {
+      // Short, and past the characters read by hand (a long plain start before what the native search must find).
+      for (const form of [text, text.replaceAll(':"', `:"${"p".repeat(40)}`)]) {
+        agree(form);
+        agreeBytes(form);
+      }
+    }
+    assert.equal(parseLossless(Buffer.from(`{"a":"${"p".repeat(40)}x\u007fy"}`)).canonical, `{"a":"${"p".repeat(40)}x\\u007fy"}`);
+    assert.equal(parseLossless(Buffer.from('{"a":"x\u007fy"}')).canonical, '{"a":"x\\u007fy"}');
+    assert.equal(parseLossless(Buffer.from('{"a":"x","b":"\u00e9","c":"y"}')).canonical, '{"a":"x","b":"\\u00e9","c":"y"}');
+    assert.throws(() => parseLossless(Buffer.from('{"a":"x\ty"}')), JsonSyntaxError);
   });
 
   it("takes the fast path for the text a canonical signer writes, and leaves the signature out", () => {

@@ -34,8 +34,11 @@ let ended = false;
  * A test that fails early leaves its body running while the file goes on; if
  * that body starts a process after every `after` hook ran, nothing stops it,
  * and the child's pipes keep this file's process (and `npm test`) alive
- * until CI's deadline. So the last hook of every file that starts children
- * stops the ones left, and refuses new ones from then on.
+ * until CI's deadline. So a top-level `after` hook of every file that starts
+ * children stops the ones left, and refuses new ones from then on. It is
+ * registered when this module loads, so it runs before the file's own
+ * top-level `after` hooks, not after them: a file that stops its children
+ * its own way finds them already stopped (no file depends on the order).
  */
 after(async () => {
   ended = true;

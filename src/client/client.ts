@@ -165,8 +165,11 @@ export class SmcpClient {
   request(tool: string, args: JsonObject = {}, options: CallOptions = {}): Promise<ResponseMessage> {
     // Without retries (the default) the call is #send's own promise: each async frame between a caller and the
     // answer is a resumption per call, measurable at this size (BENCHMARKS.md, client side).
-    const retries = options.rateLimitRetries ?? 0;
-    return retries > 0 ? this.#retrying(tool, args, options, retries) : this.#send(tool, args, options);
+    const retries = options?.rateLimitRetries ?? 0;
+    // NaN or a negative count is a caller's mistake, told as one (it would otherwise mean "no retries" silently).
+    if (!(retries >= 0)) return Promise.reject(new SmcpUsageError("rateLimitRetries must be a number from 0 up"));
+    const given = options ?? {};
+    return retries > 0 ? this.#retrying(tool, args, given, retries) : this.#send(tool, args, given);
   }
 
   async #retrying(tool: string, args: JsonObject, options: CallOptions, retries: number): Promise<ResponseMessage> {

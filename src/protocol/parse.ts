@@ -6,7 +6,7 @@
  * UTF-8, and anything past the limits below.
  */
 
-import { isUtf8 } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import {
   ABOVE_D800,
   compareCodePoints,
@@ -88,7 +88,21 @@ export function parseLossless(input: string | Uint8Array, options: ParseOptions 
   // A raw lone surrogate (only a JS string can hold one) could pair with an escaped half
   // inside a string ("\\ud83d" + raw U+DE00): refuse it before it can (SPEC §2).
   if (typeof input === "string" && !input.isWellFormed()) throw new JsonSyntaxError("lone surrogate in the text");
-  const text = typeof input === "string" ? input : decodeUtf8(input);
+  let text: string;
+  // Bytes found to be ASCII without DEL (natively, at memory speed) hold no unit that canonical text escapes,
+  // which spares the fast path's string scan its own search for them.
+  let plainAscii = false;
+  if (typeof input === "string") {
+    text = input;
+  } else {
+    const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    if (isAscii(bytes)) {
+      text = bytes.toString("latin1");
+      plainAscii = bytes.indexOf(0x7f) === -1;
+    } else {
+      text = decodeUtf8(bytes);
+    }
+  }
   if (options.fastPath !== false) {
     const fast = parseCanonical(
       text,
@@ -96,6 +110,7 @@ export function parseLossless(input: string | Uint8Array, options: ParseOptions 
       options.maxNumberLength ?? DEFAULT_MAX_NUMBER_LENGTH,
       options.omitTopLevelKey,
       options.maxMembers ?? DEFAULT_MAX_MEMBERS,
+      plainAscii,
     );
     if (fast) return fast;
   }
@@ -500,9 +515,10 @@ export function parseCanonical(
   maxNumberLength: number,
   omitKey: string | undefined,
   maxMembers: number,
+  plainAscii = false,
 ): ParsedJson | undefined {
   try {
-    return scanCanonical(s, maxDepth, maxNumberLength, omitKey, maxMembers);
+    return scanCanonical(s, maxDepth, maxNumberLength, omitKey, maxMembers, plainAscii);
   } finally {
     // A hostile body may have grown the scratch bytes; past a few megabytes they are not kept.
     if (patchScratch.length > SCRATCH_KEPT) patchScratch = Buffer.allocUnsafeSlow(4096);
@@ -517,6 +533,7 @@ function scanCanonical(
   maxNumberLength: number,
   omitKey: string | undefined,
   maxMembers: number,
+  plainAscii: boolean,
 ): ParsedJson | undefined {
   // Whitespace around the document is no part of its canonical text (found by a native regex: a megabyte of it
   // costs the character loop several milliseconds).
@@ -529,6 +546,7 @@ function scanCanonical(
   if (s.charCodeAt(first) !== 0x7b) return undefined;
   const scan = new CanonicalScan(s, maxDepth, maxNumberLength, omitKey, maxMembers);
   scan.i = first;
+  if (plainAscii) scan.nextRaw = s.length;
   if (!scan.object(1)) return undefined;
   const last = scan.i;
   if (last !== s.length) {
@@ -667,6 +685,12 @@ class CanonicalScan {
   private raw = false;
   // True while the value of the top-level `args` member is being scanned.
   private inArgs = false;
+  /**
+   * Where the next backslash and the next DEL or non-ASCII unit are (the text's length if none; stale once a
+   * string opens past them): a string that ends before both is plain, found by two native searches.
+   */
+  private nextBackslash = -1;
+  nextRaw = -1;
 
   constructor(
     private readonly s: string,
@@ -762,7 +786,19 @@ class CanonicalScan {
       this.i++;
       return true;
     }
+    // Runs of plainly canonical numbers (a batch of them is the common long array) are passed by one native
+    // regex; the run stops being tried once it finds none.
+    let runs = this.maxNumberLength >= NUMBER_RUN_LONGEST;
     for (;;) {
+      if (runs) {
+        const c = s.charCodeAt(this.i);
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) {
+          NUMBER_RUN.lastIndex = this.i;
+          NUMBER_RUN.test(s);
+          runs = NUMBER_RUN.lastIndex > this.i;
+          this.i = NUMBER_RUN.lastIndex;
+        }
+      }
       if (!this.value(depth)) return false;
       const c = s.charCodeAt(this.i);
       this.i++;
@@ -781,7 +817,41 @@ class CanonicalScan {
    */
   private string(): boolean {
     const s = this.s;
+    // A short string (a key, an id) by hand: a few characters cost less than a native call.
     let i = this.i + 1;
+    const byHand = i + SHORT_STRING;
+    while (i < byHand) {
+      const c = s.charCodeAt(i);
+      if (c < 128 && VERBATIM[c] === 1) i++;
+      else break;
+    }
+    if (s.charCodeAt(i) === 0x22) {
+      this.i = i + 1;
+      this.escaped = false;
+      this.raw = false;
+      return true;
+    }
+    if (i === byHand) {
+      // A long one: its closing quote, unless an escape comes first, by native searches. A raw control character
+      // is not looked for: V8's JSON.parse, which every accepted text goes through, refuses it, and the full
+      // parser then decides.
+      const close = s.indexOf('"', i);
+      if (close < 0) return false;
+      if (this.nextBackslash < i) {
+        const at = s.indexOf("\\", i);
+        this.nextBackslash = at < 0 ? s.length : at;
+      }
+      if (close < this.nextBackslash) {
+        if (this.nextRaw < i) {
+          RAW_UNIT.lastIndex = i;
+          this.nextRaw = RAW_UNIT.test(s) ? RAW_UNIT.lastIndex - 1 : s.length;
+        }
+        this.i = close + 1;
+        this.escaped = false;
+        this.raw = this.nextRaw < close;
+        return true;
+      }
+    }
     let escaped = false;
     let raw = false;
     for (;;) {
@@ -980,6 +1050,23 @@ function canonicalExponentForm(s: string, start: number, intEnd: number, fractio
   if (sign === 0x2d) exponent = -exponent;
   return (exponent < -4 || exponent >= 16) && exponent >= -307 && exponent <= 307;
 }
+
+/** How many characters of a string the scan reads by hand before it searches natively for the end. */
+const SHORT_STRING = 16;
+
+/** DEL or any non-ASCII unit: what canonical text writes as an escape (global: searched from a position). */
+const RAW_UNIT = /[\x7f-\uffff]/g;
+
+/**
+ * A run of array elements, each a number written as canonical text writes it and followed by a comma: an
+ * integer of at most 15 digits (not -0), or a positional float that {@link CanonicalScan}'s number() takes as
+ * it is (no trailing zero but in "X.0", at most 15 significant digits, at most three zeros after "0."), in at
+ * most {@link NUMBER_RUN_LONGEST} characters. Anything else ends the run, and the element scan goes on there.
+ */
+const NUMBER_RUN =
+  /(?:(?:-?(?:[1-9][0-9]{0,14}|(?=[0-9.]{3,16},)[1-9][0-9]*\.(?:0|[0-9]*[1-9])|0\.(?:0|0{0,3}(?=[0-9]{1,15},)[1-9](?:[0-9]*[1-9])?))|0),)*/y;
+/** The longest lexeme {@link NUMBER_RUN} passes: a limit on number length below it turns the runs off. */
+const NUMBER_RUN_LONGEST = 17;
 
 /** The longest string value written again in place: its canonical text (6 bytes a unit at most) fits an int32. */
 const MAX_PATCHED_STRING = 0x0fffffff;
