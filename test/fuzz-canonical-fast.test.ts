@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { canonicalize, formatPythonFloat, type JsonValue } from "../src/protocol/canonical.js";
+import { canonicalize, formatPythonFloat, type JsonValue, quoteString } from "../src/protocol/canonical.js";
 import { JsonSyntaxError, type ParsedJson, parseCanonical, parseLossless } from "../src/protocol/parse.js";
 import { anyDocument, envelopeText, floatLexeme, intLexeme, wellFormedValue } from "./fuzz/json.js";
 import { mutateUnits, unitMutations } from "./fuzz/mutate.js";
@@ -352,6 +352,50 @@ describe("parser fast path for canonical text (issue 22)", () => {
     assert.equal(
       parseCanonical(`{"a":[${once.join(",")}]}`, 64, 64, undefined, 10_000)?.canonical,
       `{"a":[${[...numbers.slice(0, 10), "0.01", ...numbers.slice(10)].join(",")}]}`,
+    );
+  });
+
+  it("agrees on strings of escapes: canonical ones, with one written another way (case, \\u for a short or printable)", async (t) => {
+    // Each unit written as canonical text writes it (printable, a short escape, or \u in lowercase), pairs kept
+    // whole, then at most one of them written another way: the fast path must reach that one and refuse it.
+    const unit = fc.oneof(
+      fc.integer({ min: 0, max: 0x100 }),
+      fc.integer({ min: 0x100, max: 0xfff }),
+      fc.integer({ min: 0x1000, max: 0xffff }),
+      fc.integer({ min: 0xd7f0, max: 0xe010 }),
+      fc.constantFrom(0x22, 0x5c, 0x2f, 0x7f, 0x7e, 0x20, 0x1f, 0xffff),
+    );
+    const hex4 = (c: number) => c.toString(16).padStart(4, "0");
+    const other = (c: number, how: number): string =>
+      [
+        `\\u${hex4(c).toUpperCase()}`,
+        `\\u${hex4(c)}`,
+        `\\u${hex4(c).replace(/[a-f]/, (x) => x.toUpperCase())}`,
+        `\\u${hex4(c).replace(/[a-f](?=[^a-f]*$)/, (x) => x.toUpperCase())}`,
+      ][how % 4] as string;
+    await runProperty(
+      t,
+      fc.array(
+        fc.tuple(
+          fc.array(unit, { minLength: 1, maxLength: 12 }),
+          fc.option(fc.tuple(fc.nat(11), fc.nat(3)), { nil: undefined }),
+          fc.nat(40),
+        ),
+        { minLength: 1, maxLength: 20 },
+      ),
+      (cases) => {
+        for (const [units, changed, lead] of cases) {
+          const pieces = units.map((c) => quoteString(String.fromCharCode(c)).slice(1, -1));
+          if (changed) {
+            const at = changed[0] % units.length;
+            pieces[at] = other(units[at] as number, changed[1]);
+          }
+          const text = `{"a":"${"p".repeat(lead)}${pieces.join("")}","signature":"x"}`;
+          agree(text);
+          agreeBytes(text);
+        }
+      },
+      { runs: 1000, seconds: 3 },
     );
   });
 

@@ -831,10 +831,10 @@ class CanonicalScan {
       this.raw = false;
       return true;
     }
-    if (i === byHand) {
-      // A long one: its closing quote, unless an escape comes first, by native searches. A raw control character
-      // is not looked for: V8's JSON.parse, which every accepted text goes through, refuses it, and the full
-      // parser then decides.
+    if (i === byHand || s.charCodeAt(i) !== 0x5c) {
+      // A long one, or one holding DEL, non-ASCII or a control character: its closing quote, unless an escape
+      // comes first, by native searches. A raw control character is not looked for: V8's JSON.parse, which every
+      // accepted text goes through, refuses it, and the full parser then decides.
       const close = s.indexOf('"', i);
       if (close < 0) return false;
       if (this.nextBackslash < i) {
@@ -869,6 +869,13 @@ class CanonicalScan {
       }
       if (c !== 0x5c) return false; // control characters, the end of the text
       escaped = true;
+      // A run of canonical escapes and printable text at once, natively; what it stops at is checked below.
+      ESCAPE_RUN.lastIndex = i;
+      ESCAPE_RUN.test(s);
+      if (ESCAPE_RUN.lastIndex > i) {
+        i = ESCAPE_RUN.lastIndex;
+        continue;
+      }
       const e = s.charCodeAt(i + 1);
       if (e < 128 && CANONICAL_SHORT[e] === 1) {
         i += 2;
@@ -1053,6 +1060,14 @@ function canonicalExponentForm(s: string, start: number, intEnd: number, fractio
 
 /** How many characters of a string the scan reads by hand before it searches natively for the end. */
 const SHORT_STRING = 16;
+
+/**
+ * Printable ASCII but `"` and `\`, and escapes exactly as canonical text writes them: the short ones, `\u` for a
+ * control character without a short form, DEL, and any non-ASCII unit, a surrogate only as a high-low pair. The
+ * same rules as the character checks in {@link CanonicalScan}'s string(), which decide wherever this stops.
+ */
+const ESCAPE_RUN =
+  /(?:[ !#-[\]-~]+|\\(?:["\\bfnrt]|u(?:00(?:0[0-7bef]|1[0-9a-f]|7f|[89a-f][0-9a-f])|0[1-9a-f][0-9a-f]{2}|[1-9a-c][0-9a-f]{3}|d[0-7][0-9a-f]{2}|d[89ab][0-9a-f]{2}\\ud[c-f][0-9a-f]{2}|[ef][0-9a-f]{3})))*/y;
 
 /** DEL or any non-ASCII unit: what canonical text writes as an escape (global: searched from a position). */
 const RAW_UNIT = /[\x7f-\uffff]/g;
