@@ -5,7 +5,8 @@
 //   npm run build && node bench/handle.js ...   (or: node --import tsx bench/handle.ts [--requests 100000] [--limits on|off] [--dist])
 // --scopes (SPEC §9): none (every tool, the default scopes), glob (patterns the tool matches only
 // through a `*`), registry (the same client from a compiled registry: key ids, not_after, limits).
-// --dist measures the built dist/ (no tsx in the way, as `smcp serve` runs).
+// --dist measures the built dist/ (no tsx in the way, as `smcp serve` runs). --concurrency N keeps N requests in
+// flight at once (waves of N), as a loaded server holds them.
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
 
@@ -13,6 +14,7 @@ const { values } = parseArgs({
   options: {
     requests: { type: "string", default: "100000" },
     chunk: { type: "string", default: "10000" },
+    concurrency: { type: "string", default: "1" },
     limits: { type: "string", default: "on" },
     // on: prom-client metrics and a pino logger at warn, as `smcp serve --metrics --log-level warn` wires them.
     metrics: { type: "string", default: "off" },
@@ -65,6 +67,7 @@ const server = smcp.createServer({
 });
 const N = Number(values.requests);
 const CHUNK = Number(values.chunk);
+const CONCURRENCY = Math.max(1, Number(values.concurrency));
 const tsMs = Date.now() + 60_000;
 const bodies = Array.from({ length: N }, () => {
   const text = benchEnvelope("batch_sum", { numbers: BATCH_NUMBERS }, tsMs);
@@ -73,9 +76,11 @@ const bodies = Array.from({ length: N }, () => {
 const perRequest: number[] = [];
 for (let off = 0; off + CHUNK <= N; off += CHUNK) {
   const before = process.cpuUsage();
-  for (let i = off; i < off + CHUNK; i++) {
-    const answer = await server.handle(bodies[i] as string | Buffer);
-    if (!answer.response.ok) throw new Error(answer.body);
+  // --concurrency N: N requests in flight at once (as a loaded server has them), each wave awaited whole.
+  for (let i = off; i < off + CHUNK; i += CONCURRENCY) {
+    const wave: Promise<Awaited<ReturnType<typeof server.handle>>>[] = [];
+    for (let k = i; k < Math.min(i + CONCURRENCY, off + CHUNK); k++) wave.push(server.handle(bodies[k] as string | Buffer));
+    for (const answer of await Promise.all(wave)) if (!answer.response.ok) throw new Error(answer.body);
   }
   const used = process.cpuUsage(before);
   perRequest.push((used.user + used.system) / CHUNK);
@@ -86,5 +91,5 @@ await observe?.close();
 const warm = perRequest.slice(1).sort((a, b) => a - b);
 const median = warm[Math.floor(warm.length / 2)] as number;
 console.log(
-  `handle(): median ${median.toFixed(1)} us CPU/request, best ${(warm[0] as number).toFixed(1)} (${warm.length} chunks of ${CHUNK}; limits ${values.limits}; metrics ${values.metrics}; logs ${values.logs}; scopes ${values.scopes}${values.dist ? ", dist" : ""})`,
+  `handle(): median ${median.toFixed(1)} us CPU/request, best ${(warm[0] as number).toFixed(1)} (${warm.length} chunks of ${CHUNK}; limits ${values.limits}; metrics ${values.metrics}; logs ${values.logs}; scopes ${values.scopes}; concurrency ${CONCURRENCY}${values.dist ? ", dist" : ""})`,
 );

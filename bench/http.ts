@@ -141,10 +141,14 @@ async function peerFor(spec: string): Promise<Peer> {
     };
   }
   // Issue 19 item 4: the same library server behind each of its HTTP adapters (no logs, no limiter).
-  if (key === "adapter-node" || key === "adapter-fetch") {
-    const mode = key === "adapter-node" ? "node" : "fetch";
+  if (key === "adapter-node" || key === "adapter-fetch" || key === "adapter-plain") {
+    const mode = key.slice("adapter-".length);
     return {
-      name: mode === "node" ? "smcp library, serveHttp (node:http adapter)" : "smcp library, fetch handler behind node:http",
+      name: {
+        node: "smcp library, serveHttp (node:http adapter)",
+        fetch: "smcp library, fetch handler behind node:http",
+        plain: "smcp library, handle() behind bare node:http (no adapter)",
+      }[mode] as string,
       start: () => startPeer(["--import", "tsx", "bench/peers/adapters.ts", mode], 0),
       bodies: "signed",
       check: (s, b) => s === 200 && b.includes('"ok":true'),
@@ -225,7 +229,7 @@ async function peerFor(spec: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, adapter, adapter-node, adapter-fetch, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
 }
 

@@ -2,14 +2,16 @@
 // the bench keys, no logs, no limiter) behind one of its two HTTP adapters, from the build in dist/:
 //   node  - serveHttp, the node:http adapter (what `smcp serve` runs);
 //   fetch - the web-standard fetch handler behind node:http, the way Hono's and srvx's node adapters
-//           run one: each request becomes a Request, each Response is written back.
+//           run one: each request becomes a Request, each Response is written back;
+//   plain - no adapter: server.handle behind the floor's own bare node:http code (read the body, handle,
+//           write the answer), to tell what the adapter costs beside a real handle from what the core does.
 // Prints its URL.
 import { createServer as createNodeServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
 import { BENCH } from "../fixtures.js";
 
-const mode = process.argv[2] === "fetch" ? "fetch" : "node";
+const mode = process.argv[2] === "fetch" || process.argv[2] === "plain" ? process.argv[2] : "node";
 const smcp = (await import(new URL("../../dist/index.js", import.meta.url).href)) as typeof import("../../src/index.js");
 const http = (await import(new URL("../../dist/http.js", import.meta.url).href)) as typeof import("../../src/http.js");
 const server = smcp.createServer({
@@ -18,7 +20,25 @@ const server = smcp.createServer({
   limits: { rate: 0 }, // no limiter: the one bench client would pass the default 1,000/s
 });
 
-if (mode === "node") {
+if (mode === "plain") {
+  const node = createNodeServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      void server.handle(Buffer.concat(chunks)).then((out) => {
+        res.writeHead(out.httpStatus, { "content-type": "application/json", "content-length": Buffer.byteLength(out.body) });
+        res.end(out.body);
+      });
+    });
+  });
+  node.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) => node.listen(0, "127.0.0.1", resolve));
+  console.log(`listening on http://127.0.0.1:${(node.address() as AddressInfo).port}`);
+  process.once("SIGTERM", () => {
+    node.closeAllConnections();
+    node.close(() => process.exit(0));
+  });
+} else if (mode === "node") {
   const running = await http.serveHttp(server, { port: 0 });
   console.log(`listening on ${running.origin}`);
   process.once("SIGTERM", () => void running.close().then(() => process.exit(0)));

@@ -211,8 +211,11 @@ export function precheck(head: RequestHead, settings: HttpSettings): Precheck {
       headers: { "retry-after": "1" },
     };
   }
-  return { kind: "read" };
+  return READ;
 }
+
+// The common decision, one object for every request.
+const READ: Precheck = Object.freeze({ kind: "read" });
 
 /** The path of a request target: origin-form (`/mcp?x`) or absolute-form (`http://host/mcp`, RFC 9112 §3.2.2). */
 export function targetPath(target: string): string | undefined {

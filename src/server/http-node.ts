@@ -74,7 +74,10 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
   };
 
   const admit = (req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean) => {
-    const address = clientAddress(settings, req.socket.remoteAddress, req.headers["x-forwarded-for"]);
+    // The source's key is worked out only for a body still arriving (the rare case that is counted per source);
+    // the peer is read now, while the socket is surely open.
+    const peer = req.socket.remoteAddress;
+    let address = "";
     let state: "new" | "pending" | "handling" | "done" = "new";
     const unpend = () => {
       pending--;
@@ -102,6 +105,7 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
         arrived();
         return true;
       }
+      address = clientAddress(settings, peer, req.headers["x-forwarded-for"]);
       const mine = pendingByAddress.get(address) ?? 0;
       if (mine >= settings.maxPendingPerAddress) {
         refuseNow(
@@ -122,12 +126,12 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
       pendingByAddress.set(address, mine + 1);
       return true;
     };
-    res.once("close", () => {
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener anew for every request.
+    res.on("close", () => {
       if (state === "pending") unpend();
       else if (state === "handling") handling--;
       state = "done";
     });
-    req.once("end", arrived);
     if (awaitingContinue) {
       // No body byte has been sent yet: it is pending, and decided before the client is told to send it.
       if (!classify()) return;
@@ -135,7 +139,7 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
     } else {
       classifyLater(classify);
     }
-    void readAndHandle(server, req, res, settings, deadlines);
+    void readAndHandle(server, req, res, settings, deadlines, arrived);
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse, awaitingContinue: boolean) => {
@@ -174,19 +178,23 @@ export function createHttpHandler(server: SmcpServer, options: HttpOptions = {})
   return listener;
 }
 
-async function readAndHandle(
+function readAndHandle(
   server: SmcpServer,
   req: IncomingMessage,
   res: ServerResponse,
   settings: HttpSettings,
   deadlines: BodyDeadlines,
-) {
-  const body = await readBody(req, settings, deadlines);
-  // Refused while its body was still arriving (over a pending limit): already answered, never handled.
-  if (body === "aborted" || res.headersSent || res.destroyed) return;
-  if (body === "too_large") return refuseResult(req, res, server.reject("too_large", "the body exceeds the size limit"));
-  if (body === "timeout") return refuseResult(req, res, server.reject("bad_envelope", "the body was not received in time"));
-  send(res, await server.handle(body, traceHeaders(req.headers.traceparent, req.headers.tracestate)));
+  arrived: () => void,
+): void {
+  // Callbacks rather than a promise and an async function: one request's path has no await of its own here.
+  readBody(req, settings, deadlines, arrived, (body) => {
+    // Refused while its body was still arriving (over a pending limit): already answered, never handled.
+    if (body === "aborted" || res.headersSent || res.destroyed) return;
+    if (body === "too_large") return refuseResult(req, res, server.reject("too_large", "the body exceeds the size limit"));
+    if (body === "timeout") return refuseResult(req, res, server.reject("bad_envelope", "the body was not received in time"));
+    // handle() never rejects (it answers `internal` instead).
+    void server.handle(body, traceHeaders(req.headers.traceparent, req.headers.tracestate)).then((result) => send(res, result));
+  });
 }
 
 /** The W3C trace headers as a carrier (SPEC §10), or undefined when the request has none (the common case: no allocation). */
@@ -226,8 +234,10 @@ function refuse(
 
 function send(res: ServerResponse, result: HandleResult): void {
   if (res.headersSent || res.destroyed) return;
-  writeAnswer(res, result.httpStatus, result.body);
+  writeAnswer(res, result.httpStatus, result.body, NO_OPTIONS);
 }
+
+const NO_OPTIONS = Object.freeze({});
 
 /** The one place the node adapter writes an answer's head and body (JSON, never cached, its exact length). */
 function writeAnswer(
@@ -246,7 +256,7 @@ function writeAnswer(
     String(Buffer.byteLength(body)),
   ];
   if (options.close) headers.push("connection", "close");
-  for (const [name, value] of Object.entries(options.extra ?? {})) headers.push(name, value);
+  if (options.extra) for (const name in options.extra) headers.push(name, options.extra[name] as string);
   res.writeHead(status, headers);
   res.end(options.head ? undefined : body);
 }
@@ -277,14 +287,19 @@ class BodyDeadlines {
     this.#every = Math.max(10, Math.min(250, settings.bodyTimeoutMs, settings.bodyGraceMs || 250));
   }
 
-  add(declared: number | undefined, expire: () => void): BodyEntry & { forget(): void } {
+  add(declared: number | undefined, expire: () => void): BodyEntry {
     const entry: BodyEntry = { start: Date.now(), declared, received: 0, expire };
     this.#pending.add(entry);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.#sweep(), this.#every);
       this.#timer.unref();
     }
-    return Object.assign(entry, { forget: () => this.#pending.delete(entry) });
+    return entry;
+  }
+
+  /** The body is done (read whole, refused or gone): its deadline no longer applies. */
+  forget(entry: BodyEntry): void {
+    this.#pending.delete(entry);
   }
 
   #sweep(): void {
@@ -301,36 +316,53 @@ class BodyDeadlines {
   }
 }
 
+/**
+ * Reads the body (calling `arrived` once it is whole, then `done`), within the size limit and the body's deadline. Plain
+ * `on` listeners, removed when it settles: this runs for every request, and `once` wraps each listener anew.
+ */
 function readBody(
   req: IncomingMessage,
   settings: HttpSettings,
   deadlines: BodyDeadlines,
-): Promise<Buffer | "too_large" | "timeout" | "aborted"> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let settled = false;
-    const finish = (value: Buffer | "too_large" | "timeout" | "aborted") => {
-      if (settled) return;
-      settled = true;
-      tracked.forget();
-      req.off("data", onData);
-      req.pause();
-      resolve(value);
-    };
-    const tracked = deadlines.add(declaredLength(req.headers["content-length"]), () => finish("timeout"));
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      tracked.received = size;
-      if (size > settings.maxBodyBytes) return finish("too_large");
-      chunks.push(chunk);
-    };
-    req.on("data", onData);
-    req.once("end", () => finish(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
-    req.once("error", () => finish("aborted"));
-    req.once("close", () => finish(req.complete ? Buffer.concat(chunks, size) : "aborted"));
-  });
+  arrived: () => void,
+  done: (body: Buffer | "too_large" | "timeout" | "aborted") => void,
+): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let settled = false;
+  const finish = (value: Buffer | "too_large" | "timeout" | "aborted") => {
+    if (settled) return;
+    settled = true;
+    deadlines.forget(tracked);
+    req.off("data", onData);
+    req.off("end", onEnd);
+    req.off("error", onError);
+    req.off("close", onClose);
+    req.pause();
+    done(value);
+  };
+  const tracked = deadlines.add(declaredLength(req.headers["content-length"]), () => finish("timeout"));
+  const onData = (chunk: Buffer) => {
+    size += chunk.length;
+    tracked.received = size;
+    if (size > settings.maxBodyBytes) return finish("too_large");
+    chunks.push(chunk);
+  };
+  const onEnd = () => {
+    arrived();
+    finish(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+  };
+  const onError = () => finish("aborted");
+  const onClose = () => finish(req.complete ? Buffer.concat(chunks, size) : "aborted");
+  req.on("data", onData);
+  req.on("end", onEnd);
+  req.on("error", onError);
+  req.on("close", onClose);
 }
+
+/** Where {@link answerBeforeClientError} keeps a connection's latest response. */
+const LATEST = Symbol("smcp.latestResponse");
+type OwingSocket = Duplex & { [LATEST]?: ServerResponse | undefined };
 
 // node's own answers to a malformed request, as node writes them (its default `clientError` behaviour).
 const CLIENT_ERROR_ANSWERS = new Map([
@@ -347,22 +379,21 @@ const CLIENT_ERROR_ANSWERS = new Map([
  * error gets node's default answer.
  */
 function answerBeforeClientError(http: Server): void {
-  const owed = new WeakMap<Duplex, { req: IncomingMessage; res: ServerResponse }>();
+  // The socket's latest response, on the socket itself (no allocation, no listener per request). It outlives
+  // its request only until the next one on the same connection; once finished it is owed nothing.
   http.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    const entry = { req, res };
-    owed.set(req.socket, entry);
-    res.once("close", () => {
-      if (owed.get(req.socket) === entry) owed.delete(req.socket);
-    });
+    (req.socket as OwingSocket)[LATEST] = res;
   });
   http.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
-    const entry = owed.get(socket);
-    if (entry?.req.complete && !entry.res.writableFinished) {
-      owed.delete(socket);
-      entry.res.once("close", () => socket.destroy());
+    const latest = (socket as OwingSocket)[LATEST];
+    (socket as OwingSocket)[LATEST] = undefined;
+    // A response already finished or gone is owed nothing: as if there were none.
+    const res = latest && !latest.writableFinished && !latest.destroyed ? latest : undefined;
+    if (res?.req.complete) {
+      res.once("close", () => socket.destroy());
       return;
     }
-    if (socket.writable && !entry?.res.headersSent) {
+    if (socket.writable && !res?.headersSent) {
       socket.write(CLIENT_ERROR_ANSWERS.get(error.code ?? "") ?? "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
     }
     socket.destroy();
