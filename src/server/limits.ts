@@ -61,6 +61,8 @@ export class ClientLimiter {
   readonly #factory: RateLimiterFactory;
   // One limiter per distinct (rate, burst): clients sharing limits share a limiter, each under its own key.
   readonly #limiters: Map<string, RateLimiter>;
+  // Each client's limiter (null: no rate limit), found once: a request's charge then builds no key.
+  readonly #byClient = new Map<string, RateLimiter | null>();
 
   /** With `base`, its defaults, counter store and limiters are shared; only the per-client overrides are new. */
   constructor(options: LimitsOptions = {}, base?: ClientLimiter) {
@@ -95,10 +97,17 @@ export class ClientLimiter {
    * long (ms) the client should wait. Rejects when the counter store is down.
    */
   async consume(clientId: string): Promise<number | undefined> {
-    const { rate, burst } = this.limitsOf(clientId);
-    if (rate === 0) return undefined;
+    let limiter = this.#byClient.get(clientId);
+    if (limiter === undefined) {
+      const { rate, burst } = this.limitsOf(clientId);
+      limiter = rate === 0 ? null : this.#limiter(rate, burst);
+      // Only verified clients get here (keyring ids, so few); the bound is for safety.
+      if (this.#byClient.size >= 10_000) this.#byClient.clear();
+      this.#byClient.set(clientId, limiter);
+    }
+    if (limiter === null) return undefined;
     try {
-      await this.#limiter(rate, burst).consume(clientId);
+      await limiter.consume(clientId);
       return undefined;
     } catch (rejection) {
       if (isRateLimiterRes(rejection)) return Math.max(1, Math.ceil(rejection.msBeforeNext));
