@@ -132,6 +132,14 @@ async function peerFor(spec: string): Promise<Peer> {
       check: (s, b) => s === 200 && b.includes('"total":'),
     };
   }
+  if (key === "floor-batched") {
+    return {
+      name: "the floor, answers written once per turn (smcp's write batching)",
+      start: () => startPeer(["--import", "tsx", "bench/peers/floor.ts", "0", "batched"], 0),
+      bodies: "signed",
+      check: (s, b) => s === 200 && b.includes('"total":'),
+    };
+  }
   if (key === "adapter") {
     return {
       name: "smcp's HTTP adapter alone (stub handle)",
@@ -229,7 +237,7 @@ async function peerFor(spec: string): Promise<Peer> {
     });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, floor-batched, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
   );
 }
 
@@ -464,7 +472,7 @@ try {
 
 const raw = rows.find((r) => r.peer === "raw node:http");
 const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
-const floor = rows.find((r) => r.peer.startsWith("the floor"));
+const floor = rows.find((r) => r.peer.startsWith("the floor ("));
 const per =
   GENERATOR === "wrk"
     ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
