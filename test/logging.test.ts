@@ -13,7 +13,7 @@ import { context, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import fc from "fast-check";
 import pino from "pino";
-import { requestLogLine } from "../src/server/observe.js";
+import { logRequest, requestLogLine } from "../src/server/observe.js";
 import type { RequestEvent } from "../src/server/observer.js";
 import { logIds } from "../src/util/trace.js";
 import { clientAt, SERVE_KEYS, until } from "./helpers.js";
@@ -96,17 +96,7 @@ describe("the request line (written by hand, byte for byte pino's)", () => {
         },
       },
     );
-    logger.info(
-      {
-        request_id: event.requestId,
-        client_id: event.clientId,
-        tool: event.tool,
-        code: event.code ?? event.status,
-        http_status: event.httpStatus,
-        duration_ms: Math.round(event.durationMs * 100) / 100,
-      },
-      "request",
-    );
+    logRequest(logger, event);
     return written;
   }
 

@@ -108,21 +108,8 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
     request(event: RequestEvent) {
       metrics?.request(event);
       if (!logRequests) return;
-      if (requestLine) {
-        requestLine(event);
-        return;
-      }
-      logger.info(
-        {
-          request_id: event.requestId,
-          client_id: event.clientId,
-          tool: event.tool,
-          code: event.code ?? event.status,
-          http_status: event.httpStatus,
-          duration_ms: Math.round(event.durationMs * 100) / 100,
-        },
-        "request",
-      );
+      if (requestLine) requestLine(event);
+      else logRequest(logger, event);
     },
     job(event: JobEvent) {
       metrics?.job(event);
@@ -194,6 +181,21 @@ export function createObservability(options: ObservabilityOptions = {}): Observa
         logger.flush(() => resolve());
       }),
   };
+}
+
+/** A request's line through pino: the pretty format's path, and what {@link requestLogLine} is held to. */
+export function logRequest(logger: Logger, event: RequestEvent): void {
+  logger.info(
+    {
+      request_id: event.requestId,
+      client_id: event.clientId,
+      tool: event.tool,
+      code: event.code ?? event.status,
+      http_status: event.httpStatus,
+      duration_ms: Math.round(event.durationMs * 100) / 100,
+    },
+    "request",
+  );
 }
 
 /**
