@@ -63,7 +63,7 @@ describe("client accepts a response only per SPEC §3", () => {
         return signMessage(response(req), serverKey).body;
       }),
     );
-    for (const rateLimitRetries of [Number.NaN, -1]) {
+    for (const rateLimitRetries of [Number.NaN, -1, 1.5, "3" as unknown as number]) {
       await assert.rejects(client.request("batch_sum", { numbers: [1] }, { rateLimitRetries }), SmcpUsageError);
     }
     assert.equal(sent, 0);

@@ -427,6 +427,19 @@ describe("parser fast path for canonical text (issue 22)", () => {
     assert.throws(() => parseLossless(Buffer.from('{"a":"x\ty"}')), JsonSyntaxError);
   });
 
+  it("gives up, never throws, when a run is longer than V8's regex backtrack stack (regression, review of round 3 session 7)", () => {
+    // A run of millions of escapes or numbers exhausted the sticky regexes' stack (RangeError from about 7 MB):
+    // the fast path threw, so a valid body was refused. It now gives up and the full parser decides.
+    for (const text of [
+      `{"args":{"s":"${"a\\n".repeat(2_500_000)}"}}`,
+      `{"args":{"n":[${"1,".repeat(6_000_000)}1]}}`,
+    ]) {
+      assert.equal(parseCanonical(text, 64, 64, "signature", 10_000), undefined);
+      const parsed = parseLossless(Buffer.from(text));
+      assert.equal(parsed.canonical, text);
+    }
+  });
+
   it("takes the fast path for the text a canonical signer writes, and leaves the signature out", () => {
     const text = '{"args":{"numbers":[1,2.5,-3]},"nonce":"n","signature":"ab","ts_ms":1,"v":"mcp/0.1"}';
     const fast = parseCanonical(text, 64, 64, "signature", 10_000);

@@ -13,7 +13,7 @@ import { context, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import fc from "fast-check";
 import pino from "pino";
-import { logRequest, requestLogLine } from "../src/server/observe.js";
+import { createObservability, logRequest, requestLogLine } from "../src/server/observe.js";
 import type { RequestEvent } from "../src/server/observer.js";
 import { logIds } from "../src/util/trace.js";
 import { clientAt, SERVE_KEYS, until } from "./helpers.js";
@@ -161,5 +161,25 @@ describe("the request line (written by hand, byte for byte pino's)", () => {
     } finally {
       context.disable();
     }
+  });
+
+  it("a destination given in code gets pino's own writes (pino.multistream routes request lines by level)", () => {
+    // Regression (review, round 3 session 7): the hand-built line written straight to a multistream bypassed the
+    // level pino sets before each write, so request lines were dropped, or sent to an error-only stream.
+    const infoLines: string[] = [];
+    const errorLines: string[] = [];
+    const destination = pino.multistream([
+      { level: "info", stream: { write: (line: string) => void infoLines.push(line) } },
+      { level: "error", stream: { write: (line: string) => void errorLines.push(line) } },
+    ]);
+    const observability = createObservability({ destination });
+    observability.observer.request?.({ ...BASE_EVENT, requestId: "first" });
+    observability.logger.error("an error line");
+    observability.observer.request?.({ ...BASE_EVENT, requestId: "second" });
+    assert.deepEqual(
+      infoLines.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l).request_id),
+      ["first", "second"],
+    );
+    assert.equal(errorLines.filter((l) => l.includes('"msg":"request"')).length, 0, "no request line in the error stream");
   });
 });

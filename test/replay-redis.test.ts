@@ -81,3 +81,39 @@ describe("Redis replay cache", () => {
     assert.ok((stats.bytes ?? 0) > 0);
   });
 });
+
+describe("Redis replay cache beside the rate limiter on one connection (regression, round 3 session 7)", () => {
+  it("a replayed nonce is refused when the first rate charge (defining its Lua command) shares the turn", async () => {
+    // With ioredis auto-pipelining on (reverted), a limiter created while a pipeline was queued threw inside
+    // ioredis and shifted the batch's replies by one: the replay below read "OK", the last reserve hung.
+    // Wired as openRedisStores wires them: the replay cache and rate-limiter-flexible on one connection.
+    const { connectRedis, parseRedisUrl } = await import("../src/redis.js");
+    const { RateLimiterRedis } = await import("rate-limiter-flexible");
+    const redis = await connectRedis(parseRedisUrl(REDIS_URL));
+    connections.push(redis);
+    const nonceStore = new RedisNonceStore(redis, { prefix: `${RUN}lim:` });
+    const expiresAt = Date.now() + 30_000;
+    assert.equal(await nonceStore.reserve("c", "seen", expiresAt), true);
+    // A reservation queued first (its SET issued, within this turn), then a limiter created and charged in the
+    // same turn, as a server creates one on a client's first charge, then two more reservations.
+    const first = nonceStore.reserve("c", "fresh1", expiresAt);
+    await new Promise((resolve) => process.nextTick(resolve));
+    const charge = new RateLimiterRedis({
+      storeClient: redis,
+      points: 100,
+      duration: 1,
+      keyPrefix: `${RUN}rate`,
+      rejectIfRedisNotReady: true,
+    }).consume("c");
+    const [fresh1, charged, replay, fresh2] = await Promise.allSettled([
+      first,
+      charge,
+      nonceStore.reserve("c", "seen", expiresAt),
+      nonceStore.reserve("c", "fresh2", expiresAt),
+    ]);
+    assert.deepEqual(fresh1, { status: "fulfilled", value: true });
+    assert.equal(charged.status, "fulfilled", String((charged as PromiseRejectedResult).reason));
+    assert.deepEqual(replay, { status: "fulfilled", value: false }, "the replay is refused");
+    assert.deepEqual(fresh2, { status: "fulfilled", value: true });
+  });
+});

@@ -166,8 +166,11 @@ export class SmcpClient {
     // Without retries (the default) the call is #send's own promise: each async frame between a caller and the
     // answer is a resumption per call, measurable at this size (BENCHMARKS.md, client side).
     const retries = options?.rateLimitRetries ?? 0;
-    // NaN or a negative count is a caller's mistake, told as one (it would otherwise mean "no retries" silently).
-    if (!(retries >= 0)) return Promise.reject(new SmcpUsageError("rateLimitRetries must be a number from 0 up"));
+    // Anything but a whole count from 0 up (or Infinity) is a caller's mistake, told as one: NaN would otherwise
+    // mean "no retries" silently, and 1.5 or "3" something else again.
+    if (!(typeof retries === "number" && retries >= 0 && (Number.isInteger(retries) || retries === Number.POSITIVE_INFINITY))) {
+      return Promise.reject(new SmcpUsageError("rateLimitRetries must be a whole number from 0 up (or Infinity)"));
+    }
     const given = options ?? {};
     return retries > 0 ? this.#retrying(tool, args, given, retries) : this.#send(tool, args, given);
   }

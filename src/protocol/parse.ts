@@ -519,6 +519,10 @@ export function parseCanonical(
 ): ParsedJson | undefined {
   try {
     return scanCanonical(s, maxDepth, maxNumberLength, omitKey, maxMembers, plainAscii);
+  } catch {
+    // The fast path only ever gives up: a sticky regex over a run of millions of elements can exhaust V8's
+    // backtrack stack (RangeError, from about 7 MB), and the full parser then decides (regression test).
+    return undefined;
   } finally {
     // A hostile body may have grown the scratch bytes; past a few megabytes they are not kept.
     if (patchScratch.length > SCRATCH_KEPT) patchScratch = Buffer.allocUnsafeSlow(4096);

@@ -250,7 +250,12 @@ function sendAnswers(): void {
   answers = [];
   for (const { res, result } of batch) {
     if (res.headersSent || res.destroyed) continue;
-    writeAnswer(res, result.httpStatus, result.body, NO_OPTIONS);
+    try {
+      writeAnswer(res, result.httpStatus, result.body, NO_OPTIONS);
+    } catch (error) {
+      // One response that cannot be written (a stack that patched it) ends alone; the rest of the turn goes out.
+      res.destroy(error as Error);
+    }
   }
 }
 

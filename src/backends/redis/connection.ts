@@ -94,16 +94,15 @@ export async function connectRedis(
 ): Promise<Redis> {
   const retry = (times: number) => Math.min(times * 100, 1000);
   const perRequest = options.blocking ? { maxRetriesPerRequest: null } : { maxRetriesPerRequest: 0 };
-  // Commands issued in one event-loop turn go out in one write and come back in one read (ioredis's
-  // auto-pipelining): a loaded server's per-request SET then costs a share of one round trip, and the answers
-  // of the turn leave together. Not on a blocking connection, whose commands wait on the server.
-  const pipelining = { enableAutoPipelining: options.blocking !== true };
+  // No ioredis auto-pipelining: rate-limiter-flexible defines its Lua command on this connection lazily, and a
+  // command defined while an auto-pipeline is queued throws inside ioredis and shifts every later reply of that
+  // batch by one (a replayed nonce read "OK"); on a Cluster a batch with a write is not redirected on MOVED
+  // (redis/ioredis#2075). Measured and reverted in round 3, session 7.
   const redis = target.cluster
     ? // A Cluster has the same command API as one Redis (commands, scripts, pipelines on one slot, pub/sub),
       // which is what the stores, BullMQ and rate-limiter-flexible use; the stores see it as a Redis.
       (new Cluster(target.cluster, {
         lazyConnect: true,
-        ...pipelining,
         clusterRetryStrategy: retry,
         enableOfflineQueue: options.blocking === true,
         // After a failover the slots move: ask again soon, and follow MOVED/ASK a few times, not forever.
@@ -121,7 +120,6 @@ export async function connectRedis(
       }) as unknown as Redis)
     : new Redis(target.url, {
         lazyConnect: true,
-        ...pipelining,
         connectTimeout: 2000,
         retryStrategy: retry,
         ...(options.blocking ? { maxRetriesPerRequest: null } : { enableOfflineQueue: false, maxRetriesPerRequest: 0 }),
