@@ -251,7 +251,7 @@ function sendAnswers(): void {
   for (const { res, result } of batch) {
     if (res.headersSent || res.destroyed) continue;
     try {
-      writeAnswer(res, result.httpStatus, result.body, NO_OPTIONS);
+      writeAnswer(res, result.httpStatus, result.body);
     } catch (error) {
       // One response that cannot be written (a stack that patched it) ends alone; the rest of the turn goes out.
       res.destroy(error as Error);
@@ -259,28 +259,26 @@ function sendAnswers(): void {
   }
 }
 
-const NO_OPTIONS = Object.freeze({});
-
 /** The one place the node adapter writes an answer's head and body (JSON, never cached, its exact length). */
 function writeAnswer(
   res: ServerResponse,
   status: number,
   body: string,
-  options: { contentType?: string; close?: boolean; head?: boolean; extra?: Record<string, string> } = {},
+  options?: { contentType?: string; close?: boolean; head?: boolean; extra?: Record<string, string> },
 ): void {
   // A flat [name, value, ...] list: the cheapest form for node:http to write.
   const headers = [
     "content-type",
-    options.contentType ?? "application/json",
+    options?.contentType ?? "application/json",
     "cache-control",
     "no-store",
     "content-length",
     String(Buffer.byteLength(body)),
   ];
-  if (options.close) headers.push("connection", "close");
-  if (options.extra) for (const name in options.extra) headers.push(name, options.extra[name] as string);
+  if (options?.close) headers.push("connection", "close");
+  if (options?.extra) for (const name in options.extra) headers.push(name, options.extra[name] as string);
   res.writeHead(status, headers);
-  res.end(options.head ? undefined : body);
+  res.end(options?.head ? undefined : body);
 }
 
 /** A body being read: when it started, what it declared and what has come. */
