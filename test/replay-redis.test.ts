@@ -82,6 +82,64 @@ describe("Redis replay cache", () => {
   });
 });
 
+describe("Redis replay cache: a turn's reservations in one call (round 3, session 8)", () => {
+  it("one event-loop turn's reservations reach Redis as one script call, one SET per pair, replays in the turn refused", async () => {
+    const port = await freePort();
+    children.push(
+      await start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]),
+    );
+    const redis = connect(`redis://127.0.0.1:${port}/0`);
+    await until(async () => (await redis.ping().catch(() => "")) === "PONG", 10_000, "redis-server to listen");
+    const store = new RedisNonceStore(redis);
+    const expiresAt = Date.now() + 30_000;
+    // One call before counting: the script is loaded and the policy read.
+    assert.equal(await store.reserve("warm", "up", expiresAt), true);
+    await redis.config("RESETSTAT");
+    // 250 pairs of 5 clients, then 50 of them again, all queued in this turn.
+    const pairs = Array.from({ length: 250 }, (_, i) => [`client-${i % 5}`, `nonce-${i}`] as const);
+    const again = pairs.slice(100, 150);
+    const results = await Promise.all([...pairs, ...again].map(([c, n]) => store.reserve(c, n, expiresAt)));
+    assert.deepEqual(results, [...pairs.map(() => true), ...again.map(() => false)]);
+    const stats = await redis.info("commandstats");
+    const calls = (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
+    assert.equal(calls("evalsha") + calls("eval"), 1, stats);
+    assert.equal(calls("set"), 300, stats);
+    // Each pair's key holds its own time to live.
+    const ttl = await redis.pttl(store.key("client-3", "nonce-3"));
+    assert.ok(ttl > 25_000 && ttl <= 30_000, `pttl ${ttl}`);
+  });
+
+  it("a refused call fails its batch closed, and the store answers again once Redis does", async () => {
+    const port = await freePort();
+    const child = await start("redis-server", [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+    ]);
+    children.push(child);
+    const { connectRedis, parseRedisUrl } = await import("../src/redis.js");
+    const redis = await connectRedis(parseRedisUrl(`redis://127.0.0.1:${port}/0`));
+    connections.push(redis);
+    const store = new RedisNonceStore(redis);
+    const expiresAt = Date.now() + 30_000;
+    assert.equal(await store.reserve("c", "before", expiresAt), true);
+    // Scripts refused (as a server whose ACL forbids them, or a Redis busy with another script, would).
+    await redis.call("ACL", "SETUSER", "default", "-evalsha", "-eval");
+    const refused = await Promise.allSettled(["a", "b", "before"].map((n) => store.reserve("c", n, expiresAt)));
+    assert.ok(
+      refused.every((r) => r.status === "rejected"),
+      JSON.stringify(refused),
+    );
+    await redis.call("ACL", "SETUSER", "default", "+evalsha", "+eval");
+    assert.deepEqual(await Promise.all(["a", "b", "before"].map((n) => store.reserve("c", n, expiresAt))), [true, true, false]);
+  });
+});
+
 describe("Redis replay cache beside the rate limiter on one connection (regression, round 3 session 7)", () => {
   it("a replayed nonce is refused when the first rate charge (defining its Lua command) shares the turn", async () => {
     // With ioredis auto-pipelining on (reverted), a limiter created while a pipeline was queued threw inside

@@ -1,9 +1,8 @@
 import { SmcpUsageError } from "../protocol/errors.js";
-import { nonceDigest } from "./nonces.js";
 
-/** One reservation waiting for its batch: the pair's digest, its expiry (whole ms) and how to answer it. */
-export interface PendingReservation {
-  digest: Buffer;
+/** One reservation waiting for its batch: the store's key for the pair, its expiry (whole ms) and how to answer it. */
+export interface PendingReservation<K = Buffer> {
+  key: K;
   expiresAt: number;
   resolve(fresh: boolean): void;
   reject(error: unknown): void;
@@ -11,19 +10,22 @@ export interface PendingReservation {
 
 /**
  * Gathers the reservations of one event-loop turn into batches of at most
- * `maxGroup` for a SQL replay cache (SQLite, PostgreSQL): every request read
- * in one turn joins one statement or transaction, so a store round trip is
- * paid per turn, not per request. `commit` answers every reservation of the
- * batch it is given.
+ * `maxGroup` for a shared replay cache (SQLite, PostgreSQL, Redis): every
+ * request read in one turn joins one statement, transaction or script call,
+ * so a store round trip is paid per turn, not per request. `keyOf` gives the
+ * store's key for a pair (computed when the reservation is queued); `commit`
+ * answers every reservation of the batch it is given.
  */
-export class ReservationBatcher {
-  readonly #commit: (batch: PendingReservation[]) => void;
+export class ReservationBatcher<K = Buffer> {
+  readonly #commit: (batch: PendingReservation<K>[]) => void;
+  readonly #keyOf: (clientId: string, nonce: string) => K;
   readonly #maxGroup: number;
-  #pending: PendingReservation[] = [];
+  #pending: PendingReservation<K>[] = [];
   #scheduled = false;
 
-  constructor(commit: (batch: PendingReservation[]) => void, maxGroup = 1024) {
+  constructor(commit: (batch: PendingReservation<K>[]) => void, keyOf: (clientId: string, nonce: string) => K, maxGroup = 1024) {
     this.#commit = commit;
+    this.#keyOf = keyOf;
     this.#maxGroup = maxGroup;
   }
 
@@ -32,7 +34,7 @@ export class ReservationBatcher {
     if (!Number.isFinite(expiresAt)) return Promise.reject(new SmcpUsageError("expiresAt must be a finite time in ms"));
     return new Promise((resolve, reject) => {
       // Rounded up: held a fraction of a ms longer, never shorter.
-      this.#pending.push({ digest: nonceDigest(clientId, nonce), expiresAt: Math.ceil(expiresAt), resolve, reject });
+      this.#pending.push({ key: this.#keyOf(clientId, nonce), expiresAt: Math.ceil(expiresAt), resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         // After this turn's I/O callbacks: every request read in this turn joins the same batch.

@@ -1,4 +1,4 @@
-import type { NonceStore, NonceStoreStats } from "../../jobs/nonces.js";
+import { type NonceStore, type NonceStoreStats, nonceDigest } from "../../jobs/nonces.js";
 import { type PendingReservation, ReservationBatcher } from "../../jobs/reserve-batch.js";
 import { NonceCount } from "../nonce-count.js";
 import { DEFAULT_SCHEMA, type PostgresConnection, quoteIdent } from "./connection.js";
@@ -112,14 +112,14 @@ export class PostgresNonceStore implements NonceStore {
     this.#inFlight.add(sent);
     void sent.finally(() => this.#inFlight.delete(sent));
   };
-  readonly #batcher = new ReservationBatcher(this.#send, MAX_GROUP);
+  readonly #batcher = new ReservationBatcher(this.#send, nonceDigest, MAX_GROUP);
 
   async #commit(batch: PendingReservation[]): Promise<void> {
     // One row per pair: a pair twice in a batch would make ON CONFLICT touch its row twice (an error). The
     // first reservation of a pair stands for the batch; the copies are replays whatever it gets.
     const first = new Map<string, PendingReservation>();
     for (const p of batch) {
-      const hex = p.digest.toString("hex");
+      const hex = p.key.toString("hex");
       if (!first.has(hex)) first.set(hex, p);
     }
     const rows = [...first.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -127,7 +127,7 @@ export class PostgresNonceStore implements NonceStore {
     let won: Set<string>;
     try {
       const result = await this.#db.pool.query<{ digest: Buffer }>(this.#insert, [
-        rows.map(([, p]) => p.digest),
+        rows.map(([, p]) => p.key),
         rows.map(([, p]) => p.expiresAt),
         now,
       ]);
@@ -138,7 +138,7 @@ export class PostgresNonceStore implements NonceStore {
     }
     for (const [hex, p] of rows) if (won.has(hex)) this.#count.add(p.expiresAt, now);
     for (const p of batch) {
-      const hex = p.digest.toString("hex");
+      const hex = p.key.toString("hex");
       p.resolve(first.get(hex) === p && won.has(hex));
     }
   }

@@ -1,7 +1,9 @@
 import type { Redis } from "ioredis";
 import { type NonceStore, type NonceStoreStats, nonceKey, sha256 } from "../../jobs/nonces.js";
+import { type PendingReservation, ReservationBatcher } from "../../jobs/reserve-batch.js";
 import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 import { NonceCount } from "../nonce-count.js";
+import { readLua } from "./scripts.js";
 
 /** Options for {@link RedisNonceStore}. */
 export interface RedisNonceStoreOptions {
@@ -16,11 +18,20 @@ export interface RedisNonceStoreOptions {
 
 /** Client tags remembered at most (client ids come from the keyring, so few; the bound is for safety). */
 const MAX_TAGS = 10_000;
+/** Reservations sent in one script call at most (a turn's worth at full load is a few hundred). */
+const MAX_GROUP = 1024;
+/** The name the reservation script is defined under on a connection. */
+const RESERVE = "smcp_reserve";
+
+type ReserveCommand = (...args: (string | number)[]) => Promise<unknown>;
 
 /**
  * Replay cache in Redis, shared by every replica: one `SET key 1 PX ttl NX`
- * per request (one round trip), atomic across replicas, expiring by itself
- * when the envelope could no longer be fresh.
+ * per request, atomic across replicas, expiring by itself when the envelope
+ * could no longer be fresh. The SETs of one event-loop turn go to Redis as
+ * one call of `lua/reserve.lua` (one round trip per turn, as the SQL stores'
+ * group commit; on a Cluster, one call per client tag, since a call's keys
+ * must share a slot). Each SET answers only its own request.
  *
  * Keys have a fixed length and carry neither the client id nor the nonce:
  * `{prefix}nonce:{<tag>}:<digest>`, where the tag is 48 bits of SHA-256 of
@@ -49,6 +60,10 @@ export class RedisNonceStore implements NonceStore {
   #policyCheckedAt = 0;
   /** `used_memory` and `maxmemory` at the last policy check. */
   #memory: { used: number; max: number } | undefined;
+  /** Where a key's client tag starts: after `{prefix}nonce:{`. */
+  readonly #tagAt: number;
+  readonly #inFlight = new Set<Promise<void>>();
+  #closed = false;
 
   constructor(redis: Redis, options: RedisNonceStoreOptions = {}) {
     this.#redis = redis;
@@ -56,26 +71,68 @@ export class RedisNonceStore implements NonceStore {
     this.#now = options.now ?? Date.now;
     this.#closeConnection = options.closeConnection ?? false;
     this.#policyCheckEveryMs = options.policyCheckEveryMs ?? 60_000;
+    this.#tagAt = this.#prefix.length + "nonce:{".length;
+    if (!(RESERVE in redis)) redis.defineCommand(RESERVE, { lua: readLua("reserve") });
   }
 
   async reserve(clientId: string, nonce: string, expiresAt: number): Promise<boolean> {
+    if (this.#closed) throw new Error("the Redis replay cache is closed");
     if (!Number.isFinite(expiresAt)) throw new SmcpUsageError("expiresAt must be a finite time in ms");
     const refusal = await this.#checkPolicy();
     if (refusal) throw refusal;
-    const now = this.#now();
-    const ttl = Math.max(1, Math.ceil(expiresAt - now));
-    let answer: string | null;
-    try {
-      answer = await this.#redis.set(this.key(clientId, nonce), "1", "PX", ttl, "NX");
-    } catch (error) {
-      if (/^OOM\b/.test((error as Error).message ?? "")) {
-        throw new SmcpError("unavailable", "the replay cache is full; retry later");
-      }
-      throw error;
+    return this.#batcher.add(clientId, nonce, expiresAt);
+  }
+
+  readonly #send = (batch: PendingReservation<string>[]): void => {
+    // One Redis has no slots: one call. A Cluster call's keys must share a slot; one client's keys share its tag.
+    if (!this.#redis.isCluster) {
+      this.#track(this.#commit(batch));
+      return;
     }
-    if (answer !== "OK") return false;
-    this.#count.add(expiresAt, now);
-    return true;
+    const byTag = new Map<string, PendingReservation<string>[]>();
+    for (const p of batch) {
+      const tag = p.key.slice(this.#tagAt, this.#tagAt + 8);
+      const group = byTag.get(tag);
+      if (group) group.push(p);
+      else byTag.set(tag, [p]);
+    }
+    for (const group of byTag.values()) this.#track(this.#commit(group));
+  };
+  readonly #batcher = new ReservationBatcher<string>(this.#send, (clientId, nonce) => this.key(clientId, nonce), MAX_GROUP);
+
+  #track(sent: Promise<void>): void {
+    this.#inFlight.add(sent);
+    void sent.finally(() => this.#inFlight.delete(sent));
+  }
+
+  async #commit(batch: PendingReservation<string>[]): Promise<void> {
+    const now = this.#now();
+    const args: (string | number)[] = new Array(1 + 2 * batch.length);
+    args[0] = batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as PendingReservation<string>;
+      args[1 + i] = p.key;
+      // The expiry is absolute: a reservation sent later in the turn lives as long, ending at the same moment.
+      args[1 + batch.length + i] = Math.max(1, Math.ceil(p.expiresAt - now));
+    }
+    let results: unknown;
+    try {
+      results = await (this.#redis as unknown as Record<string, ReserveCommand>)[RESERVE]?.(...args);
+    } catch (error) {
+      const failure = refusal(error);
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i] as PendingReservation<string>;
+      const result = Array.isArray(results) ? results[i] : undefined;
+      if (result === 1) {
+        this.#count.add(p.expiresAt, now);
+        p.resolve(true);
+      } else if (result === 0) p.resolve(false);
+      // Redis refused this SET (its error, as a string), or the answer is not the script's: fail closed.
+      else p.reject(refusal(new Error(typeof result === "string" ? result : "the replay cache gave no answer")));
+    }
   }
 
   /** The key a pair is held under (fixed length for a given prefix). */
@@ -101,6 +158,11 @@ export class RedisNonceStore implements NonceStore {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Reservations already taken are sent, and answered, before the connection goes.
+    this.#batcher.drain();
+    await Promise.allSettled([...this.#inFlight]);
     if (this.#closeConnection) this.#redis.disconnect();
   }
 
@@ -131,6 +193,14 @@ export class RedisNonceStore implements NonceStore {
     this.#policy = check;
     return check;
   }
+}
+
+/** A full replay cache (Redis out of memory under `noeviction`) is `unavailable`; any other error as it is. */
+function refusal(error: unknown): unknown {
+  if (/^OOM\b/.test((error as Error)?.message ?? "")) {
+    return new SmcpError("unavailable", "the replay cache is full; retry later");
+  }
+  return error;
 }
 
 /** `INFO` text as name → value. */

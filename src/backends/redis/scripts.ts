@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 
 /**
- * The Redis job store's Lua scripts, kept as `.lua` files in ./lua/ (copied
+ * The Redis stores' Lua scripts. The replay cache has one, `reserve` (its key
+ * count varies with the batch, so it is read with `readLua`); the rest are
+ * the job store's, kept as `.lua` files in ./lua/ (copied
  * next to the built module by `npm run build`): every transition is one
  * script, so it is atomic across replicas and workers, and every change
  * bumps the job's `version` and publishes its id (long polls on any replica
@@ -33,9 +35,14 @@ export interface Script {
   lua: string;
 }
 
-/** Reads a script from ./lua/NAME.lua, relative to this module (src under tsx, dist once built). */
+/** Reads ./lua/NAME.lua, relative to this module (src under tsx, dist once built). */
+export function readLua(name: ScriptName | "reserve"): string {
+  return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
+}
+
+/** Reads a job store script. */
 export function loadScript(name: ScriptName): Script {
-  return { keys: KEYS[name], lua: readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8") };
+  return { keys: KEYS[name], lua: readLua(name) };
 }
 
 let loaded: Record<ScriptName, Script> | undefined;

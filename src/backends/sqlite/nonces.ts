@@ -1,5 +1,5 @@
 import type { Database, Statement, Transaction } from "better-sqlite3";
-import { type NonceStore, type NonceStoreStats, sha256 } from "../../jobs/nonces.js";
+import { type NonceStore, type NonceStoreStats, nonceDigest, sha256 } from "../../jobs/nonces.js";
 import { type PendingReservation, ReservationBatcher } from "../../jobs/reserve-batch.js";
 import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 import { NonceCount } from "../nonce-count.js";
@@ -90,7 +90,7 @@ export class SqliteNonceStore implements NonceStore {
     const insert = this.#db.prepare(`INSERT INTO smcp_nonce_digests (digest, expires_at) VALUES (?, ?)
       ON CONFLICT (digest) DO UPDATE SET expires_at = excluded.expires_at WHERE smcp_nonce_digests.expires_at <= ?`);
     this.#commit = this.#db.transaction((batch: PendingReservation[], now: number) =>
-      batch.map((p) => insert.run(p.digest, p.expiresAt, now).changes === 1),
+      batch.map((p) => insert.run(p.key, p.expiresAt, now).changes === 1),
     );
     this.#sweepBatch = this.#db.prepare(SWEEP);
     if ((options.maintenanceThread ?? true) && path !== ":memory:" && path !== "") {
@@ -169,7 +169,7 @@ export class SqliteNonceStore implements NonceStore {
       p.resolve(results[i] === true);
     }
   };
-  readonly #batcher = new ReservationBatcher(this.#send, MAX_GROUP);
+  readonly #batcher = new ReservationBatcher(this.#send, nonceDigest, MAX_GROUP);
 
   /**
    * The checkpoint thread copied the bulk of the WAL; the frames committed
