@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, it } from "node:test";
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import { z } from "zod";
 import { connectRedis, parseRedisUrl } from "../src/backends/redis/connection.js";
 import { defineTool } from "../src/index.js";
@@ -83,6 +83,48 @@ describe("the key layout on a cluster", () => {
     const { job } = await jobs.create({ id: randomUUID(), clientId: "c", tool: "t", args: {} });
     assert.equal(job.state, "queued");
     assert.equal(await cluster.masterOf(`{${prefix}}:job:${job.id}`), await cluster.masterOf(`{${prefix}}:queued`));
+  });
+});
+
+describe("a slot being moved (resharding; review, round 3 session 8)", () => {
+  it("a turn's reservations for a client whose slot is moving still answer (one key per call), and replays stay refused", async () => {
+    const { redis, spreadPrefix } = await connect(name());
+    const store = new RedisNonceStore(redis, { prefix: spreadPrefix });
+    const expiresAt = Date.now() + 60_000;
+    const reserve = (nonces: string[]) => Promise.all(nonces.map((n) => store.reserve("alice", n, expiresAt)));
+    assert.deepEqual(await reserve(["a", "b", "c"]), [true, true, true]);
+    const key = store.key("alice", "x");
+    const fromPort = await cluster.masterOf(key);
+    const node = (port: number) => {
+      const r = new Redis(port, "127.0.0.1", { lazyConnect: true });
+      connections.push(r);
+      return r;
+    };
+    const from = node(fromPort);
+    const nodes = String(await from.call("CLUSTER", "NODES"))
+      .trim()
+      .split("\n");
+    const toLine = nodes.find((line) => /\bmaster\b/.test(line) && !/\bfail/.test(line) && !line.includes(`:${fromPort}@`));
+    assert.ok(toLine, String(nodes));
+    const [toId, address] = toLine.split(" ") as [string, string];
+    const to = node(Number(/:(\d+)@/.exec(address)?.[1]));
+    const fromId = String(await from.call("CLUSTER", "MYID"));
+    const slot = String(await from.call("CLUSTER", "KEYSLOT", key));
+    await to.call("CLUSTER", "SETSLOT", slot, "IMPORTING", fromId);
+    await from.call("CLUSTER", "SETSLOT", slot, "MIGRATING", toId);
+    try {
+      // New pairs only (none on the old node: ASK for a call of several keys), then new beside held (TRYAGAIN).
+      assert.deepEqual(await reserve(["d", "e"]), [true, true]);
+      assert.deepEqual(await reserve(["f", "c"]), [true, false]);
+      // d now lives on the importing node, c on the old one: each is still a replay.
+      assert.deepEqual(await reserve(["d", "g", "c"]), [false, true, false]);
+    } finally {
+      // The keys written to the importing node are dropped, and the slot is left where it was.
+      const moved = (await to.call("CLUSTER", "GETKEYSINSLOT", slot, "1000")) as string[];
+      for (const k of moved) await to.pipeline().call("ASKING").del(k).exec();
+      await from.call("CLUSTER", "SETSLOT", slot, "STABLE");
+      await to.call("CLUSTER", "SETSLOT", slot, "STABLE");
+    }
   });
 });
 

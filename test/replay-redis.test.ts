@@ -140,6 +140,32 @@ describe("Redis replay cache: a turn's reservations in one call (round 3, sessio
   });
 });
 
+describe("Redis replay cache: fail closed (review, round 3 session 8)", () => {
+  it("an answer of another shape than one entry per reservation is believed for none of them", async () => {
+    const redis = connect();
+    // The command name the store would define, taken first by a script answering one entry too many.
+    redis.defineCommand("smcp_reserve", { lua: "local out = {} for i = 1, #KEYS + 1 do out[i] = 1 end return out" });
+    const store = new RedisNonceStore(redis, { prefix: `${RUN}shape:` });
+    const results = await Promise.allSettled(["a", "b", "c"].map((n) => store.reserve("c", n, Date.now() + 30_000)));
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ["rejected", "rejected", "rejected"],
+    );
+    assert.match(String((results[0] as PromiseRejectedResult).reason), /does not match its reservations/);
+  });
+
+  it("a reservation waiting for the policy check when the store closes is refused, not taken after close", async () => {
+    const redis = connect();
+    const store = new RedisNonceStore(redis, { prefix: `${RUN}closing:`, policyCheckEveryMs: 0 });
+    const pending = store.reserve("c", "late", Date.now() + 30_000);
+    const closed = store.close();
+    assert.equal(store.close(), closed, "a second close is the same close");
+    await closed;
+    await assert.rejects(pending, /closed/);
+    assert.equal(await redis.exists(store.key("c", "late")), 0, "nothing written");
+  });
+});
+
 describe("Redis replay cache beside the rate limiter on one connection (regression, round 3 session 7)", () => {
   it("a replayed nonce is refused when the first rate charge (defining its Lua command) shares the turn", async () => {
     // With ioredis auto-pipelining on (reverted), a limiter created while a pipeline was queued threw inside

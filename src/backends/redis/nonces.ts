@@ -24,6 +24,8 @@ const MAX_GROUP = 1024;
 const RESERVE = "smcp_reserve";
 
 type ReserveCommand = (...args: (string | number)[]) => Promise<unknown>;
+/** A Cluster slot being moved: a call of several keys is refused (directly, or after ioredis gave up following). */
+const MIGRATING = /^(TRYAGAIN|ASK)\b|Too many Cluster redirections/;
 
 /**
  * Replay cache in Redis, shared by every replica: one `SET key 1 PX ttl NX`
@@ -64,6 +66,7 @@ export class RedisNonceStore implements NonceStore {
   readonly #tagAt: number;
   readonly #inFlight = new Set<Promise<void>>();
   #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(redis: Redis, options: RedisNonceStoreOptions = {}) {
     this.#redis = redis;
@@ -80,6 +83,8 @@ export class RedisNonceStore implements NonceStore {
     if (!Number.isFinite(expiresAt)) throw new SmcpUsageError("expiresAt must be a finite time in ms");
     const refusal = await this.#checkPolicy();
     if (refusal) throw refusal;
+    // Closed while the policy was read: close() has drained the batch already, so nothing would send this one.
+    if (this.#closed) throw new Error("the Redis replay cache is closed");
     return this.#batcher.add(clientId, nonce, expiresAt);
   }
 
@@ -119,13 +124,26 @@ export class RedisNonceStore implements NonceStore {
     try {
       results = await (this.#redis as unknown as Record<string, ReserveCommand>)[RESERVE]?.(...args);
     } catch (error) {
+      // A Cluster moving this slot refuses a call of several keys (ASK when none is on the old node, TRYAGAIN
+      // when some are) until the move ends; a call of one key follows ASK. Each SET NX is atomic alone, so the
+      // group is sent again one key per call.
+      if (batch.length > 1 && this.#redis.isCluster && MIGRATING.test((error as Error)?.message ?? "")) {
+        await Promise.all(batch.map((p) => this.#commit([p])));
+        return;
+      }
       const failure = refusal(error);
+      for (const p of batch) p.reject(failure);
+      return;
+    }
+    // One answer per key, or none is believed: a reply of another shape is not this script's.
+    if (!Array.isArray(results) || results.length !== batch.length) {
+      const failure = new Error("the replay cache's answer does not match its reservations");
       for (const p of batch) p.reject(failure);
       return;
     }
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as PendingReservation<string>;
-      const result = Array.isArray(results) ? results[i] : undefined;
+      const result: unknown = results[i];
       if (result === 1) {
         this.#count.add(p.expiresAt, now);
         p.resolve(true);
@@ -157,8 +175,12 @@ export class RedisNonceStore implements NonceStore {
     };
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     // Reservations already taken are sent, and answered, before the connection goes.
     this.#batcher.drain();
