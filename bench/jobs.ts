@@ -14,7 +14,11 @@
 // and this process's CPU, and the round trips of one cycle (MONITOR, 20
 // sequential cycles, scripts named).
 //
-//   npm run build && node --import tsx bench/jobs.ts [--cycles 2000] [--concurrency 32]
+// The cycles rows run interleaved: every way is set up (and warmed) first, then --rounds rounds each
+// run every way once, so a shared machine's drift lands on all alike; a row is its median round, its
+// ratio the median of the rounds' ratios to raw BullMQ in the same round.
+//
+//   npm run build && node --import tsx bench/jobs.ts [--cycles 2000] [--rounds 3] [--concurrency 32]
 //     [--latency-cycles 200] [--delay-ms 20] [--redis URL | --private-redis] [--profile]
 //     [--only memory,sqlite,redis,postgres,raw,bullmq-postgres,latency,latency-postgres,latency-sqlite]
 //     (also: redis-claim, the Redis store without BullMQ) [--postgres URL]
@@ -31,7 +35,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createPostgresBackend, Queue, QueueEvents, Worker, withBackend } from "bullmq";
 import { Redis } from "ioredis";
-import { scripts } from "../src/backends/redis/scripts.js";
+import { readLua, scripts } from "../src/backends/redis/scripts.js";
 import {
   createClient,
   createServer,
@@ -54,6 +58,7 @@ import { BENCH_POSTGRES } from "./stores.js";
 const { values } = parseArgs({
   options: {
     cycles: { type: "string", default: "2000" },
+    rounds: { type: "string", default: "3" },
     concurrency: { type: "string", default: "32" },
     "latency-cycles": { type: "string", default: "200" },
     "delay-ms": { type: "string", default: "20" },
@@ -68,6 +73,7 @@ const { values } = parseArgs({
   },
 });
 const CYCLES = Number(values.cycles);
+const ROUNDS = Number(values.rounds);
 const CONCURRENCY = Number(values.concurrency);
 const LATENCY_CYCLES = Number(values["latency-cycles"]);
 const DELAY_MS = Number(values["delay-ms"]);
@@ -154,6 +160,7 @@ function scriptNames(): Map<string, string> {
   const names = new Map<string, string>();
   const sha = (lua: string) => createHash("sha1").update(lua).digest("hex");
   for (const [name, script] of Object.entries(scripts())) names.set(sha(script.lua), `smcp ${name}`);
+  names.set(sha(readLua("reserve")), "smcp reserve (replay cache)");
   const require = createRequire(import.meta.url);
   const dir = join(dirname(require.resolve("bullmq")), "scripts");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
@@ -201,11 +208,24 @@ async function roundTrips(url: string, cycles: number, cycle: () => Promise<void
 interface Row {
   name: string;
   rate: number;
+  /** The median of the rounds' ratios to raw BullMQ (interleaved ways only). */
+  ratio?: number;
   requests?: number;
   profile?: string[];
 }
 
-async function smcpCycles(name: string, stores: OpenedStores, redisUrl?: string): Promise<Row> {
+/** One way of running job cycles, set up and warmed, run once per round. */
+interface Way {
+  name: string;
+  cycle: () => Promise<void>;
+  /** Requests sent since the last reset (smcp ways). */
+  requests?: { count: () => number; reset: () => void };
+  /** The Redis it uses, for --profile. */
+  redisUrl?: string;
+  close: () => Promise<void>;
+}
+
+async function smcpWay(name: string, stores: OpenedStores, redisUrl?: string, cleanup?: () => Promise<void>): Promise<Way> {
   const server = createServer({
     keyring: { serverId: "bench", serverSecrets: BENCH.serverSecret, clients: { bench: BENCH.clientSecret } },
     tools: [...demoTools, noopJob],
@@ -228,17 +248,19 @@ async function smcpCycles(name: string, stores: OpenedStores, redisUrl?: string)
     await client.callAndWait("noop_job", {});
   };
   await loop(cycle); // warm-up pass (and the capability, asked once)
-  sent.reset();
-  const { value: rate, profile } = await profiled(redisUrl, () => loop(cycle));
-  const requests = sent.count() / CYCLES;
-  const row: Row = { name, rate, requests };
-  if (profile) row.profile = redisUrl ? [profile, await roundTrips(redisUrl, 20, cycle)] : [profile];
-  await server.close();
-  console.error(`${name}: ${rate.toFixed(0)} cycles/s, ${requests.toFixed(2)} requests/cycle`);
-  return row;
+  return {
+    name,
+    cycle,
+    requests: sent,
+    ...(redisUrl ? { redisUrl } : {}),
+    close: async () => {
+      await server.close();
+      await cleanup?.();
+    },
+  };
 }
 
-async function rawBullCycles(redisUrl: string): Promise<Row> {
+async function rawBullWay(redisUrl: string): Promise<Way> {
   const prefix = `smcp-bench-${randomUUID().slice(0, 8)}`;
   const { hostname, port, pathname } = new URL(redisUrl);
   const connection = {
@@ -259,15 +281,54 @@ async function rawBullCycles(redisUrl: string): Promise<Row> {
     await job.waitUntilFinished(events);
   };
   await loop(cycle);
-  const { value: rate, profile } = await profiled(redisUrl, () => loop(cycle));
-  const row: Row = { name: "raw BullMQ add + process + waitUntilFinished", rate };
-  if (profile) row.profile = [profile, await roundTrips(redisUrl, 20, cycle)];
-  await worker.close();
-  await events.close();
-  await queue.close();
-  await deleteKeys(prefix, redisUrl);
-  console.error(`raw BullMQ: ${rate.toFixed(0)} cycles/s`);
-  return row;
+  return {
+    name: RAW_BULL,
+    cycle,
+    redisUrl,
+    close: async () => {
+      await worker.close();
+      await events.close();
+      await queue.close();
+      await deleteKeys(prefix, redisUrl);
+    },
+  };
+}
+
+const RAW_BULL = "raw BullMQ add + process + waitUntilFinished";
+
+/** Runs every way once per round, interleaved; a row per way (median round; --profile: the last round's pass). */
+async function interleaved(ways: Way[]): Promise<Row[]> {
+  const rates = ways.map(() => [] as number[]);
+  const ratios = ways.map(() => [] as number[]);
+  const rows: Row[] = ways.map((way) => ({ name: way.name, rate: 0 }));
+  const rawAt = ways.findIndex((way) => way.name === RAW_BULL);
+  for (let round = 0; round < ROUNDS; round++) {
+    const last = round === ROUNDS - 1;
+    const inRound: number[] = [];
+    for (const [i, way] of ways.entries()) {
+      way.requests?.reset();
+      const pass = () => loop(way.cycle);
+      const { value: rate, profile } = last ? await profiled(way.redisUrl, pass) : { value: await pass(), profile: undefined };
+      inRound.push(rate);
+      rates[i]?.push(rate);
+      const row = rows[i] as Row;
+      if (way.requests) row.requests = way.requests.count() / CYCLES;
+      if (profile) row.profile = way.redisUrl ? [profile, await roundTrips(way.redisUrl, 20, way.cycle)] : [profile];
+      console.error(`round ${round + 1}: ${way.name}: ${rate.toFixed(0)} cycles/s`);
+    }
+    if (rawAt >= 0) for (const [i, rate] of inRound.entries()) ratios[i]?.push(rate / (inRound[rawAt] as number));
+  }
+  for (const [i, row] of rows.entries()) {
+    row.rate = median(rates[i] as number[]);
+    if (rawAt >= 0) row.ratio = median(ratios[i] as number[]);
+  }
+  return rows;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /**
@@ -474,29 +535,40 @@ const own = values["private-redis"] ? await privateRedis() : undefined;
 const REDIS = own?.url ?? values.redis;
 try {
   const dir = mkdtempSync(join(tmpdir(), "smcp-bench-jobs-"));
-  const rows: Row[] = [];
-  if (ONLY.has("memory")) rows.push(await smcpCycles("smcp, memory", await openStores("memory")));
-  if (ONLY.has("sqlite")) rows.push(await smcpCycles("smcp, SQLite", await openStores(`sqlite:${join(dir, "jobs.db")}`)));
+  const ways: Way[] = [];
+  if (ONLY.has("memory")) ways.push(await smcpWay("smcp, memory", await openStores("memory")));
+  if (ONLY.has("sqlite")) ways.push(await smcpWay("smcp, SQLite", await openStores(`sqlite:${join(dir, "jobs.db")}`)));
   if (ONLY.has("redis")) {
     const prefix = `smcp-bench-${randomUUID().slice(0, 8)}:`;
-    rows.push(await smcpCycles("smcp, Redis + BullMQ", await openStores(`${REDIS}?prefix=${prefix}`), REDIS));
-    await deleteKeys(prefix, REDIS);
+    ways.push(
+      await smcpWay("smcp, Redis + BullMQ", await openStores(`${REDIS}?prefix=${prefix}`), REDIS, () =>
+        deleteKeys(prefix, REDIS),
+      ),
+    );
   }
   if (ONLY.has("redis-claim")) {
     // The Redis job store without BullMQ: this process claims from the store's own queue, woken by its
     // own enqueues (one process only: what BullMQ's dispatch costs, not a deployable setup).
     const prefix = `smcp-bench-${randomUUID().slice(0, 8)}:`;
     const { jobStore, nonceStore } = await openStores(`${REDIS}?prefix=${prefix}`);
-    rows.push(await smcpCycles("smcp, Redis store, claimed in process (no BullMQ)", { jobStore, nonceStore }, REDIS));
-    await deleteKeys(prefix, REDIS);
+    ways.push(
+      await smcpWay("smcp, Redis store, claimed in process (no BullMQ)", { jobStore, nonceStore }, REDIS, () =>
+        deleteKeys(prefix, REDIS),
+      ),
+    );
   }
   if (ONLY.has("postgres")) {
     const schema = `smcp_bench_${randomUUID().slice(0, 8)}`;
-    rows.push(await smcpCycles("smcp, PostgreSQL", await openStores(withSchema(values.postgres, schema))));
-    await dropSchemas([schema], values.postgres);
+    ways.push(
+      await smcpWay("smcp, PostgreSQL", await openStores(withSchema(values.postgres, schema)), undefined, () =>
+        dropSchemas([schema], values.postgres),
+      ),
+    );
   }
-  const raw = ONLY.has("raw") ? await rawBullCycles(REDIS) : undefined;
-  if (raw) rows.push(raw);
+  if (ONLY.has("raw")) ways.push(await rawBullWay(REDIS));
+  const rows = await interleaved(ways);
+  for (const way of ways) await way.close();
+  const raw = rows.find((row) => row.name === RAW_BULL);
   if (ONLY.has("bullmq-postgres")) rows.push(await rawBullPostgresCycles(values.postgres));
   const latency: string[] = [];
   if (ONLY.has("latency")) {
@@ -516,12 +588,12 @@ try {
   }
 
   console.log(
-    `\n${CYCLES} cycles per row after a warm-up pass, concurrency ${CONCURRENCY}, in process; smcp rows: callAndWait (start + long poll)\n`,
+    `\n${CYCLES} cycles per pass after a warm-up pass, ${ROUNDS} rounds interleaved (median; ratio: median of the rounds' ratios), concurrency ${CONCURRENCY}, in process; smcp rows: callAndWait (start + long poll)\n`,
   );
   console.log("| jobs | cycles/s | vs raw BullMQ | requests/cycle |");
   console.log("|---|---:|---:|---:|");
   for (const row of rows) {
-    const ratio = raw ? `${(row.rate / raw.rate).toFixed(2)}x` : "";
+    const ratio = row.ratio !== undefined ? `${row.ratio.toFixed(2)}x` : raw ? `${(row.rate / raw.rate).toFixed(2)}x` : "";
     console.log(`| ${row.name} | ${row.rate.toFixed(0)} | ${ratio} | ${row.requests?.toFixed(2) ?? ""} |`);
   }
   for (const row of rows) if (row.profile) console.log(`\n${row.name}:\n- ${row.profile.join("\n- ")}`);
