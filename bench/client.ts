@@ -10,6 +10,7 @@
 // urllib loop that signs with the seed's own code), pinned to CPU 1 too.
 //
 //   node --import tsx bench/client.ts [--rounds 7] [--calls 3000] [--concurrency 1] [--dist] [--python]
+//     [--transports fetch,undici | undici | fetch]
 import { execFileSync } from "node:child_process";
 import { parseArgs } from "node:util";
 import { request as undiciRequest } from "undici";
@@ -22,6 +23,9 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "7" },
     calls: { type: "string", default: "3000" },
     concurrency: { type: "string", default: "1" },
+    // Which transports' pairs run (each beside its raw request): both interleaved in one process, or one alone
+    // (fetch's garbage and code then do not share this process's heap and caches with the undici pair).
+    transports: { type: "string", default: "fetch,undici" },
     // The built client (dist/), as a user imports it, rather than the sources through tsx.
     dist: { type: "boolean", default: false },
     python: { type: "boolean", default: false },
@@ -96,6 +100,11 @@ async function pool(count: number, call: (i: number) => Promise<void>): Promise<
   );
 }
 
+const TRANSPORTS = new Set(values.transports.split(","));
+for (const name of Object.keys(WAYS)) {
+  const transport = name.includes("fetch") ? "fetch" : "undici";
+  if (!TRANSPORTS.has(transport)) delete WAYS[name];
+}
 const results = new Map<string, { rate: number[]; cpu: number[] }>();
 const signBodies = () => Array.from({ length: CALLS }, () => benchEnvelope("batch_sum", { numbers: BATCH_NUMBERS }));
 // Warm-up: each way once, a block's worth.

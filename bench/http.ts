@@ -282,6 +282,8 @@ interface Run {
 /** One row of the table: the median of the runs (max: the worst run). */
 interface Row extends Run {
   peer: string;
+  /** Each run's req/s, in order (interleaved: run i of every peer is round i). */
+  rounds: number[];
 }
 
 /** Sends one fresh body and checks the answer, so a wrong setup fails loudly instead of measuring error answers. */
@@ -392,8 +394,11 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     errors: runs.reduce((n, x) => n + x.errors, 0),
     socket: runs.map((x) => x.socket).join(" / "),
     perCpuS: runs.every((x) => x.perCpuS !== undefined) ? median(runs.map((x) => x.perCpuS as number)) : undefined,
+    rounds: runs.map((x) => x.rps),
   };
-  console.error(`${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms`);
+  console.error(
+    `${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms; runs ${row.rounds.map((x) => x.toFixed(0)).join(" / ")}`,
+  );
   return row;
 }
 
@@ -477,15 +482,25 @@ const per =
   GENERATOR === "wrk"
     ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
-console.log(`\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}\n`);
+console.log(
+  `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}\n`,
+);
 console.log(
   "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw | req per server CPU-s |",
 );
 console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
+// Interleaved, req/s ratios are the median of the rounds' own ratios (run i of one peer against run i of the
+// other): a round's peers ran minutes apart at most, so drift of the shared machine cancels better than in a
+// ratio of medians taken from different rounds.
+const rpsRatio = (a: Row, b: Row | undefined) => {
+  if (!b) return "-";
+  if (!INTERLEAVED || a.rounds.length !== b.rounds.length) return ratio(a.rps, b.rps);
+  return `${median(a.rounds.map((x, i) => x / (b.rounds[i] as number))).toFixed(2)}x`;
+};
 for (const r of rows) {
   console.log(
-    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${ratio(r.rps, raw?.rps)} | ${ratio(r.rps, floor?.rps)} | ${ratio(r.rps, sdk?.rps)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} | ${r.perCpuS?.toFixed(0) ?? "-"} |`,
+    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${rpsRatio(r, raw)} | ${rpsRatio(r, floor)} | ${rpsRatio(r, sdk)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} | ${r.perCpuS?.toFixed(0) ?? "-"} |`,
   );
 }
 const hmac = rows.find((r) => r.peer === "smcp serve, memory");
@@ -499,7 +514,7 @@ for (const [name, target] of [
 ] as const) {
   const row = rows.find((r) => r.peer === name);
   if (hmac && row) {
-    console.log(`${name} / smcp memory: ${ratio(row.rps, hmac.rps)} req/s, ${ratio(row.p99ms, hmac.p99ms)} p99 (${target})`);
+    console.log(`${name} / smcp memory: ${rpsRatio(row, hmac)} req/s, ${ratio(row.p99ms, hmac.p99ms)} p99 (${target})`);
   }
 }
 process.exit(0);

@@ -21,6 +21,15 @@ const connect = (url = REDIS_URL) => {
   return redis;
 };
 
+/** A redis-server of this test's own (its settings and counters are this test's alone), connected. */
+async function privateRedis(): Promise<Redis> {
+  const port = await freePort();
+  children.push(await start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]));
+  const redis = connect(`redis://127.0.0.1:${port}/0`);
+  await until(async () => (await redis.ping().catch(() => "")) === "PONG", 10_000, "redis-server to listen");
+  return redis;
+}
+
 describe("Redis replay cache", () => {
   it("keys have a fixed length, a hash tag per client, and carry neither the client id nor the nonce", async () => {
     const redis = connect();
@@ -55,12 +64,7 @@ describe("Redis replay cache", () => {
   });
 
   it("refuses to hold nonces in a Redis that may evict them (maxmemory with an evicting policy), and resumes once it may not", async () => {
-    const port = await freePort();
-    children.push(
-      await start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]),
-    );
-    const redis = connect(`redis://127.0.0.1:${port}/0`);
-    await until(async () => (await redis.ping().catch(() => "")) === "PONG", 10_000, "redis-server to listen");
+    const redis = await privateRedis();
     await redis.config("SET", "maxmemory", "100mb");
     await redis.config("SET", "maxmemory-policy", "volatile-lru");
     const store = new RedisNonceStore(redis, { policyCheckEveryMs: 0 });
@@ -84,12 +88,7 @@ describe("Redis replay cache", () => {
 
 describe("Redis replay cache: a turn's reservations in one call (round 3, session 8)", () => {
   it("one event-loop turn's reservations reach Redis as one script call, one SET per pair, replays in the turn refused", async () => {
-    const port = await freePort();
-    children.push(
-      await start("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]),
-    );
-    const redis = connect(`redis://127.0.0.1:${port}/0`);
-    await until(async () => (await redis.ping().catch(() => "")) === "PONG", 10_000, "redis-server to listen");
+    const redis = await privateRedis();
     const store = new RedisNonceStore(redis);
     const expiresAt = Date.now() + 30_000;
     // One call before counting: the script is loaded and the policy read.
