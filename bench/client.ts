@@ -101,6 +101,8 @@ async function pool(count: number, call: (i: number) => Promise<void>): Promise<
 }
 
 const TRANSPORTS = new Set(values.transports.split(","));
+for (const name of TRANSPORTS)
+  if (name !== "fetch" && name !== "undici") throw new Error(`--transports: fetch and/or undici, not ${name}`);
 for (const name of Object.keys(WAYS)) {
   const transport = name.includes("fetch") ? "fetch" : "undici";
   if (!TRANSPORTS.has(transport)) delete WAYS[name];

@@ -16,7 +16,8 @@
 //
 // The cycles rows run interleaved: every way is set up (and warmed) first, then --rounds rounds each
 // run every way once, so a shared machine's drift lands on all alike; a row is its median round, its
-// ratio the median of the rounds' ratios to raw BullMQ in the same round.
+// ratio the median of the rounds' ratios to raw BullMQ in the same round. With --profile, the other ways
+// stay open while one is measured: their idle BullMQ workers' blocking polls are in its Redis counts.
 //
 //   npm run build && node --import tsx bench/jobs.ts [--cycles 2000] [--rounds 3] [--concurrency 32]
 //     [--latency-cycles 200] [--delay-ms 20] [--redis URL | --private-redis] [--profile]
@@ -74,6 +75,7 @@ const { values } = parseArgs({
 });
 const CYCLES = Number(values.cycles);
 const ROUNDS = Number(values.rounds);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1)) throw new Error("--rounds is a whole number from 1");
 const CONCURRENCY = Number(values.concurrency);
 const LATENCY_CYCLES = Number(values["latency-cycles"]);
 const DELAY_MS = Number(values["delay-ms"]);
@@ -566,8 +568,12 @@ try {
     );
   }
   if (ONLY.has("raw")) ways.push(await rawBullWay(REDIS));
-  const rows = await interleaved(ways);
-  for (const way of ways) await way.close();
+  let rows: Row[];
+  try {
+    rows = await interleaved(ways);
+  } finally {
+    for (const way of ways) await way.close();
+  }
   const raw = rows.find((row) => row.name === RAW_BULL);
   if (ONLY.has("bullmq-postgres")) rows.push(await rawBullPostgresCycles(values.postgres));
   const latency: string[] = [];

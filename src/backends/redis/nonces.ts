@@ -24,8 +24,12 @@ const MAX_GROUP = 1024;
 const RESERVE = "smcp_reserve";
 
 type ReserveCommand = (...args: (string | number)[]) => Promise<unknown>;
-/** A Cluster slot being moved: a call of several keys is refused (directly, or after ioredis gave up following). */
-const MIGRATING = /^(TRYAGAIN|ASK)\b|Too many Cluster redirections/;
+/**
+ * A Cluster slot being moved: a call of several keys is refused with ASK or TRYAGAIN, which ioredis follows
+ * until `maxRedirections`, then reports with the last one. Only that last error counts: after redirections of
+ * another kind (a failover's MOVED, CLUSTERDOWN) the batch fails closed as it is.
+ */
+const MIGRATING = /^(TRYAGAIN|ASK)\b|^Too many Cluster redirections\. Last error: (ReplyError: )?(TRYAGAIN|ASK)\b/;
 
 /**
  * Replay cache in Redis, shared by every replica: one `SET key 1 PX ttl NX`
