@@ -109,18 +109,8 @@ describe("Redis replay cache: a turn's reservations in one call (round 3, sessio
   });
 
   it("a refused call fails its batch closed, and the store answers again once Redis does", async () => {
-    const port = await freePort();
-    const child = await start("redis-server", [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ]);
-    children.push(child);
+    // Listening first (connectRedis fails fast on a server not yet up), then opened as a server opens it.
+    const { port } = (await privateRedis()).options;
     const { connectRedis, parseRedisUrl } = await import("../src/redis.js");
     const redis = await connectRedis(parseRedisUrl(`redis://127.0.0.1:${port}/0`));
     connections.push(redis);
