@@ -2,6 +2,9 @@ import type { JobQueue, JobQueueDeps } from "./queue.js";
 import { recoverOrphans, recoverStaleJobs } from "./recovery.js";
 import type { JobRecord } from "./store.js";
 
+// The most claims asked for at once (bounded, so a large --concurrency never asks thousands at a time).
+const CLAIMS_AT_ONCE = 32;
+
 /** Options for {@link ClaimingJobQueue}. */
 export interface ClaimingJobQueueOptions extends JobQueueDeps {
   /**
@@ -68,6 +71,17 @@ export class ClaimingJobQueue implements JobQueue {
     this.#wake?.();
   }
 
+  #start(job: JobRecord): void {
+    const run: Promise<void> = this.#o.runner
+      .runClaimed(job)
+      .catch((error: unknown) => this.#o.onError(error))
+      .finally(() => {
+        this.#running.delete(run);
+        this.#poke();
+      });
+    this.#running.add(run);
+  }
+
   async #run(): Promise<void> {
     const { runner, store, tools, concurrency, pollMs } = this.#o;
     if (pollMs !== undefined) {
@@ -80,17 +94,26 @@ export class ClaimingJobQueue implements JobQueue {
           this.#nextRecovery = this.#now() + (this.#o.recoverMs ?? 1000);
           await recoverStaleJobs(store, tools, this.#now(), async () => {});
         }
+        // Claims asked at once, doubling while each round finds a job for every claim (a backlog), back to one
+        // when a round comes up short: a store that commits a turn's writes together (SQLite) takes a backlog in
+        // few commits, and an empty queue still costs one claim per wake. Each claim is its own compare-and-set,
+        // in fair-turn order.
+        let ask = 1;
         while (this.#running.size < concurrency && !this.#closed) {
-          const job = await store.claim(runner.workerId, runner.leaseFromNow(), this.#tools);
-          if (!job) break;
-          const run: Promise<void> = runner
-            .runClaimed(job)
-            .catch((error: unknown) => this.#o.onError(error))
-            .finally(() => {
-              this.#running.delete(run);
-              this.#poke();
-            });
-          this.#running.add(run);
+          const asked = Math.min(concurrency - this.#running.size, ask);
+          const claims = Array.from({ length: asked }, () => store.claim(runner.workerId, runner.leaseFromNow(), this.#tools));
+          let found = 0;
+          let failure: { reason: unknown } | undefined;
+          for (const outcome of await Promise.allSettled(claims)) {
+            if (outcome.status === "rejected") failure ??= { reason: outcome.reason };
+            else if (outcome.value) {
+              found++;
+              this.#start(outcome.value); // claimed, so run here even if another claim failed
+            }
+          }
+          if (failure) throw failure.reason;
+          if (found < asked) break;
+          ask = Math.min(ask * 2, CLAIMS_AT_ONCE);
         }
       } catch (error) {
         this.#o.onError(error); // store unreachable: try again on the next tick

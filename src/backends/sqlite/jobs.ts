@@ -16,6 +16,7 @@ import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
 import { type JobRow, jobFromRow } from "../job-row.js";
 import { JobWatchers } from "../watchers.js";
 import { openSqlite } from "./connection.js";
+import { SqliteWriteBatch } from "./write-batch.js";
 
 /** Options for {@link SqliteJobStore}. */
 export interface SqliteJobStoreOptions extends JobStoreOptions {
@@ -156,7 +157,8 @@ const SWEEP_BATCH = 500;
 /**
  * Jobs in a SQLite file (WAL): they survive a restart and are shared by the
  * processes on one host. Writes use `synchronous = FULL`, so a job is on disk
- * before the server answers `accepted`. JSON columns hold canonical text,
+ * before the server answers `accepted`; the writes of one event-loop turn
+ * share one commit (group commit: one fsync per turn, not per write). JSON columns hold canonical text,
  * so integers beyond 2^53 stay exact. Queued jobs are claimed lowest turn
  * first (fair across clients); per-client counters make quotas one indexed read.
  */
@@ -172,6 +174,7 @@ export class SqliteJobStore implements JobStore {
   readonly #sweepTx: (now: number) => string[];
   readonly #announceTx: (workerId: string, tools: readonly string[], expiresAt: number, now: number) => void;
   readonly #watchers = new JobWatchers();
+  readonly #writes: SqliteWriteBatch;
   readonly #watched = new Map<string, number>();
   readonly #watchPollMs: number;
   #watchTimer: NodeJS.Timeout | undefined;
@@ -183,6 +186,7 @@ export class SqliteJobStore implements JobStore {
     this.#now = options.now ?? Date.now;
     this.#watchPollMs = options.watchPollMs ?? 50;
     this.#sql = prepareStatements(this.#db);
+    this.#writes = new SqliteWriteBatch(this.#db);
     const sql = this.#sql;
     const one = (statement: Statement, params: object) => statement.get(params) as JobRow | undefined;
 
@@ -256,7 +260,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   async create(input: NewJob): Promise<{ job: JobRecord; created: boolean }> {
-    return this.#createTx(input, this.#now());
+    const now = this.#now();
+    return this.#writes.run(() => this.#createTx(input, now));
   }
 
   async get(id: string): Promise<JobRecord | undefined> {
@@ -265,20 +270,22 @@ export class SqliteJobStore implements JobStore {
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    const row = this.#sql.start.get({ id, workerId, leaseUntil, now: this.#now() }) as JobRow | undefined;
-    return row && this.#started(row);
+    const params = { id, workerId, leaseUntil, now: this.#now() };
+    const row = await this.#writes.run(() => this.#started(this.#sql.start.get(params) as JobRow | undefined));
+    return row && jobFromRow(row);
   }
 
-  // The tool now serves this job's turn (jobs/policy.ts's fair-turn rule reads it at create).
-  #started(row: JobRow): JobRecord {
-    this.#sql.served.run({ tool: row.tool, turn: row.turn });
-    return jobFromRow(row);
+  // The tool now serves this job's turn (jobs/policy.ts's fair-turn rule reads it at create); in the start's own
+  // transaction, so the two commit together.
+  #started(row: JobRow | undefined): JobRow | undefined {
+    if (row) this.#sql.served.run({ tool: row.tool, turn: row.turn });
+    return row;
   }
 
   async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
     const params = { workerId, leaseUntil, now: this.#now(), tools: tools ? JSON.stringify(tools) : null };
-    const row = this.#sql.claim.get(params) as JobRow | undefined;
-    return row && this.#started(row);
+    const row = await this.#writes.run(() => this.#started(this.#sql.claim.get(params) as JobRow | undefined));
+    return row && jobFromRow(row);
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
@@ -290,7 +297,8 @@ export class SqliteJobStore implements JobStore {
   }
 
   async progress(id: string, progress: JsonObject): Promise<boolean> {
-    const changed = this.#sql.progress.run({ id, progress: canonicalize(progress), now: this.#now() }).changes === 1;
+    const params = { id, progress: canonicalize(progress), now: this.#now() };
+    const changed = await this.#writes.run(() => this.#sql.progress.run(params).changes === 1);
     if (changed) this.#watchers.notify(id);
     return changed;
   }
@@ -300,7 +308,7 @@ export class SqliteJobStore implements JobStore {
     const result = outcome.state === "done" ? canonicalize(outcome.result) : null;
     const error = outcome.state === "error" ? canonicalize(outcome.error) : null;
     const params = { id, state: outcome.state, result, error, now, expiresAt: now + this.#retentionMs };
-    const finished = this.#finishTx({ ...params, resultBytes: (result ?? error ?? "").length });
+    const finished = await this.#writes.run(() => this.#finishTx({ ...params, resultBytes: (result ?? error ?? "").length }));
     if (finished) this.#watchers.notify(id);
     return finished;
   }
@@ -308,7 +316,7 @@ export class SqliteJobStore implements JobStore {
   async cancel(id: string): Promise<JobRecord | undefined> {
     const now = this.#now();
     const params = { id, state: "cancelled", result: null, error: CANCELLED, now, expiresAt: now + this.#retentionMs };
-    if (this.#finishTx({ ...params, resultBytes: CANCELLED.length })) this.#watchers.notify(id);
+    if (await this.#writes.run(() => this.#finishTx({ ...params, resultBytes: CANCELLED.length }))) this.#watchers.notify(id);
     return this.get(id);
   }
 
@@ -385,7 +393,9 @@ export class SqliteJobStore implements JobStore {
   async close(): Promise<void> {
     clearInterval(this.#watchTimer);
     this.#watchTimer = undefined;
-    if (this.#db.open) this.#db.close();
+    if (!this.#db.open) return;
+    this.#writes.drain();
+    this.#db.close();
   }
 
   // Changes by other processes sharing the file: compare the versions of the jobs someone waits on.

@@ -1,0 +1,80 @@
+import type { Database, Transaction } from "better-sqlite3";
+
+interface PendingWrite {
+  run: () => unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  ok: boolean;
+  value: unknown;
+}
+
+/**
+ * Group commit for one SQLite connection: the writes asked for in one
+ * event-loop turn run in one IMMEDIATE transaction, so a file opened with
+ * `synchronous = FULL` pays one commit (one fsync) per turn, not one per
+ * write. Each write runs in its own savepoint: one that throws rolls back
+ * alone and rejects only its caller. No write is answered before the commit
+ * that holds it; a failed commit rejects every write of the batch.
+ */
+export class SqliteWriteBatch {
+  readonly #commit: Transaction<(batch: PendingWrite[]) => void>;
+  readonly #maxGroup: number;
+  #pending: PendingWrite[] = [];
+  #scheduled = false;
+
+  constructor(db: Database, maxGroup = 256) {
+    this.#maxGroup = maxGroup;
+    // Called inside the batch's transaction, a transaction function is a savepoint (better-sqlite3).
+    const savepoint = db.transaction((write: PendingWrite) => write.run());
+    this.#commit = db.transaction((batch: PendingWrite[]) => {
+      for (const write of batch) {
+        try {
+          write.value = savepoint(write);
+          write.ok = true;
+        } catch (error) {
+          write.value = error;
+        }
+      }
+    });
+  }
+
+  /** Runs `op` (synchronous statements only) in this turn's transaction; resolves with its value once committed. */
+  run<T>(op: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ run: op, resolve: resolve as (value: unknown) => void, reject, ok: false, value: undefined });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        // After this turn's I/O callbacks: every write asked for in this turn joins one commit.
+        setImmediate(this.#flush);
+      }
+    });
+  }
+
+  /** Commits every waiting write now (a store closing answers what it already took). */
+  drain(): void {
+    while (this.#pending.length > 0) this.#flush();
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const batch = this.#pending.length > this.#maxGroup ? this.#pending.splice(0, this.#maxGroup) : this.#pending;
+    if (batch === this.#pending) this.#pending = [];
+    if (this.#pending.length > 0 && !this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    if (batch.length === 0) return;
+    try {
+      // IMMEDIATE: the write lock first, so processes sharing the file serialise whole batches.
+      this.#commit.immediate(batch);
+    } catch (error) {
+      // The commit failed (busy past the timeout, disk full, closed): nothing of the batch holds.
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    for (const write of batch) {
+      if (write.ok) write.resolve(write.value);
+      else write.reject(write.value);
+    }
+  };
+}
