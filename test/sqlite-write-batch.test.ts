@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { SqliteWriteBatch } from "../src/backends/sqlite/write-batch.js";
-import { type ClaimingJobQueue, createJobEngine, demoTools, ToolRegistry } from "../src/index.js";
+import { type ClaimingJobQueue, createJobEngine, demoTools, MemoryJobStore, ToolRegistry } from "../src/index.js";
 import { SqliteJobStore } from "../src/sqlite.js";
 import { until } from "./helpers.js";
 
@@ -102,6 +102,25 @@ describe("SQLite group commit (SqliteWriteBatch)", () => {
     assert.equal((await batch.run(() => insert.run("c", 3))).changes, 1, "the next turn commits again");
   });
 
+  it("a failure that ends the whole transaction (a full file) rejects every write of the batch and keeps none: none commits on its own after it", async () => {
+    const { db, insert } = counted(file());
+    db.pragma(`max_page_count = ${Number(db.pragma("page_count", { simple: true })) + 3}`);
+    const batch = new SqliteWriteBatch(db);
+    const big = db.prepare("INSERT INTO t (k, v) VALUES (?, zeroblob(200000))");
+    const outcomes = await Promise.allSettled([
+      batch.run(() => insert.run("a", 1)),
+      batch.run(() => big.run("big")),
+      batch.run(() => insert.run("c", 3)),
+    ]);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ["rejected", "rejected", "rejected"],
+    );
+    assert.equal((outcomes[2] as PromiseRejectedResult).reason.code, "SQLITE_FULL");
+    assert.equal(db.inTransaction, false);
+    assert.equal(count(db), 0);
+  });
+
   it("batches of more than maxGroup writes go in several commits, in order", async () => {
     const { db, seen, insert } = counted(file());
     const batch = new SqliteWriteBatch(db, 10);
@@ -114,7 +133,7 @@ describe("SQLite group commit (SqliteWriteBatch)", () => {
     );
   });
 
-  it("the job store: a quota refusal among one turn's creates stores nothing of its job while the others commit, and close() commits what it already took", async () => {
+  it("the job store: one turn's creates are written together at its end; a quota refusal among them stores nothing of its job while the others commit, and close() commits what it already took", async () => {
     const path = file();
     const store = new SqliteJobStore(path);
     const job = (clientId: string) => ({
@@ -124,12 +143,11 @@ describe("SQLite group commit (SqliteWriteBatch)", () => {
       args: { seconds: 1 },
       maxOpenJobs: 2,
     });
-    const outcomes = await Promise.allSettled([
-      store.create(job("a")),
-      store.create(job("a")),
-      store.create(job("a")),
-      store.create(job("b")),
-    ]);
+    const reader = new Database(path, { readonly: true });
+    opened.push(reader);
+    const creates = [store.create(job("a")), store.create(job("a")), store.create(job("a")), store.create(job("b"))];
+    assert.equal(reader.prepare("SELECT count(*) FROM smcp_jobs").pluck().get(), 0, "nothing is written before the turn ends");
+    const outcomes = await Promise.allSettled(creates);
     assert.deepEqual(
       outcomes.map((o) => o.status),
       ["fulfilled", "fulfilled", "rejected", "fulfilled"],
@@ -189,5 +207,42 @@ describe("SQLite group commit (SqliteWriteBatch)", () => {
     (idle.queue as ClaimingJobQueue).wake();
     await until(async () => emptyRounds.length === 2);
     assert.deepEqual(emptyRounds, [0, 0], "one claim per wake, none found");
+  });
+
+  it("a round where one claim fails still runs the jobs its other claims took, then reports the failure and claims again", async () => {
+    const store = new MemoryJobStore();
+    for (let i = 0; i < 6; i++) {
+      await store.create({ id: randomUUID(), clientId: "c", tool: "start_long_task", args: { seconds: 20 } });
+    }
+    let calls = 0;
+    const claim = store.claim.bind(store);
+    store.claim = (...args) => (++calls === 2 ? Promise.reject(new Error("store hiccup")) : claim(...args));
+    const errors: unknown[] = [];
+    const started: string[] = [];
+    const server = { id: "t", fingerprint: "t", capabilities: {} };
+    const engine = createJobEngine({
+      store,
+      tools: new ToolRegistry(demoTools),
+      server,
+      concurrency: 10,
+      sweepEveryMs: 0,
+      onError: (error) => errors.push(error),
+      onJob: (event) => {
+        if (event.event === "started") started.push(event.jobId);
+      },
+    });
+    opened.unshift(engine);
+    // Rounds: 1 (found), then 2, whose first claim fails: the second's job still runs, the error is reported.
+    await until(async () => errors.length === 1 && started.length === 2);
+    assert.equal((await store.counts()).running, 2);
+    assert.deepEqual(new Set(started), new Set((await store.list({ state: "running" })).map((job) => job.id)));
+    // The next wake claims the rest.
+    (engine.queue as ClaimingJobQueue).wake();
+    await until(async () => (await store.counts()).running === 6 && started.length === 6);
+    assert.equal((await store.counts()).queued, 0);
+    assert.deepEqual(
+      errors.map((e) => (e as Error).message),
+      ["store hiccup"],
+    );
   });
 });

@@ -2,7 +2,7 @@ import type { JobQueue, JobQueueDeps } from "./queue.js";
 import { recoverOrphans, recoverStaleJobs } from "./recovery.js";
 import type { JobRecord } from "./store.js";
 
-// The most claims asked for at once (bounded, so a large --concurrency never asks thousands at a time).
+// The most claims asked for at once by default (bounded, so a large --concurrency never asks thousands at a time).
 const CLAIMS_AT_ONCE = 32;
 
 /** Options for {@link ClaimingJobQueue}. */
@@ -15,6 +15,11 @@ export interface ClaimingJobQueueOptions extends JobQueueDeps {
   pollMs?: number | undefined;
   /** With `pollMs`: how often to requeue jobs whose worker died (lease lapsed), ms. Default 1,000. */
   recoverMs?: number;
+  /**
+   * The most claims asked for at once while a backlog lasts (rounds of 1, 2, 4, ... up to it). Default 32;
+   * 1 asks one at a time (a store whose every claim holds a pooled connection of its own).
+   */
+  claimsAtOnce?: number;
   now?: () => number;
 }
 
@@ -113,7 +118,7 @@ export class ClaimingJobQueue implements JobQueue {
           }
           if (failure) throw failure.reason;
           if (found < asked) break;
-          ask = Math.min(ask * 2, CLAIMS_AT_ONCE);
+          ask = Math.min(ask * 2, this.#o.claimsAtOnce ?? CLAIMS_AT_ONCE);
         }
       } catch (error) {
         this.#o.onError(error); // store unreachable: try again on the next tick

@@ -32,7 +32,9 @@ export class PostgresJobQueue implements JobQueue {
 
   constructor(options: PostgresJobQueueOptions) {
     const { connection, schema, pollMs = 1000, ...deps } = options;
-    this.#inner = new ClaimingJobQueue({ ...deps, pollMs });
+    // One claim at a time: each is a transaction on a pooled connection of its own (no commit to share, as
+    // SQLite's group commit shares one), and claims asked at once would take the pool from the requests.
+    this.#inner = new ClaimingJobQueue({ ...deps, pollMs, claimsAtOnce: 1 });
     const tools = new Set(deps.execute ? deps.tools.jobToolNames() : []);
     if (tools.size === 0) return;
     const wake = () => this.#inner.wake();

@@ -14,7 +14,9 @@ interface PendingWrite {
  * `synchronous = FULL` pays one commit (one fsync) per turn, not one per
  * write. Each write runs in its own savepoint: one that throws rolls back
  * alone and rejects only its caller. No write is answered before the commit
- * that holds it; a failed commit rejects every write of the batch.
+ * that holds it; a failed commit (or a failure that ends the transaction:
+ * I/O, a full disk, the write lock not had within the busy timeout) rejects
+ * every write of the batch and keeps none.
  */
 export class SqliteWriteBatch {
   readonly #commit: Transaction<(batch: PendingWrite[]) => void>;
@@ -32,6 +34,9 @@ export class SqliteWriteBatch {
           write.value = savepoint(write);
           write.ok = true;
         } catch (error) {
+          // Some failures (I/O, a full disk) make SQLite roll back the whole transaction, not the savepoint:
+          // the writes after would then run (and commit) on their own. Fail the whole batch instead.
+          if (!db.inTransaction) throw error;
           write.value = error;
         }
       }
