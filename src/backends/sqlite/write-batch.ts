@@ -1,4 +1,5 @@
 import type { Database, Transaction } from "better-sqlite3";
+import { TurnBatcher } from "../../jobs/reserve-batch.js";
 
 interface PendingWrite {
   run: () => unknown;
@@ -19,16 +20,12 @@ interface PendingWrite {
  * every write of the batch and keeps none.
  */
 export class SqliteWriteBatch {
-  readonly #commit: Transaction<(batch: PendingWrite[]) => void>;
-  readonly #maxGroup: number;
-  #pending: PendingWrite[] = [];
-  #scheduled = false;
+  readonly #turns: TurnBatcher<PendingWrite>;
 
   constructor(db: Database, maxGroup = 256) {
-    this.#maxGroup = maxGroup;
     // Called inside the batch's transaction, a transaction function is a savepoint (better-sqlite3).
     const savepoint = db.transaction((write: PendingWrite) => write.run());
-    this.#commit = db.transaction((batch: PendingWrite[]) => {
+    const commit: Transaction<(batch: PendingWrite[]) => void> = db.transaction((batch: PendingWrite[]) => {
       for (const write of batch) {
         try {
           write.value = savepoint(write);
@@ -41,45 +38,31 @@ export class SqliteWriteBatch {
         }
       }
     });
+    this.#turns = new TurnBatcher((batch) => {
+      try {
+        // IMMEDIATE: the write lock first, so processes sharing the file serialise whole batches.
+        commit.immediate(batch);
+      } catch (error) {
+        // The commit failed (busy past the timeout, disk full, closed): nothing of the batch holds.
+        for (const write of batch) write.reject(error);
+        return;
+      }
+      for (const write of batch) {
+        if (write.ok) write.resolve(write.value);
+        else write.reject(write.value);
+      }
+    }, maxGroup);
   }
 
   /** Runs `op` (synchronous statements only) in this turn's transaction; resolves with its value once committed. */
   run<T>(op: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#pending.push({ run: op, resolve: resolve as (value: unknown) => void, reject, ok: false, value: undefined });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        // After this turn's I/O callbacks: every write asked for in this turn joins one commit.
-        setImmediate(this.#flush);
-      }
+      this.#turns.add({ run: op, resolve: resolve as (value: unknown) => void, reject, ok: false, value: undefined });
     });
   }
 
   /** Commits every waiting write now (a store closing answers what it already took). */
   drain(): void {
-    while (this.#pending.length > 0) this.#flush();
+    this.#turns.drain();
   }
-
-  readonly #flush = (): void => {
-    this.#scheduled = false;
-    const batch = this.#pending.length > this.#maxGroup ? this.#pending.splice(0, this.#maxGroup) : this.#pending;
-    if (batch === this.#pending) this.#pending = [];
-    if (this.#pending.length > 0 && !this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(this.#flush);
-    }
-    if (batch.length === 0) return;
-    try {
-      // IMMEDIATE: the write lock first, so processes sharing the file serialise whole batches.
-      this.#commit.immediate(batch);
-    } catch (error) {
-      // The commit failed (busy past the timeout, disk full, closed): nothing of the batch holds.
-      for (const write of batch) write.reject(error);
-      return;
-    }
-    for (const write of batch) {
-      if (write.ok) write.resolve(write.value);
-      else write.reject(write.value);
-    }
-  };
 }
