@@ -190,7 +190,10 @@ export class SqliteJobStore implements JobStore {
     const sql = this.#sql;
     const one = (statement: Statement, params: object) => statement.get(params) as JobRow | undefined;
 
-    const create = this.#db.transaction((input: NewJob, now: number) => {
+    // Create and finish run inside a transaction of their caller's: the write batch's savepoint (whose batch
+    // began IMMEDIATE, taking the write lock first, so two processes cannot both miss the idempotency key or a
+    // quota), or the requeue's transaction. A transaction of their own would only add a second savepoint.
+    this.#createTx = (input: NewJob, now: number) => {
       const key = input.idempotencyKey ?? null;
       if (key !== null) {
         const existing = one(sql.byKey, { clientId: input.clientId, tool: input.tool, key, now });
@@ -220,15 +223,13 @@ export class SqliteJobStore implements JobStore {
       const row = one(sql.insert, params) as JobRow;
       sql.opened.run(params);
       return { job: jobFromRow(row), created: true };
-    });
-    // IMMEDIATE: take the write lock first, so two processes cannot both miss the idempotency key or a quota.
-    this.#createTx = (input, now) => create.immediate(input, now);
-    this.#finishTx = this.#db.transaction((params: Record<string, unknown>) => {
+    };
+    this.#finishTx = (params: Record<string, unknown>) => {
       const row = sql.finish.get(params) as { client_id: string } | undefined;
       if (!row) return false;
       sql.closed.run({ clientId: row.client_id, bytes: params.resultBytes });
       return true;
-    });
+    };
     const finish = this.#finishTx;
     this.#requeueTx = this.#db.transaction((id: string, maxAttempts: number, staleBefore: number | undefined, now: number) => {
       const row = one(sql.running, { id });
