@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
+import { reserveAnswers } from "../src/backends/redis/nonces.js";
 import { createFetchHandler, createServer, demoTools } from "../src/index.js";
 import { readLimited } from "../src/util/stream.js";
 import { requestCase } from "./fuzz/envelopes.js";
@@ -275,6 +276,54 @@ describe("node body reader: generative (issue #8)", () => {
         await stillAnswers();
       },
       { runs: 60, seconds: 3 },
+    );
+  });
+});
+
+describe("the Redis replay cache's script reply: generative (round 3, session 9)", () => {
+  // Redis's answer to `reserve.lua` is outside input: a reservation is fresh only where the reply is an
+  // array of exactly one entry per reservation and that entry is the integer 1 (0: held; anything else
+  // fails it closed). Random replies, and valid ones mutated (an entry changed, dropped or added).
+  const entry = fc.oneof(
+    fc.constantFrom<unknown>(1, 0, -1, 2, 1.5, "1", "0", "OOM command not allowed", "", null, true, false),
+    fc.anything(),
+  );
+  const valid = fc.array(fc.constantFrom(0, 1), { maxLength: 40 });
+  const mutated = valid.chain((reply) =>
+    fc.record({
+      reply: fc.oneof(
+        fc.constant(reply),
+        fc.tuple(fc.nat(), entry).map(([at, value]) => reply.map((x, i) => (i === at % Math.max(1, reply.length) ? value : x))),
+        fc.nat().map((at) => reply.filter((_, i) => i !== at % Math.max(1, reply.length))),
+        entry.map((value) => [...reply, value]),
+      ),
+      count: fc.constant(reply.length),
+    }),
+  );
+  const random = fc.record({
+    reply: fc.oneof(fc.array(entry, { maxLength: 40 }), fc.anything()),
+    count: fc.nat({ max: 40 }),
+  });
+
+  it("believes exactly the entries that are the integer 1, of a reply of the right length, and answers every reservation", async (t) => {
+    await runProperty(
+      t,
+      fc.oneof(mutated, random),
+      ({ reply, count }) => {
+        const answers = reserveAnswers(reply, count);
+        assert.equal(answers.length, count);
+        const shaped = Array.isArray(reply) && reply.length === count;
+        answers.forEach((answer, i) => {
+          const value: unknown = shaped ? (reply as unknown[])[i] : undefined;
+          if (shaped && value === 1) assert.equal(answer, true);
+          else if (shaped && value === 0) assert.equal(answer, false);
+          else {
+            assert.ok(answer instanceof Error, `entry ${i} of ${JSON.stringify(reply)} must fail closed`);
+            if (shaped && typeof value === "string") assert.equal(answer.message, value);
+          }
+        });
+      },
+      { runs: 2000, seconds: 3 },
     );
   });
 });

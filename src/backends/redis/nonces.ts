@@ -140,21 +140,13 @@ export class RedisNonceStore implements NonceStore {
       for (const p of batch) p.reject(failure);
       return;
     }
-    // One answer per key, or none is believed: a reply of another shape is not this script's.
-    if (!Array.isArray(results) || results.length !== batch.length) {
-      const failure = new Error("the replay cache's answer does not match its reservations");
-      for (const p of batch) p.reject(failure);
-      return;
-    }
+    const answers = reserveAnswers(results, batch.length);
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i] as PendingReservation<string>;
-      const result: unknown = results[i];
-      if (result === 1) {
-        this.#count.add(p.expiresAt, now);
-        p.resolve(true);
-      } else if (result === 0) p.resolve(false);
-      // Redis refused this SET (its error, as a string), or the answer is not the script's: fail closed.
-      else p.reject(refusal(new Error(typeof result === "string" ? result : "the replay cache gave no answer")));
+      const answer = answers[i];
+      if (answer === true) this.#count.add(p.expiresAt, now);
+      if (typeof answer === "boolean") p.resolve(answer);
+      else p.reject(refusal(answer));
     }
   }
 
@@ -220,6 +212,20 @@ export class RedisNonceStore implements NonceStore {
     this.#policy = check;
     return check;
   }
+}
+
+/**
+ * What the reserve script's reply says of each of `count` reservations: true (fresh: only the integer 1),
+ * false (held: only 0), or the error to fail it with (Redis refused that SET: its error text; anything
+ * else). A reply that is not an array of exactly `count` entries is believed for none.
+ */
+export function reserveAnswers(reply: unknown, count: number): (boolean | Error)[] {
+  if (!Array.isArray(reply) || reply.length !== count) {
+    return new Array(count).fill(new Error("the replay cache's answer does not match its reservations"));
+  }
+  return reply.map((entry: unknown) =>
+    entry === 1 ? true : entry === 0 ? false : new Error(typeof entry === "string" ? entry : "the replay cache gave no answer"),
+  );
 }
 
 /** A full replay cache (Redis out of memory under `noeviction`) is `unavailable`; any other error as it is. */
