@@ -22,7 +22,7 @@
 //   npm run build && node --import tsx bench/jobs.ts [--cycles 2000] [--rounds 3] [--concurrency 32]
 //     [--latency-cycles 200] [--delay-ms 20] [--redis URL | --private-redis] [--profile]
 //     [--only memory,sqlite,redis,postgres,raw,bullmq-postgres,latency,latency-postgres,latency-sqlite]
-//     (also: redis-claim, the Redis store without BullMQ) [--postgres URL]
+//     (also: redis-store, the Redis store as the queue: ?queue=store) [--postgres URL]
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { once } from "node:events";
@@ -163,6 +163,7 @@ function scriptNames(): Map<string, string> {
   const sha = (lua: string) => createHash("sha1").update(lua).digest("hex");
   for (const [name, script] of Object.entries(scripts())) names.set(sha(script.lua), `smcp ${name}`);
   names.set(sha(readLua("reserve")), "smcp reserve (replay cache)");
+  names.set(sha(readLua("claim")), "smcp claim");
   const require = createRequire(import.meta.url);
   const dir = join(dirname(require.resolve("bullmq")), "scripts");
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".js"))) {
@@ -548,13 +549,11 @@ try {
       ),
     );
   }
-  if (ONLY.has("redis-claim")) {
-    // The Redis job store without BullMQ: this process claims from the store's own queue, woken by its
-    // own enqueues (one process only: what BullMQ's dispatch costs, not a deployable setup).
+  if (ONLY.has("redis-store")) {
+    // The Redis store as the queue (?queue=store): workers claim from the job store (lua/claim.lua), no BullMQ.
     const prefix = `smcp-bench-${randomUUID().slice(0, 8)}:`;
-    const { jobStore, nonceStore } = await openStores(`${REDIS}?prefix=${prefix}`);
     ways.push(
-      await smcpWay("smcp, Redis store, claimed in process (no BullMQ)", { jobStore, nonceStore }, REDIS, () =>
+      await smcpWay("smcp, Redis, the store as the queue", await openStores(`${REDIS}?prefix=${prefix}&queue=store`), REDIS, () =>
         deleteKeys(prefix, REDIS),
       ),
     );

@@ -1,6 +1,8 @@
-// `smcp/redis`: jobs and the replay cache in Redis, jobs through BullMQ (ioredis and bullmq: optional peer dependencies).
+// `smcp/redis`: jobs and the replay cache in Redis, jobs through BullMQ or claimed from the store (`?queue=store`)
+// (ioredis and bullmq: optional peer dependencies).
 
-export { connectRedis, parseRedisUrl, type RedisTarget } from "./backends/redis/connection.js";
+export { RedisClaimQueue, type RedisClaimQueueOptions, redisQueueChannels } from "./backends/redis/claim-queue.js";
+export { connectRedis, parseRedisUrl, type RedisDispatch, type RedisTarget } from "./backends/redis/connection.js";
 export { type RedisClient, RedisJobStore, type RedisJobStoreOptions } from "./backends/redis/jobs.js";
 export { RedisNonceStore, type RedisNonceStoreOptions } from "./backends/redis/nonces.js";
 export { openRedisStores } from "./backends/redis/open.js";

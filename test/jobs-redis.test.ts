@@ -1,6 +1,11 @@
+import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after } from "node:test";
+import { after, describe, it } from "node:test";
 import { Redis } from "ioredis";
+import { z } from "zod";
+import { RedisClaimQueue } from "../src/backends/redis/claim-queue.js";
+import { parseRedisUrl } from "../src/backends/redis/connection.js";
+import { defineTool, type JobQueueFactory } from "../src/index.js";
 import { RedisJobStore, RedisNonceStore } from "../src/redis.js";
 import { openStores } from "../src/stores.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
@@ -8,7 +13,7 @@ import { longPollConformance } from "./conformance/longpoll.js";
 import { nonceStoreConformance } from "./conformance/noncestore.js";
 import { serverJobConformance } from "./conformance/serverjobs.js";
 import { type HeldRecords, tenancyConformance } from "./conformance/tenancy.js";
-import { until } from "./helpers.js";
+import { pair, until } from "./helpers.js";
 import { type Child, freePort, start } from "./process-helpers.js";
 import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
 
@@ -110,4 +115,176 @@ serverJobConformance("redis + BullMQ", async () => {
 longPollConformance("redis + BullMQ", async () => {
   const stores = await openStores(`${REDIS_URL}?prefix=${RUN}${randomUUID().slice(0, 8)}:`);
   return { jobStore: stores.jobStore, nonceStore: stores.nonceStore, ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}) };
+});
+
+// The store as the queue (?queue=store): workers claim from the job store (lua/claim.lua), woken by its publishes.
+const storeQueue = async () => {
+  const stores = await openStores(`${REDIS_URL}?prefix=${RUN}${randomUUID().slice(0, 8)}:&queue=store`);
+  return { jobStore: stores.jobStore, nonceStore: stores.nonceStore, ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}) };
+};
+serverJobConformance("redis, the store as the queue", storeQueue);
+longPollConformance("redis, the store as the queue", storeQueue);
+
+describe("redis: the store as the queue", () => {
+  const newJob = (tool: string, clientId = "c1") => ({ id: randomUUID(), clientId, tool, args: {} });
+
+  it("?queue= picks the dispatch: bullmq by default, store, anything else refused with the form to use", () => {
+    assert.equal(parseRedisUrl(REDIS_URL).queue, "bullmq");
+    assert.equal(parseRedisUrl(`${REDIS_URL}?queue=bullmq`).queue, "bullmq");
+    const store = parseRedisUrl(`${REDIS_URL}?prefix=p:&queue=store`);
+    assert.equal(store.queue, "store");
+    assert.equal(store.prefix, "p:");
+    assert.ok(!store.url.includes("queue"), "smcp's own parameter is not passed to ioredis");
+    for (const bad of ["kafka", "", "STORE"]) {
+      assert.throws(() => parseRedisUrl(`${REDIS_URL}?queue=${bad}`), /queue must be bullmq or store/, bad);
+    }
+  });
+
+  it("claims racing from two handles take every job once, in fair-turn order", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const [a, b] = [new RedisJobStore(connect(), { prefix }), new RedisJobStore(connect(), { prefix })];
+    // Two clients: c1 queues 30, c2 one; 40 claims from two handles race for the 31 jobs.
+    const flood = Array.from({ length: 30 }, () => newJob("t"));
+    for (const j of flood) await a.create(j);
+    const lone = newJob("t", "c2");
+    await a.create(lone);
+    const claims = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).claim(`w${i}`, Date.now() + 60_000)));
+    const taken = claims.filter((j) => j !== undefined).map((j) => j.id);
+    assert.equal(taken.length, 31, "every job claimed, none twice; nine claims found nothing");
+    assert.equal(new Set(taken).size, 31);
+    const running = (await a.list({ state: "running" })).map((j) => j.id);
+    assert.equal(running.length, 31);
+    assert.equal(await a.claim("late", Date.now() + 60_000), undefined);
+    // Sequential claims come in queue order: turn 1 (c1's first and c2's job), then c1's turns 2, 3, ...
+    const prefix2 = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const c = new RedisJobStore(connect(), { prefix: prefix2 });
+    const order = [newJob("t"), newJob("t"), newJob("t"), newJob("t", "c2")];
+    for (const j of order) await c.create(j);
+    const seq: string[] = [];
+    for (let i = 0; i < 4; i++) seq.push(((await c.claim("w", Date.now() + 60_000)) as { id: string }).id);
+    assert.deepEqual(seq, [order[0]?.id, order[3]?.id, order[1]?.id, order[2]?.id]);
+  });
+
+  it("the claims of one turn share one read of the queue's head and one claim script", async () => {
+    const redis = await privateRedis();
+    const store = new RedisJobStore(redis, { prefix: "p:" });
+    const queued = Array.from({ length: 12 }, (_, i) => newJob("t", `c${i}`));
+    for (const j of queued) await store.create(j);
+    await redis.config("RESETSTAT");
+    const claims = await Promise.all(Array.from({ length: 10 }, () => store.claim("w", Date.now() + 60_000)));
+    assert.deepEqual(
+      claims.map((j) => j?.id),
+      queued.slice(0, 10).map((j) => j.id),
+      "the first ten, in queue order, one to each claim",
+    );
+    const stats = await redis.info("commandstats");
+    const calls = (command: string) => Number(new RegExp(`^cmdstat_${command}:calls=(\\d+)`, "m").exec(stats)?.[1] ?? 0);
+    assert.equal(calls("zrange"), 1);
+    assert.equal(calls("evalsha") + calls("eval"), 1);
+    // A turn asking more than is queued: the rest find nothing, still in one read and one script.
+    await redis.config("RESETSTAT");
+    const more = await Promise.all(Array.from({ length: 5 }, () => store.claim("w", Date.now() + 60_000)));
+    assert.deepEqual(
+      more.map((j) => j?.id),
+      [queued[10]?.id, queued[11]?.id, undefined, undefined, undefined],
+    );
+    const again = await redis.info("commandstats");
+    assert.match(again, /^cmdstat_zrange:calls=1,/m);
+  });
+
+  it("a worker of one tool finds its job behind more than a claim's head of other tools' jobs", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const store = new RedisJobStore(connect(), { prefix });
+    for (let i = 0; i < 50; i++) await store.create(newJob("other", `c${i}`));
+    const mine = newJob("mine", "cx");
+    await store.create(mine);
+    const claimed = await store.claim("w", Date.now() + 60_000, ["mine"]);
+    assert.equal(claimed?.id, mine.id);
+    assert.equal(claimed?.state, "running");
+    assert.equal(await store.claim("w", Date.now() + 60_000, ["mine"]), undefined);
+    assert.equal((await store.list({ state: "queued" })).length, 50, "no other tool's job was touched");
+  });
+
+  it("publishes each queued job's tool (created or requeued) only when asked to", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const channel = `${prefix}queued`;
+    const listener = connect();
+    const heard: string[] = [];
+    listener.on("message", (_c: string, message: string) => heard.push(message));
+    await listener.subscribe(channel);
+    const silent = new RedisJobStore(connect(), { prefix });
+    await silent.create(newJob("quiet"));
+    const store = new RedisJobStore(connect(), { prefix, queuedChannel: channel });
+    const j = newJob("loud");
+    await store.create(j);
+    await store.start(j.id, "w", Date.now() + 60_000);
+    assert.equal(await store.requeue(j.id, 5), "queued");
+    // The fence: a message published after ours arrives after them.
+    await connect().publish(channel, "fence");
+    await until(async () => heard.includes("fence"), 5000, "the fence");
+    assert.deepEqual(heard, ["q:loud", "q:loud", "fence"]);
+    listener.disconnect();
+  });
+});
+
+describe("redis: claiming workers wake on the store's publishes, not on their poll", () => {
+  it("a worker that polls once a minute runs a job queued by another server at once, and aborts it when cancelled there", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const queuedChannel = `${prefix}queued`;
+    const started = new Set<string>();
+    const aborted = new Set<string>();
+    const held = defineTool({
+      kind: "job",
+      name: "held",
+      description: "runs until aborted",
+      input: z.strictObject({ tag: z.string() }),
+      output: z.strictObject({}),
+      handler: ({ tag }, ctx) =>
+        new Promise((_, reject) => {
+          started.add(tag);
+          ctx.signal.addEventListener("abort", () => {
+            aborted.add(tag);
+            reject(ctx.signal.reason);
+          });
+        }),
+    });
+    // A minute between polls and a two-minute lease (heartbeat): only the publishes can be this quick.
+    const queue: JobQueueFactory = (deps) =>
+      new RedisClaimQueue({
+        ...deps,
+        connections: { publisher: connect(), open: async () => connect() },
+        prefix,
+        pollMs: 60_000,
+      });
+    const side = (runJobs: boolean) =>
+      pair({
+        tools: [held],
+        jobStore: new RedisJobStore(connect(), { prefix, queuedChannel }),
+        nonceStore: new RedisNonceStore(connect(), { prefix }),
+        jobQueue: queue,
+        runJobs,
+        jobLeaseMs: 120_000,
+      });
+    const api = side(false);
+    const worker = side(true);
+    const probe = connect();
+    try {
+      // The worker listens before anything is queued (a publish before it subscribed would wait for the poll).
+      await until(
+        async () => {
+          const counts = (await probe.call("PUBSUB", "NUMSUB", queuedChannel, `${prefix}cancel`)) as (string | number)[];
+          return Number(counts[1]) === 1 && Number(counts[3]) === 1;
+        },
+        10_000,
+        "the worker to subscribe",
+      );
+      const { job_id } = (await api.client.call("held", { tag: "a" })) as { job_id: string };
+      await until(() => started.has("a"), 10_000, "the worker to start the job");
+      assert.equal((await api.client.cancel(job_id)).state, "cancelled");
+      await until(() => aborted.has("a"), 10_000, "the worker to abort the job");
+    } finally {
+      await api.server.close();
+      await worker.server.close();
+    }
+  });
 });

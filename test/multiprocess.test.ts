@@ -169,6 +169,17 @@ replicasAndWorkers("Redis", {
   cleanup: () => deleteKeys(redisRun),
 });
 
+// The same, with workers claiming from the Redis job store instead of BullMQ (?queue=store).
+replicasAndWorkers("Redis, the store as the queue", {
+  fresh: async () => `${REDIS_URL}?prefix=${redisRun}${randomUUID().slice(0, 8)}:&queue=store`,
+  open: async (url) => {
+    const redis = new Redis(REDIS_URL);
+    const prefix = new URL(url).searchParams.get("prefix") ?? "";
+    return { jobs: new RedisJobStore(redis, { prefix }), close: async () => redis.disconnect() };
+  },
+  cleanup: () => deleteKeys(redisRun),
+});
+
 // A local 3+3 cluster, started for the first test that asks; each test gets its own prefix (its own hash tag).
 let localCluster: LocalCluster | undefined;
 after(() => localCluster?.stop());

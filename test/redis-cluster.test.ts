@@ -70,6 +70,13 @@ longPollConformance("redis cluster + BullMQ", async () => {
   return { jobStore: stores.jobStore, nonceStore: stores.nonceStore, ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}) };
 });
 
+// The store as the queue on a cluster: the claim script's candidate keys share the prefix's slot, and the
+// queued-tool and cancel publishes reach a subscriber on any node.
+serverJobConformance("redis cluster, the store as the queue", async () => {
+  const stores = await openStores(`${cluster.url}/?prefix=${name()}&queue=store`);
+  return { jobStore: stores.jobStore, nonceStore: stores.nonceStore, ...(stores.jobQueue ? { jobQueue: stores.jobQueue } : {}) };
+});
+
 describe("the key layout on a cluster", () => {
   it("job keys share the prefix's hash tag; replay-cache keys spread over every master", async () => {
     const prefix = name();
@@ -192,6 +199,8 @@ describe("redis+cluster:// URLs", () => {
     assert.deepEqual(t.replicaAcks, { replicas: 2, timeoutMs: 500 });
     assert.equal(t.username, "app");
     assert.equal(t.password, "s:cret");
+    assert.equal(t.queue, "bullmq");
+    assert.equal(parseRedisUrl("redis+cluster://h:1/?queue=store").queue, "store");
     const plain = parseRedisUrl("redis+cluster://127.0.0.1:7101");
     assert.equal(plain.prefix, "{smcp}:");
     assert.deepEqual(plain.replicaAcks, { replicas: 1, timeoutMs: 250 });
@@ -202,6 +211,8 @@ describe("redis+cluster:// URLs", () => {
       "redis+cluster://h:1/?prefix={}",
       "redis+cluster://h:1/?wait=-1",
       "redis+cluster://h:1/?wait_ms=abc",
+      "redis+cluster://h:1/?queue=kafka",
+      "redis+cluster://h:1/?queue=",
     ]) {
       assert.throws(() => parseRedisUrl(bad), /redis\+cluster:\/\/HOST:PORT/, bad);
     }

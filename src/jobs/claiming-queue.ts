@@ -27,8 +27,10 @@ export interface ClaimingJobQueueOptions extends JobQueueDeps {
  * The store is the queue: the process claims the next queued job (lowest
  * turn, then oldest: fair across clients; compare-and-set, so processes
  * sharing the store never take one job twice) whenever it has room, and
- * only jobs of the tools it has. Used with memory (woken by enqueues) and
- * SQLite (also polling for jobs other processes queued or orphaned).
+ * only jobs of the tools it has. Used with memory (woken by enqueues),
+ * SQLite (also polling for jobs other processes queued or orphaned), and
+ * PostgreSQL and Redis with `queue=store` (also woken by the store's
+ * NOTIFY or pub/sub).
  */
 export class ClaimingJobQueue implements JobQueue {
   readonly #o: ClaimingJobQueueOptions;

@@ -2,6 +2,16 @@ import { Cluster, Redis } from "ioredis";
 import { SmcpUsageError } from "../../protocol/errors.js";
 import { redactUrl } from "../../util/redact.js";
 
+/** What dispatches a Redis store's jobs: BullMQ, or workers claiming from the job store. */
+export type RedisDispatch = "bullmq" | "store";
+
+// `?queue=`: absent is BullMQ (the default); anything but the two names is a mistake, said at startup.
+function dispatchOf(value: string | null, bad: () => Error): RedisDispatch {
+  if (value === null || value === "bullmq") return "bullmq";
+  if (value === "store") return "store";
+  throw bad();
+}
+
 /** A Redis store URL, split into what ioredis takes and smcp's key prefixes. */
 export interface RedisTarget {
   /** `redis://[user:pass@]host:port[/db]` without smcp's own parameters (a cluster: `redis+cluster://` and its seeds). */
@@ -20,6 +30,11 @@ export interface RedisTarget {
   spreadPrefix: string;
   /** Replicas that must acknowledge a new job (`?wait=N&wait_ms=MS`; on a cluster 1 and 250 ms by default). */
   replicaAcks?: { replicas: number; timeoutMs: number };
+  /**
+   * What dispatches jobs (`?queue=`): `bullmq` (default), BullMQ's queues,
+   * or `store`, workers claiming from the job store itself (see `RedisClaimQueue`).
+   */
+  queue: RedisDispatch;
   /** A cluster's credentials (`redis+cluster://USER:PASSWORD@…`), for every node. */
   username?: string;
   password?: string;
@@ -28,14 +43,16 @@ export interface RedisTarget {
 }
 
 /**
- * Parses `redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME][&wait=N][&wait_ms=MS]`:
+ * Parses `redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME][&wait=N][&wait_ms=MS][&queue=bullmq|store]`:
  * a cluster named by its seed nodes; `wait` replicas (default 1, 0 for none)
  * must acknowledge a new job within `wait_ms` (default 250).
  */
 function parseClusterUrl(text: string): RedisTarget {
   const match = /^redis\+cluster:\/\/(?:([^@/]*)@)?([^/?#]+)\/?(?:\?(.*))?$/.exec(text);
   const bad = () =>
-    new SmcpUsageError("the Redis Cluster URL is malformed; use redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME]");
+    new SmcpUsageError(
+      "the Redis Cluster URL is malformed; use redis+cluster://HOST:PORT[,HOST:PORT…][/?prefix=NAME][&queue=bullmq|store]",
+    );
   if (!match) throw bad();
   const nodes = (match[2] as string).split(",").map((seed) => {
     const at = /^([^:]+):(\d{1,5})$/.exec(seed.trim());
@@ -54,7 +71,8 @@ function parseClusterUrl(text: string): RedisTarget {
   // The tag is the name without separators or braces: `{name}` decides the slot of every job key.
   const tag = name.replace(/[{}]/g, "").replace(/:+$/, "");
   if (tag === "") throw bad();
-  const target: RedisTarget = { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes, replicaAcks };
+  const queue = dispatchOf(params.get("queue"), bad);
+  const target: RedisTarget = { url: text, prefix: `{${tag}}:`, spreadPrefix: `${tag}:`, cluster: nodes, replicaAcks, queue };
   if (match[1] !== undefined) {
     const colon = match[1].indexOf(":");
     const user = decodeURIComponent(colon < 0 ? match[1] : match[1].slice(0, colon));
@@ -64,7 +82,7 @@ function parseClusterUrl(text: string): RedisTarget {
   return target;
 }
 
-/** Parses `redis://HOST:PORT[/DB][?prefix=P]` (also `rediss://`), or `redis+cluster://…` (see {@link RedisTarget}). */
+/** Parses `redis://HOST:PORT[/DB][?prefix=P][&queue=bullmq|store]` (also `rediss://`), or `redis+cluster://…` (see {@link RedisTarget}). */
 export function parseRedisUrl(text: string): RedisTarget {
   if (text.startsWith("redis+cluster://")) return parseClusterUrl(text);
   let url: URL;
@@ -77,8 +95,13 @@ export function parseRedisUrl(text: string): RedisTarget {
     throw new SmcpUsageError("the Redis store URL must start with redis:// or rediss://");
   }
   const prefix = url.searchParams.get("prefix") ?? "smcp:";
+  const queue = dispatchOf(
+    url.searchParams.get("queue"),
+    () => new SmcpUsageError("the Redis store URL's queue must be bullmq or store"),
+  );
   url.searchParams.delete("prefix");
-  return { url: url.toString(), prefix, spreadPrefix: prefix };
+  url.searchParams.delete("queue");
+  return { url: url.toString(), prefix, spreadPrefix: prefix, queue };
 }
 
 /**

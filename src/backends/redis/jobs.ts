@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from "ioredis";
 import { attemptsExhaustedTemplate, CANCELLED_ERROR_TEXT, quotaExceeded } from "../../jobs/policy.js";
+import { TurnBatcher } from "../../jobs/reserve-batch.js";
 import {
   type ClientUsage,
   DEFAULT_JOB_RETENTION_MS,
@@ -16,7 +17,7 @@ import {
 import { canonicalize, type JsonObject } from "../../protocol/canonical.js";
 import { parseJson } from "../../protocol/parse.js";
 import { JobWatchers } from "../watchers.js";
-import { type ScriptName, scripts } from "./scripts.js";
+import { readLua, type ScriptName, scripts } from "./scripts.js";
 
 /** A single Redis or a Redis Cluster (ioredis' two clients share the commands smcp uses). */
 export type RedisClient = Redis | Cluster;
@@ -36,9 +37,28 @@ export interface RedisJobStoreOptions extends JobStoreOptions {
    * failover. Default: none (`redis+cluster://` sets one replica, 250 ms).
    */
   replicaAcks?: { replicas: number; timeoutMs: number } | undefined;
+  /**
+   * Publish `q:TOOL` on this channel whenever a job is queued (created or
+   * requeued), in the same script, so workers claiming from the store wake
+   * at once (see `RedisClaimQueue`). Default: none (BullMQ dispatches).
+   */
+  queuedChannel?: string | undefined;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const CLAIM = "smcp_claim";
+// Candidates a turn's claims read from the head of the queue beyond the jobs they want: room for other
+// processes' claims racing them.
+const CLAIM_SLACK = 16;
+
+/** A claim waiting for its turn's batch. */
+interface PendingClaim {
+  workerId: string;
+  leaseUntil: number;
+  tools: string;
+  resolve(job: JobRecord | undefined): void;
+  reject(error: unknown): void;
+}
 // Jobs deleted per sweep script: the script blocks Redis while it runs, so it stays short.
 const SWEEP_BATCH = 200;
 
@@ -57,6 +77,7 @@ export class RedisJobStore implements JobStore {
   readonly #now: () => number;
   readonly #closeConnection: boolean;
   readonly #replicaAcks: { replicas: number; timeoutMs: number } | undefined;
+  readonly #queuedChannel: string;
   readonly #watchers = new JobWatchers();
   #subscriber: Promise<RedisClient> | undefined;
 
@@ -68,9 +89,12 @@ export class RedisJobStore implements JobStore {
     this.#now = options.now ?? Date.now;
     this.#closeConnection = options.closeConnection ?? false;
     this.#replicaAcks = options.replicaAcks?.replicas ? options.replicaAcks : undefined;
+    this.#queuedChannel = options.queuedChannel ?? "";
     for (const [name, script] of Object.entries(scripts())) {
       if (!(`smcp_${name}` in redis)) redis.defineCommand(`smcp_${name}`, { numberOfKeys: script.keys, lua: script.lua });
     }
+    // Its key count varies with the candidates, so the count is passed with each call.
+    if (!(CLAIM in redis)) redis.defineCommand(CLAIM, { lua: readLua("claim") });
   }
 
   // WAIT has no key, so a Cluster would send it anywhere: in a pipeline behind a command on the job's key,
@@ -120,7 +144,7 @@ export class RedisJobStore implements JobStore {
           this.#key("serving"),
           named === "" ? job : this.#key(`job:${named}`),
         ],
-        "",
+        this.#queuedChannel,
         input.id,
         input.clientId,
         input.tool,
@@ -148,34 +172,75 @@ export class RedisJobStore implements JobStore {
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    return this.#start(id, workerId, leaseUntil, "");
+    return (await this.#claimFrom([id], workerId, leaseUntil, "", 1))[0];
   }
 
-  #start(id: string, workerId: string, leaseUntil: number, tools: string): Promise<JobRecord | undefined> {
-    const keys = [this.#key(`job:${id}`), this.#key("queued"), this.#key("running"), this.#key("serving")];
-    return (this.#run("start", keys, id, workerId, leaseUntil, this.#now(), tools) as Promise<string[] | null>).then((flat) =>
-      flat ? toRecord(fromFlat(flat)) : undefined,
-    );
-  }
-
-  async claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
-    // The head of the queue (lowest turn, then oldest) is read first; each candidate is started by
-    // the start script, which checks it is still queued (and one of the tools), so a race only moves on.
+  claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
     const toolList = tools ? JSON.stringify(tools) : "";
-    const allowed = tools ? new Set(tools) : undefined;
-    const ids = await this.#redis.zrange(this.#key("queued"), "0", "99");
-    if (ids.length === 0) return undefined;
-    const pipeline = this.#redis.pipeline();
-    for (const id of ids) pipeline.hget(this.#key(`job:${id}`), "tool");
-    const toolsOf = (await pipeline.exec()) ?? [];
-    for (const [i, id] of ids.entries()) {
-      const [error, tool] = toolsOf[i] ?? [null, null];
-      if (error) throw error;
-      if (allowed && tool !== null && !allowed.has(tool as string)) continue;
-      const job = await this.#start(id, workerId, leaseUntil, toolList);
-      if (job) return job;
+    return new Promise((resolve, reject) => this.#claims.add({ workerId, leaseUntil, tools: toolList, resolve, reject }));
+  }
+
+  // The claims asked in one event-loop turn (a ClaimingJobQueue's round) share one read of the queue's head and
+  // one claim script per worker and tools, instead of a read and a script each.
+  readonly #claims = new TurnBatcher<PendingClaim>((batch) => {
+    const groups = new Map<string, PendingClaim[]>();
+    for (const claim of batch) {
+      const key = `${claim.workerId}\n${claim.tools}`;
+      const group = groups.get(key);
+      if (group) group.push(claim);
+      else groups.set(key, [claim]);
     }
-    return undefined;
+    for (const group of groups.values()) void this.#claimGroup(group);
+  }, 256);
+
+  async #claimGroup(group: PendingClaim[]): Promise<void> {
+    const { workerId, tools } = group[0] as PendingClaim;
+    // The earliest lease asked for: the claims of one round ask within a millisecond or so of each other.
+    const leaseUntil = Math.min(...group.map((claim) => claim.leaseUntil));
+    const jobs: JobRecord[] = [];
+    try {
+      // The head of the queue (lowest turn, then oldest) is read first; the script starts the first candidates
+      // still queued (and of the tools), so a race with another process only moves on. The head has room for
+      // such races; when it comes up short and full (other tools' jobs ahead), 100 more are tried.
+      for (const slack of [CLAIM_SLACK, 100]) {
+        const want = group.length - jobs.length;
+        const size = want + slack;
+        const ids = await this.#redis.zrange(this.#key("queued"), "0", String(size - 1));
+        if (ids.length === 0) break;
+        jobs.push(...(await this.#claimFrom(ids, workerId, leaseUntil, tools, want)));
+        if (jobs.length === group.length || ids.length < size) break;
+      }
+    } catch (error) {
+      // What was claimed before the failure is still handed out (it is running under this worker's lease).
+      for (const [i, claim] of group.entries()) i < jobs.length ? claim.resolve(jobs[i]) : claim.reject(error);
+      return;
+    }
+    for (const [i, claim] of group.entries()) claim.resolve(jobs[i]);
+  }
+
+  // Starts up to `want` of `ids` still queued (and of `tools`, a JSON list or '' for any), in order: lua/claim.lua.
+  async #claimFrom(ids: string[], workerId: string, leaseUntil: number, tools: string, want: number): Promise<JobRecord[]> {
+    const keys = [this.#key("queued"), this.#key("running"), this.#key("serving"), ...ids.map((id) => this.#key(`job:${id}`))];
+    const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[CLAIM];
+    if (!command) throw new Error("the claim script is not defined");
+    const started: unknown = await command.call(
+      this.#redis,
+      keys.length,
+      ...keys,
+      workerId,
+      leaseUntil,
+      this.#now(),
+      tools,
+      want,
+      ...ids,
+    );
+    // Only well-formed jobs are handed out; one that is not stays under this lease and is requeued when it lapses.
+    const jobs: JobRecord[] = [];
+    for (const flat of Array.isArray(started) ? started : []) {
+      const job = Array.isArray(flat) ? toRecord(fromFlat(flat)) : undefined;
+      if (job) jobs.push(job);
+    }
+    return jobs;
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
@@ -220,7 +285,17 @@ export class RedisJobStore implements JobStore {
 
   async requeue(id: string, maxAttempts: number, staleBefore?: number): Promise<JobState | undefined> {
     const [before, after] = EXHAUSTED;
-    const args = [id, maxAttempts, staleBefore ?? "", this.#now(), this.#retentionMs, before, this.#channel, after];
+    const args = [
+      id,
+      maxAttempts,
+      staleBefore ?? "",
+      this.#now(),
+      this.#retentionMs,
+      before,
+      this.#channel,
+      after,
+      this.#queuedChannel,
+    ];
     const state = (await this.#run("requeue", this.#endKeys(id), ...args)) as string;
     return state === "" ? undefined : (state as JobState);
   }

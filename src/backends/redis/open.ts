@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { OpenedStores, OpenStoresOptions } from "../../jobs/stores.js";
+import { RedisClaimQueue, redisQueueChannels } from "./claim-queue.js";
 import { connectRedis, parseRedisUrl } from "./connection.js";
 import { RedisJobStore } from "./jobs.js";
 import { RedisNonceStore } from "./nonces.js";
@@ -8,24 +9,34 @@ import { BullJobQueue } from "./queue.js";
 
 const requireLib = createRequire(import.meta.url);
 
-/** Opens the Redis stores: jobs and replay cache shared by every replica, jobs dispatched through BullMQ. */
+/**
+ * Opens the Redis stores: jobs and replay cache shared by every replica, jobs
+ * dispatched through BullMQ, or (`?queue=store`) claimed from the job store.
+ */
 export async function openRedisStores(url: string, options: OpenStoresOptions = {}): Promise<OpenedStores> {
   const target = parseRedisUrl(url);
   const onError = options.onError ?? (() => {});
   const connect = (blocking = false) => connectRedis(target, { blocking, onError });
-  const [jobs, nonces, queue, publisher] = await Promise.all([connect(), connect(), connect(), connect()]);
+  const claimed = target.queue === "store";
+  // BullMQ's producer connection only when BullMQ dispatches.
+  const [jobs, nonces, publisher, queue] = await Promise.all([connect(), connect(), connect(), claimed ? undefined : connect()]);
   const prefix = target.prefix;
   return {
     jobStore: new RedisJobStore(jobs, {
       prefix,
       closeConnection: true,
       replicaAcks: target.replicaAcks,
+      // Claiming workers wake on the tool of each job the store queues.
+      ...(claimed ? { queuedChannel: redisQueueChannels(prefix).queued } : {}),
       ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
     }),
     // Per-request keys under the untagged prefix: on a cluster they spread over every shard.
     nonceStore: new RedisNonceStore(nonces, { prefix: target.spreadPrefix, closeConnection: true }),
     // Worker connections are opened only by a process that runs jobs.
-    jobQueue: (deps) => new BullJobQueue({ ...deps, connections: { queue, publisher, open: connect }, prefix }),
+    jobQueue: (deps) =>
+      queue === undefined
+        ? new RedisClaimQueue({ ...deps, connections: { publisher, open: connect }, prefix })
+        : new BullJobQueue({ ...deps, connections: { queue, publisher, open: connect }, prefix }),
     // Rate counters in Redis, so a client's limit holds across every replica (fails closed when Redis is down).
     rateLimiter: (config) => {
       const Redis = requireLib("rate-limiter-flexible/lib/RateLimiterRedis.js") as typeof RateLimiterRedis;

@@ -3,6 +3,7 @@ import type { Redis } from "ioredis";
 import type { JobQueue, JobQueueDeps } from "../../jobs/queue.js";
 import { recoverOrphans, recoverStaleJobs } from "../../jobs/recovery.js";
 import type { JobRecord } from "../../jobs/store.js";
+import { redisQueueChannels } from "./claim-queue.js";
 
 // BullMQ's highest priority number (2^21 - 1).
 const MAX_PRIORITY = 2_097_151;
@@ -55,7 +56,7 @@ export class BullJobQueue implements JobQueue {
   constructor(options: BullJobQueueOptions) {
     this.#o = options;
     this.#bullPrefix = `${options.prefix}bull`;
-    this.#channel = `${options.prefix}cancel`;
+    this.#channel = redisQueueChannels(options.prefix).cancel;
     const tools = options.execute ? options.tools.jobToolNames() : [];
     this.#started = tools.length > 0 ? this.#startWorkers(tools) : Promise.resolve();
   }

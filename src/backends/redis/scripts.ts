@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 
 /**
- * The Redis stores' Lua scripts. The replay cache has one, `reserve` (its key
- * count varies with the batch, so it is read with `readLua`); the rest are
+ * The Redis stores' Lua scripts. Two take a varying number of keys, so they
+ * are read with `readLua`: the replay cache's `reserve` (the batch) and the
+ * job store's `claim` (the candidates). The rest are
  * the job store's, kept as `.lua` files in ./lua/ (copied
  * next to the built module by `npm run build`): every transition is one
  * script, so it is atomic across replicas and workers, and every change
@@ -17,7 +18,6 @@ import { readFileSync } from "node:fs";
  */
 const KEYS = {
   create: 12,
-  start: 4,
   progress: 1,
   finish: 6,
   heartbeat: 2,
@@ -36,7 +36,7 @@ export interface Script {
 }
 
 /** Reads ./lua/NAME.lua, relative to this module (src under tsx, dist once built). */
-export function readLua(name: ScriptName | "reserve"): string {
+export function readLua(name: ScriptName | "reserve" | "claim"): string {
   return readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), "utf8");
 }
 

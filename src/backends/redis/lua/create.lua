@@ -10,7 +10,7 @@
   KEYS[8] last-turn hash      KEYS[9] sequence counter
   KEYS[10] running zset       KEYS[11] serving hash (tool -> turn of its job started last)
   KEYS[12] the job hash the idempotency key named when the caller read it (or KEYS[1])
-  ARGV[1] (unused)   ARGV[2] id   ARGV[3] client_id   ARGV[4] tool
+  ARGV[1] queued channel: where the job's tool is published ('q:' .. tool; '' for none)   ARGV[2] id   ARGV[3] client_id   ARGV[4] tool
   ARGV[5] args (canonical JSON)     ARGV[6] idempotency key text ('' for none)
   ARGV[7] now (ms)     ARGV[8] index horizon (ms)
   ARGV[9] max open jobs ('' for none)   ARGV[10] max stored bytes ('' for none)
@@ -55,4 +55,5 @@ for i = 3, 4 do
   redis.call('ZADD', KEYS[i], now, id)
   redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. horizon)
 end
+if ARGV[1] ~= '' then redis.call('PUBLISH', ARGV[1], 'q:' .. ARGV[4]) end
 return {1, redis.call('HGETALL', KEYS[1])}

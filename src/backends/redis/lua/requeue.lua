@@ -6,9 +6,10 @@
   ARGV[1] id   ARGV[2] max attempts   ARGV[3] only if the lease ended before this (ms; '' for any)
   ARGV[4] now (ms)   ARGV[5] retention (ms)   ARGV[6] the attempts-exhausted error's canonical JSON before
   its count   ARGV[7] change channel   ARGV[8] ... and after it (src/jobs/policy.ts)
+  ARGV[9] queued channel: where a requeued job's tool is published ('q:' .. tool; '' for none)
   Returns 'queued', 'error', or '' when nothing changed.
 ]]
-local fields = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'attempts', 'turn', 'seq', 'client_id')
+local fields = redis.call('HMGET', KEYS[1], 'state', 'lease_until', 'attempts', 'turn', 'seq', 'client_id', 'tool')
 if fields[1] ~= 'running' then return '' end
 if ARGV[3] ~= '' and not (tonumber(fields[2]) and tonumber(fields[2]) < tonumber(ARGV[3])) then return '' end
 local now, retention = tonumber(ARGV[4]), tonumber(ARGV[5])
@@ -30,4 +31,5 @@ if tonumber(fields[3]) >= tonumber(ARGV[2]) then
 end
 redis.call('HSET', KEYS[1], 'state', 'queued')
 redis.call('ZADD', KEYS[2], tonumber(fields[4]) * 4294967296 + tonumber(fields[5]), ARGV[1])
+if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[9], 'q:' .. fields[7]) end
 return 'queued'

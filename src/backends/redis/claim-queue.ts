@@ -1,0 +1,95 @@
+import type { Redis } from "ioredis";
+import { ClaimingJobQueue } from "../../jobs/claiming-queue.js";
+import type { JobQueue, JobQueueDeps } from "../../jobs/queue.js";
+import type { JobRecord } from "../../jobs/store.js";
+
+/** The pub/sub channels of the Redis dispatch under a key prefix: queued tools (`q:TOOL`) and cancels (job ids). */
+export function redisQueueChannels(prefix: string): { queued: string; cancel: string } {
+  return { queued: `${prefix}queued`, cancel: `${prefix}cancel` };
+}
+
+/** Options for {@link RedisClaimQueue}. */
+export interface RedisClaimQueueOptions extends JobQueueDeps {
+  /** Connections it closes on `close()`. */
+  connections: {
+    /** Publishes cancels. */
+    publisher: Redis;
+    /** Opens another connection (a worker's subscriber: `blocking`, it retries while Redis is away). */
+    open(blocking: boolean): Promise<Redis>;
+  };
+  /** The job store's key prefix (the channels are under it). */
+  prefix: string;
+  /**
+   * How often to look for jobs even without a wake, ms: the backstop for a
+   * wake lost while the subscriber was down, and the pace of recovery of
+   * jobs whose worker died. Default 1,000.
+   */
+  pollMs?: number;
+}
+
+/**
+ * The Redis job store is the queue (`redis://…?queue=store`): each process
+ * claims the next queued job of its tools (lowest turn first, one script per
+ * claim: lua/claim.lua) through a {@link ClaimingJobQueue}, as the SQL
+ * stores do, instead of dispatching through BullMQ. It does not poll
+ * blindly: the store publishes each queued job's tool (`q:TOOL`) from the
+ * script that queued it, so idle workers claim at once, and a cancel is
+ * published to the process running the job (the lease heartbeat stays the
+ * backstop for both). An API process that runs no jobs does not subscribe.
+ */
+export class RedisClaimQueue implements JobQueue {
+  readonly #inner: ClaimingJobQueue;
+  readonly #connections: RedisClaimQueueOptions["connections"];
+  readonly #cancel: string;
+  readonly #subscriber: Promise<Redis | undefined>;
+
+  constructor(options: RedisClaimQueueOptions) {
+    const { connections, prefix, pollMs = 1000, ...deps } = options;
+    this.#connections = connections;
+    const channels = redisQueueChannels(prefix);
+    this.#cancel = channels.cancel;
+    this.#inner = new ClaimingJobQueue({ ...deps, pollMs });
+    const tools = new Set(deps.execute ? deps.tools.jobToolNames() : []);
+    this.#subscriber = tools.size === 0 ? Promise.resolve(undefined) : this.#listen(tools, channels, deps);
+  }
+
+  async #listen(
+    tools: Set<string>,
+    channels: { queued: string; cancel: string },
+    deps: JobQueueDeps,
+  ): Promise<Redis | undefined> {
+    try {
+      const subscriber = await this.#connections.open(true);
+      subscriber.on("message", (channel: string, message: string) => {
+        if (channel === channels.cancel) deps.runner.abort(message, "cancelled");
+        else if (message.startsWith("q:") && tools.has(message.slice(2))) this.#inner.wake();
+      });
+      // ioredis subscribes again after a reconnect; what was published meanwhile is lost, so look for jobs now.
+      subscriber.on("ready", () => this.#inner.wake());
+      await subscriber.subscribe(channels.queued, channels.cancel);
+      return subscriber;
+    } catch (error) {
+      // Without the subscriber the poll still finds jobs, and the heartbeat still carries cancels.
+      deps.onError(error);
+      return undefined;
+    }
+  }
+
+  enqueue(job: JobRecord): Promise<void> {
+    // Other processes were woken by the store's publish; this one is woken here.
+    return this.#inner.enqueue(job);
+  }
+
+  async abort(jobId: string): Promise<void> {
+    // Here at once; in the process running it, through the cancel channel.
+    await this.#inner.abort(jobId);
+    await this.#connections.publisher.publish(this.#cancel, jobId);
+  }
+
+  async close(): Promise<void> {
+    const subscriber = await this.#subscriber;
+    subscriber?.disconnect();
+    await this.#inner.close();
+    this.#connections.publisher.disconnect();
+  }
+}
