@@ -236,8 +236,15 @@ async function peerFor(spec: string): Promise<Peer> {
       extra: [...quiet(), "--workers", "2"],
     });
   }
+  // One process allowed on both CPUs, as the two workers are: the control for them, sharing CPU 1 with wrk
+  // alike, so that their ratio per CPU-second measures a second process, not the generator's share of a core.
+  const shared = /^smcp-(sqlite|redis|postgres)-cpus01$/.exec(key)?.[1] as StoreKind | undefined;
+  if (shared) {
+    const label = { sqlite: "SQLite", redis: "Redis", postgres: "PostgreSQL" }[shared as string];
+    return smcpPeer(`smcp serve, ${label}, one process, CPUs 0-1`, shared, { cpu: "0,1" });
+  }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, floor-batched, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2`,
+    `unknown peer ${key}; known: raw, floor, floor-batched, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2, smcp-sqlite-cpus01, smcp-redis-cpus01, smcp-postgres-cpus01`,
   );
 }
 
@@ -515,6 +522,17 @@ for (const [name, target] of [
   const row = rows.find((r) => r.peer === name);
   if (hmac && row) {
     console.log(`${name} / smcp memory: ${rpsRatio(row, hmac)} req/s, ${ratio(row.p99ms, hmac.p99ms)} p99 (${target})`);
+  }
+}
+// Every core (issue 22 item 4): two workers' requests per CPU-second against one process's, pinned to CPU 0 and,
+// the like-for-like control, allowed on both CPUs as the workers are.
+for (const label of ["SQLite", "Redis", "PostgreSQL"]) {
+  const two = rows.find((r) => r.peer === `smcp serve --workers 2, ${label}, CPUs 0-1`);
+  if (!two?.perCpuS) continue;
+  for (const one of [`smcp serve, ${label}`, `smcp serve, ${label}, one process, CPUs 0-1`]) {
+    const row = rows.find((r) => r.peer === one);
+    if (row?.perCpuS)
+      console.log(`${two.peer} / ${one}, per CPU-second: ${ratio(two.perCpuS, row.perCpuS)} (issue 22: within 10%)`);
   }
 }
 process.exit(0);

@@ -192,17 +192,52 @@ describe("redis: the store as the queue", () => {
     assert.match(again, /^cmdstat_zrange:calls=1,/m);
   });
 
-  it("a worker of one tool finds its job behind more than a claim's head of other tools' jobs", async () => {
-    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
-    const store = new RedisJobStore(connect(), { prefix });
-    for (let i = 0; i < 50; i++) await store.create(newJob("other", `c${i}`));
-    const mine = newJob("mine", "cx");
+  it("a worker of one tool finds its job behind any number of other tools' jobs (review, round 3 session 10)", async () => {
+    // The first build read only the first 100 or so of the global queue: a worker starved behind more.
+    const store = new RedisJobStore(connect(), { prefix: `${RUN}${randomUUID().slice(0, 8)}:` });
+    for (let i = 0; i < 150; i++) await store.create(newJob("other", `c${i}`));
+    // One client's flood too: its later turns put its own job of this tool far back.
+    for (let i = 0; i < 130; i++) await store.create(newJob("other", "flood"));
+    const mine = newJob("mine", "flood");
     await store.create(mine);
     const claimed = await store.claim("w", Date.now() + 60_000, ["mine"]);
     assert.equal(claimed?.id, mine.id);
     assert.equal(claimed?.state, "running");
     assert.equal(await store.claim("w", Date.now() + 60_000, ["mine"]), undefined);
-    assert.equal((await store.list({ state: "queued" })).length, 50, "no other tool's job was touched");
+    assert.equal((await store.list({ state: "queued" })).length, 280, "no other tool's job was touched");
+  });
+
+  it("per-tool queued sets: a requeued job is claimed by its tool; a job cancelled while queued leaves no entry behind", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const redis = connect();
+    const store = new RedisJobStore(redis, { prefix, retentionMs: 1 });
+    const [a, b, c] = [newJob("t"), newJob("t"), newJob("u")];
+    for (const j of [a, b, c]) await store.create(j);
+    assert.equal(await redis.zcard(`${prefix}queued:t`), 2);
+    // Requeued (its worker died): back in its tool's set, and claimed from it.
+    assert.equal((await store.claim("w1", Date.now() + 60_000, ["t"]))?.id, a.id);
+    assert.equal(await store.requeue(a.id, 5), "queued");
+    assert.deepEqual(await redis.zrange(`${prefix}queued:t`, "0", "-1"), [a.id, b.id]);
+    assert.equal((await store.claim("w2", Date.now() + 60_000, ["t"]))?.id, a.id);
+    // Cancelled while queued: the claim that meets its entry drops it (and finds nothing else).
+    await store.cancel(b.id);
+    assert.equal(await store.claim("w3", Date.now() + 60_000, ["t"]), undefined);
+    assert.equal(await redis.zcard(`${prefix}queued:t`), 0);
+    // Cancelled while queued, and no worker of its tool ever claims: the sweep drops the entry with the job.
+    await store.cancel(c.id);
+    assert.equal(await redis.zcard(`${prefix}queued:u`), 1);
+    await until(async () => (await store.sweep()) > 0 && (await redis.zcard(`${prefix}queued:u`)) === 0, 5000, "the sweep");
+    assert.equal(await redis.exists(`${prefix}queued:u`), 0);
+  });
+
+  it("every process of a deployment dispatches the same way: a process with another queue= refuses to start", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const first = await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`);
+    const same = await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`);
+    await assert.rejects(openStores(`${REDIS_URL}?prefix=${prefix}`), /dispatched with queue=store, not queue=bullmq/);
+    await assert.rejects(openStores(`${REDIS_URL}?prefix=${prefix}&queue=bullmq`), /every process of a deployment/);
+    // A server closes what the stores opened (the queue's connections too).
+    for (const stores of [first, same]) await pair({ stores, runJobs: false }).server.close();
   });
 
   it("publishes each queued job's tool (created or requeued) only when asked to", async () => {

@@ -87,7 +87,7 @@ options (flags win over environment, environment over the keyring file):
   --demo-tools           serve the reference tutorial's examples (batch_sum, start_long_task) beside
                          your --tools or --mcp upstreams (without those, they are on by default)
   --no-demo-tools        leave them out even when nothing else is served
-  --store URL            memory | sqlite:PATH | redis://HOST:PORT[/DB][?prefix=P]
+  --store URL            memory | sqlite:PATH | redis://HOST:PORT[/DB][?prefix=P][&queue=store]
                          | postgres://USER@HOST:PORT/DB[?schema=NAME] (created or upgraded at start)
                                                    SMCP_STORE      default sqlite:.smcp/smcp.db
   --no-worker            shared stores: only verify and enqueue; \`smcp worker\` processes run the jobs

@@ -24,6 +24,7 @@ picked up by another once their lease lapses (at-least-once), or failed once
 their attempts are spent.
 
   --store URL            the shared store (redis://…, postgres://… or sqlite:PATH)   SMCP_STORE
+                         on Redis, the same queue= as the API replicas (docs/stores.md)
   --tools MODULE         your job tools (repeatable), as for serve       SMCP_TOOLS=a.js,b.js
   --demo-tools           also run the reference tutorial's start_long_task (on by default without --tools)
   --no-demo-tools        leave it out

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Redis } from "ioredis";
 import { ClaimingJobQueue } from "../../jobs/claiming-queue.js";
 import type { JobQueue, JobQueueDeps } from "../../jobs/queue.js";
@@ -42,6 +43,7 @@ export class RedisClaimQueue implements JobQueue {
   readonly #connections: RedisClaimQueueOptions["connections"];
   readonly #cancel: string;
   readonly #subscriber: Promise<Redis | undefined>;
+  readonly #stopping = new AbortController();
 
   constructor(options: RedisClaimQueueOptions) {
     const { connections, prefix, pollMs = 1000, ...deps } = options;
@@ -53,26 +55,34 @@ export class RedisClaimQueue implements JobQueue {
     this.#subscriber = tools.size === 0 ? Promise.resolve(undefined) : this.#listen(tools, channels, deps);
   }
 
+  // Subscribes, and tries again (backing off up to 30 s) while Redis cannot be reached: meanwhile the poll still
+  // finds jobs and the heartbeat still carries cancels.
   async #listen(
     tools: Set<string>,
     channels: { queued: string; cancel: string },
     deps: JobQueueDeps,
   ): Promise<Redis | undefined> {
-    try {
-      const subscriber = await this.#connections.open(true);
-      subscriber.on("message", (channel: string, message: string) => {
-        if (channel === channels.cancel) deps.runner.abort(message, "cancelled");
-        else if (message.startsWith("q:") && tools.has(message.slice(2))) this.#inner.wake();
-      });
-      // ioredis subscribes again after a reconnect; what was published meanwhile is lost, so look for jobs now.
-      subscriber.on("ready", () => this.#inner.wake());
-      await subscriber.subscribe(channels.queued, channels.cancel);
-      return subscriber;
-    } catch (error) {
-      // Without the subscriber the poll still finds jobs, and the heartbeat still carries cancels.
-      deps.onError(error);
-      return undefined;
+    for (let attempt = 0; !this.#stopping.signal.aborted; attempt++) {
+      let subscriber: Redis | undefined;
+      try {
+        subscriber = await this.#connections.open(true);
+        subscriber.on("message", (channel: string, message: string) => {
+          if (channel === channels.cancel) deps.runner.abort(message, "cancelled");
+          else if (message.startsWith("q:") && tools.has(message.slice(2))) this.#inner.wake();
+        });
+        // ioredis subscribes again after a reconnect; what was published meanwhile is lost, so look for jobs now.
+        subscriber.on("ready", () => this.#inner.wake());
+        await subscriber.subscribe(channels.queued, channels.cancel);
+        // Jobs queued before the subscription took hold were announced to no one here: look now.
+        this.#inner.wake();
+        return subscriber;
+      } catch (error) {
+        subscriber?.disconnect();
+        if (attempt === 0) deps.onError(error);
+        await sleep(Math.min(1000 * 2 ** attempt, 30_000), undefined, { signal: this.#stopping.signal }).catch(() => undefined);
+      }
     }
+    return undefined;
   }
 
   enqueue(job: JobRecord): Promise<void> {
@@ -87,6 +97,7 @@ export class RedisClaimQueue implements JobQueue {
   }
 
   async close(): Promise<void> {
+    this.#stopping.abort();
     const subscriber = await this.#subscriber;
     subscriber?.disconnect();
     await this.#inner.close();

@@ -43,6 +43,13 @@ export interface RedisJobStoreOptions extends JobStoreOptions {
    * at once (see `RedisClaimQueue`). Default: none (BullMQ dispatches).
    */
   queuedChannel?: string | undefined;
+  /**
+   * Keep a queued set per tool beside the global one, so a claim for some
+   * tools reads only their jobs, however many of other tools wait ahead.
+   * Default true; BullMQ dispatch, which never claims, turns it off (and a
+   * claim for some tools then looks at the first hundred or so queued jobs only).
+   */
+  toolQueues?: boolean;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -51,13 +58,24 @@ const CLAIM = "smcp_claim";
 // processes' claims racing them.
 const CLAIM_SLACK = 16;
 
+// Passes of one turn's claims over the queue's head, at most (each takes or drops what it reads).
+const CLAIM_PASSES = 8;
+
 /** A claim waiting for its turn's batch. */
 interface PendingClaim {
   workerId: string;
   leaseUntil: number;
-  tools: string;
+  tools: readonly string[] | undefined;
+  /** `tools` as the script takes it: a JSON list, or '' for any. */
+  toolList: string;
   resolve(job: JobRecord | undefined): void;
   reject(error: unknown): void;
+}
+
+/** A job read from a queued set: its id, and which of the claim's per-tool sets (1-based; 0: the global one). */
+interface Candidate {
+  id: string;
+  from: number;
 }
 // Jobs deleted per sweep script: the script blocks Redis while it runs, so it stays short.
 const SWEEP_BATCH = 200;
@@ -78,6 +96,7 @@ export class RedisJobStore implements JobStore {
   readonly #closeConnection: boolean;
   readonly #replicaAcks: { replicas: number; timeoutMs: number } | undefined;
   readonly #queuedChannel: string;
+  readonly #toolQueues: boolean;
   readonly #watchers = new JobWatchers();
   #subscriber: Promise<RedisClient> | undefined;
 
@@ -90,6 +109,7 @@ export class RedisJobStore implements JobStore {
     this.#closeConnection = options.closeConnection ?? false;
     this.#replicaAcks = options.replicaAcks?.replicas ? options.replicaAcks : undefined;
     this.#queuedChannel = options.queuedChannel ?? "";
+    this.#toolQueues = options.toolQueues ?? true;
     for (const [name, script] of Object.entries(scripts())) {
       if (!(`smcp_${name}` in redis)) redis.defineCommand(`smcp_${name}`, { numberOfKeys: script.keys, lua: script.lua });
     }
@@ -108,6 +128,11 @@ export class RedisJobStore implements JobStore {
 
   #key(name: string): string {
     return `${this.#prefix}${name}`;
+  }
+
+  // The queued set of one tool's jobs (the global one when per-tool sets are off: adding to it twice changes nothing).
+  #toolQueue(tool: string | null | undefined): string {
+    return this.#toolQueues && tool ? this.#key(`queued:${tool}`) : this.#key("queued");
   }
 
   #run(name: ScriptName, keys: string[], ...args: (string | number)[]): Promise<unknown> {
@@ -143,6 +168,7 @@ export class RedisJobStore implements JobStore {
           this.#key("running"),
           this.#key("serving"),
           named === "" ? job : this.#key(`job:${named}`),
+          this.#toolQueue(input.tool),
         ],
         this.#queuedChannel,
         input.id,
@@ -172,20 +198,22 @@ export class RedisJobStore implements JobStore {
   }
 
   async start(id: string, workerId: string, leaseUntil: number): Promise<JobRecord | undefined> {
-    return (await this.#claimFrom([id], workerId, leaseUntil, "", 1))[0];
+    // Its tool's queued set keeps the id until a claim of that tool or the sweep drops it (start is BullMQ's
+    // path, which keeps no per-tool sets).
+    return (await this.#claimFrom([{ id, from: 0 }], [], workerId, leaseUntil, "", 1)).jobs[0];
   }
 
   claim(workerId: string, leaseUntil: number, tools?: readonly string[]): Promise<JobRecord | undefined> {
     const toolList = tools ? JSON.stringify(tools) : "";
-    return new Promise((resolve, reject) => this.#claims.add({ workerId, leaseUntil, tools: toolList, resolve, reject }));
+    return new Promise((resolve, reject) => this.#claims.add({ workerId, leaseUntil, tools, toolList, resolve, reject }));
   }
 
-  // The claims asked in one event-loop turn (a ClaimingJobQueue's round) share one read of the queue's head and
+  // The claims asked in one event-loop turn (a ClaimingJobQueue's round) share the reads of the queue's head and
   // one claim script per worker and tools, instead of a read and a script each.
   readonly #claims = new TurnBatcher<PendingClaim>((batch) => {
     const groups = new Map<string, PendingClaim[]>();
     for (const claim of batch) {
-      const key = `${claim.workerId}\n${claim.tools}`;
+      const key = `${claim.workerId}\n${claim.toolList}`;
       const group = groups.get(key);
       if (group) group.push(claim);
       else groups.set(key, [claim]);
@@ -194,21 +222,24 @@ export class RedisJobStore implements JobStore {
   }, 256);
 
   async #claimGroup(group: PendingClaim[]): Promise<void> {
-    const { workerId, tools } = group[0] as PendingClaim;
+    const { workerId, tools, toolList } = group[0] as PendingClaim;
     // The earliest lease asked for: the claims of one round ask within a millisecond or so of each other.
     const leaseUntil = Math.min(...group.map((claim) => claim.leaseUntil));
+    // For some tools, their own queued sets (merged in queue order); for any tool, the global one.
+    const sets = tools && this.#toolQueues ? [...new Set(tools)] : [];
     const jobs: JobRecord[] = [];
     try {
-      // The head of the queue (lowest turn, then oldest) is read first; the script starts the first candidates
-      // still queued (and of the tools), so a race with another process only moves on. The head has room for
-      // such races; when it comes up short and full (other tools' jobs ahead), 100 more are tried.
-      for (const slack of [CLAIM_SLACK, 100]) {
+      // The head (lowest turn, then oldest) is read first, with room for other processes' claims racing these;
+      // the script starts what is still queued and drops what is not, so each pass moves on. Another pass while
+      // the head was full and this one took or dropped something: a bounded number, then the next wake.
+      for (let pass = 0; pass < CLAIM_PASSES && jobs.length < group.length; pass++) {
         const want = group.length - jobs.length;
-        const size = want + slack;
-        const ids = await this.#redis.zrange(this.#key("queued"), "0", String(size - 1));
-        if (ids.length === 0) break;
-        jobs.push(...(await this.#claimFrom(ids, workerId, leaseUntil, tools, want)));
-        if (jobs.length === group.length || ids.length < size) break;
+        const size = want + (pass === 0 ? CLAIM_SLACK : 100);
+        const { candidates, full } = await this.#heads(sets, size);
+        if (candidates.length === 0) break;
+        const claimed = await this.#claimFrom(candidates, sets, workerId, leaseUntil, toolList, want);
+        jobs.push(...claimed.jobs);
+        if (!full || (claimed.jobs.length === 0 && claimed.dropped === 0)) break;
       }
     } catch (error) {
       // What was claimed before the failure is still handed out (it is running under this worker's lease).
@@ -218,29 +249,65 @@ export class RedisJobStore implements JobStore {
     for (const [i, claim] of group.entries()) claim.resolve(jobs[i]);
   }
 
-  // Starts up to `want` of `ids` still queued (and of `tools`, a JSON list or '' for any), in order: lua/claim.lua.
-  async #claimFrom(ids: string[], workerId: string, leaseUntil: number, tools: string, want: number): Promise<JobRecord[]> {
-    const keys = [this.#key("queued"), this.#key("running"), this.#key("serving"), ...ids.map((id) => this.#key(`job:${id}`))];
+  // The first `size` queued jobs: of the global set, or of the tools' own sets merged by score (the same order);
+  // `full`: there were more than were read.
+  async #heads(sets: string[], size: number): Promise<{ candidates: Candidate[]; full: boolean }> {
+    if (sets.length === 0) {
+      const ids = await this.#redis.zrange(this.#key("queued"), "0", String(size - 1));
+      return { candidates: ids.map((id) => ({ id, from: 0 })), full: ids.length === size };
+    }
+    const read = this.#redis.pipeline();
+    for (const tool of sets) read.zrange(this.#toolQueue(tool), "0", String(size - 1), "WITHSCORES");
+    const heads: (Candidate & { score: number })[] = [];
+    let full = false;
+    for (const [s, [error, flat]] of ((await read.exec()) ?? []).entries()) {
+      if (error) throw error;
+      const pairs = Array.isArray(flat) ? (flat as string[]) : [];
+      if (pairs.length >= 2 * size) full = true;
+      for (let i = 0; i + 1 < pairs.length; i += 2)
+        heads.push({ id: pairs[i] as string, from: s + 1, score: Number(pairs[i + 1]) });
+    }
+    heads.sort((a, b) => a.score - b.score);
+    return { candidates: heads.slice(0, size).map(({ id, from }) => ({ id, from })), full: full || heads.length > size };
+  }
+
+  // Starts up to `want` candidates still queued (and of `tools`, a JSON list or '' for any), in order: lua/claim.lua.
+  async #claimFrom(
+    candidates: Candidate[],
+    sets: string[],
+    workerId: string,
+    leaseUntil: number,
+    tools: string,
+    want: number,
+  ): Promise<{ jobs: JobRecord[]; dropped: number }> {
+    const keys = [
+      this.#key("queued"),
+      this.#key("running"),
+      this.#key("serving"),
+      ...sets.map((tool) => this.#toolQueue(tool)),
+      ...candidates.map(({ id }) => this.#key(`job:${id}`)),
+    ];
     const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[CLAIM];
     if (!command) throw new Error("the claim script is not defined");
-    const started: unknown = await command.call(
-      this.#redis,
-      keys.length,
-      ...keys,
+    const args = [
       workerId,
       leaseUntil,
       this.#now(),
       tools,
       want,
-      ...ids,
-    );
+      sets.length,
+      ...sets,
+      ...candidates.flatMap(({ id, from }) => [id, from]),
+    ];
+    const reply: unknown = await command.call(this.#redis, keys.length, ...keys, ...args);
     // Only well-formed jobs are handed out; one that is not stays under this lease and is requeued when it lapses.
+    const [dropped, ...started] = Array.isArray(reply) ? reply : [0];
     const jobs: JobRecord[] = [];
-    for (const flat of Array.isArray(started) ? started : []) {
+    for (const flat of started) {
       const job = Array.isArray(flat) ? toRecord(fromFlat(flat)) : undefined;
       if (job) jobs.push(job);
     }
-    return jobs;
+    return { jobs, dropped: Number(dropped) || 0 };
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
@@ -296,7 +363,9 @@ export class RedisJobStore implements JobStore {
       after,
       this.#queuedChannel,
     ];
-    const state = (await this.#run("requeue", this.#endKeys(id), ...args)) as string;
+    // The job's tool names its queued set: read first (a job's tool never changes). Recovery only, not the hot path.
+    const tool = this.#toolQueues ? await this.#redis.hget(this.#key(`job:${id}`), "tool") : null;
+    const state = (await this.#run("requeue", [...this.#endKeys(id), this.#toolQueue(tool)], ...args)) as string;
     return state === "" ? undefined : (state as JobState);
   }
 
@@ -329,15 +398,16 @@ export class RedisJobStore implements JobStore {
       if (ids.length === 0) return removed;
       // Each job's client and idempotency key are read first (they name keys), then one script per job deletes it.
       const read = this.#redis.pipeline();
-      for (const id of ids) read.hmget(this.#key(`job:${id}`), "client_id", "idem_key");
+      for (const id of ids) read.hmget(this.#key(`job:${id}`), "client_id", "idem_key", "tool");
       const owners = (await read.exec()) ?? [];
       const results = await Promise.all(
         ids.map((id, i) => {
           const [error, fields] = owners[i] ?? [null, [null, null]];
           if (error) throw error;
-          const [client, idem] = fields as [string | null, string | null];
+          const [client, idem, tool] = fields as [string | null, string | null, string | null];
           const job = this.#key(`job:${id}`);
-          const keys = [...shared, job, this.#key(`client:${client ?? ""}`), idem || job];
+          // The tool's queued set: a job cancelled while queued may still be in it.
+          const keys = [...shared, job, this.#key(`client:${client ?? ""}`), idem || job, this.#toolQueue(tool)];
           return this.#run("sweep", keys, id, now, this.#channel, client ?? "", idem ?? "");
         }),
       );

@@ -1,8 +1,10 @@
 import { createRequire } from "node:module";
+import type { Redis } from "ioredis";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { OpenedStores, OpenStoresOptions } from "../../jobs/stores.js";
+import { SmcpUsageError } from "../../protocol/errors.js";
 import { RedisClaimQueue, redisQueueChannels } from "./claim-queue.js";
-import { connectRedis, parseRedisUrl } from "./connection.js";
+import { connectRedis, parseRedisUrl, type RedisDispatch } from "./connection.js";
 import { RedisJobStore } from "./jobs.js";
 import { RedisNonceStore } from "./nonces.js";
 import { BullJobQueue } from "./queue.js";
@@ -21,13 +23,20 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
   // BullMQ's producer connection only when BullMQ dispatches.
   const [jobs, nonces, publisher, queue] = await Promise.all([connect(), connect(), connect(), claimed ? undefined : connect()]);
   const prefix = target.prefix;
+  try {
+    await agreeOnDispatch(jobs, prefix, target.queue);
+  } catch (error) {
+    for (const connection of [jobs, nonces, publisher, queue]) connection?.disconnect();
+    throw error;
+  }
   return {
     jobStore: new RedisJobStore(jobs, {
       prefix,
       closeConnection: true,
       replicaAcks: target.replicaAcks,
-      // Claiming workers wake on the tool of each job the store queues.
-      ...(claimed ? { queuedChannel: redisQueueChannels(prefix).queued } : {}),
+      // Claiming workers wake on the tool of each job the store queues, and claim from its tool's queued set;
+      // BullMQ, which never claims, needs neither.
+      ...(claimed ? { queuedChannel: redisQueueChannels(prefix).queued } : { toolQueues: false }),
       ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
     }),
     // Per-request keys under the untagged prefix: on a cluster they spread over every shard.
@@ -48,6 +57,22 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
       });
     },
   };
+}
+
+/**
+ * Every process of a deployment must hand jobs over the same way (`queue=`): an API replica on BullMQ and
+ * workers claiming from the store would strand every job. The first process records its way under the
+ * prefix; one that disagrees refuses to start.
+ */
+async function agreeOnDispatch(redis: Redis, prefix: string, queue: RedisDispatch): Promise<void> {
+  const key = `${prefix}dispatch`;
+  await redis.set(key, queue, "NX");
+  const recorded = await redis.get(key);
+  if (recorded !== null && recorded !== queue) {
+    throw new SmcpUsageError(
+      `the jobs under this prefix are dispatched with queue=${recorded}, not queue=${queue}; every process of a deployment must use the same (to switch, see docs/stores.md)`,
+    );
+  }
 }
 
 /** Opens the stores a `redis://` or `redis+cluster://` URL names (every backend exports `open(url, options)`). */

@@ -17,12 +17,12 @@ import { readFileSync } from "node:fs";
  * client), the store reads it first and the script checks it is unchanged.
  */
 const KEYS = {
-  create: 12,
+  create: 13,
   progress: 1,
   finish: 6,
   heartbeat: 2,
-  requeue: 6,
-  sweep: 8,
+  requeue: 7,
+  sweep: 9,
   "registry-write": 1,
 } as const;
 

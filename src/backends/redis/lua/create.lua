@@ -10,6 +10,7 @@
   KEYS[8] last-turn hash      KEYS[9] sequence counter
   KEYS[10] running zset       KEYS[11] serving hash (tool -> turn of its job started last)
   KEYS[12] the job hash the idempotency key named when the caller read it (or KEYS[1])
+  KEYS[13] the tool's queued zset (or KEYS[2] again when the store keeps none per tool)
   ARGV[1] queued channel: where the job's tool is published ('q:' .. tool; '' for none)   ARGV[2] id   ARGV[3] client_id   ARGV[4] tool
   ARGV[5] args (canonical JSON)     ARGV[6] idempotency key text ('' for none)
   ARGV[7] now (ms)     ARGV[8] index horizon (ms)
@@ -47,6 +48,7 @@ redis.call('HSET', KEYS[1], 'id', id, 'client_id', client, 'tool', ARGV[4], 'arg
 if ARGV[12] ~= '' then redis.call('HSET', KEYS[1], 'trace', ARGV[12]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], id) end
 redis.call('ZADD', KEYS[2], turn * 4294967296 + seq, id)
+redis.call('ZADD', KEYS[13], turn * 4294967296 + seq, id)
 redis.call('HINCRBY', KEYS[6], client, 1)
 redis.call('HINCRBY', KEYS[7], client, size)
 redis.call('HSET', KEYS[8], client, turn)

@@ -3,6 +3,7 @@
   ends it in error once its attempts are spent.
   KEYS[1] job hash   KEYS[2] queued zset   KEYS[3] running zset
   KEYS[4] open-jobs hash   KEYS[5] stored-bytes hash   KEYS[6] expiring zset
+  KEYS[7] the job's tool's queued zset (or KEYS[2] again when the store keeps none per tool)
   ARGV[1] id   ARGV[2] max attempts   ARGV[3] only if the lease ended before this (ms; '' for any)
   ARGV[4] now (ms)   ARGV[5] retention (ms)   ARGV[6] the attempts-exhausted error's canonical JSON before
   its count   ARGV[7] change channel   ARGV[8] ... and after it (src/jobs/policy.ts)
@@ -30,6 +31,8 @@ if tonumber(fields[3]) >= tonumber(ARGV[2]) then
   return 'error'
 end
 redis.call('HSET', KEYS[1], 'state', 'queued')
-redis.call('ZADD', KEYS[2], tonumber(fields[4]) * 4294967296 + tonumber(fields[5]), ARGV[1])
+local score = tonumber(fields[4]) * 4294967296 + tonumber(fields[5])
+redis.call('ZADD', KEYS[2], score, ARGV[1])
+redis.call('ZADD', KEYS[7], score, ARGV[1])
 if ARGV[9] ~= '' then redis.call('PUBLISH', ARGV[9], 'q:' .. fields[7]) end
 return 'queued'

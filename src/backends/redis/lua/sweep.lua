@@ -6,6 +6,7 @@
   KEYS[1] expiring zset   KEYS[2] all-jobs index   KEYS[3] stored-bytes hash
   KEYS[4] open-jobs hash  KEYS[5] last-turn hash   KEYS[6] job hash
   KEYS[7] the client's index zset   KEYS[8] idempotency key (or the job hash again)
+  KEYS[9] the job's tool's queued zset, which a job cancelled while queued may still be in (or the queued zset)
   ARGV[1] id   ARGV[2] now (ms)   ARGV[3] change channel
   ARGV[4] client id the caller read   ARGV[5] idempotency key name the caller read ('' for none)
   Returns 1 deleted, 0 not due, -1 the hash changed since the caller read it.
@@ -28,5 +29,6 @@ if idem and idem ~= '' and redis.call('GET', KEYS[8]) == id then redis.call('DEL
 redis.call('DEL', KEYS[6])
 redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
+redis.call('ZREM', KEYS[9], id)
 redis.call('PUBLISH', ARGV[3], id)
 return 1
