@@ -216,6 +216,7 @@ describe("redis: the store as the queue", () => {
     assert.equal(await redis.zcard(`${prefix}queued:t`), 2);
     // Requeued (its worker died): back in its tool's set, and claimed from it.
     assert.equal((await store.claim("w1", Date.now() + 60_000, ["t"]))?.id, a.id);
+    assert.deepEqual(await redis.zrange(`${prefix}queued:t`, "0", "-1"), [b.id], "a claimed job leaves its tool's set");
     assert.equal(await store.requeue(a.id, 5), "queued");
     assert.deepEqual(await redis.zrange(`${prefix}queued:t`, "0", "-1"), [a.id, b.id]);
     assert.equal((await store.claim("w2", Date.now() + 60_000, ["t"]))?.id, a.id);
@@ -228,6 +229,41 @@ describe("redis: the store as the queue", () => {
     assert.equal(await redis.zcard(`${prefix}queued:u`), 1);
     await until(async () => (await store.sweep()) > 0 && (await redis.zcard(`${prefix}queued:u`)) === 0, 5000, "the sweep");
     assert.equal(await redis.exists(`${prefix}queued:u`), 0);
+  });
+
+  it("a turn's claims pass over stale entries ahead (jobs cancelled while queued) to the job behind them", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const redis = connect();
+    const store = new RedisJobStore(redis, { prefix });
+    const stale = Array.from({ length: 60 }, (_, i) => newJob("t", `c${i}`));
+    for (const j of stale) await store.create(j);
+    const live = newJob("t", "cx");
+    await store.create(live);
+    for (const j of stale) await store.cancel(j.id);
+    // One claim: its first pass reads 17 and drops them, the next reads the rest and finds the live job.
+    assert.equal((await store.claim("w", Date.now() + 60_000, ["t"]))?.id, live.id);
+    assert.equal(await redis.zcard(`${prefix}queued:t`), 0);
+  });
+
+  it("a claim for several tools takes their jobs in queue order, merged across the tools' sets", async () => {
+    const store = new RedisJobStore(connect(), { prefix: `${RUN}${randomUUID().slice(0, 8)}:` });
+    const jobs = ["t", "u", "v", "u", "t", "v", "t"].map((tool, i) => newJob(tool, `c${i}`));
+    for (const j of jobs) await store.create(j);
+    const taken: string[] = [];
+    for (let i = 0; i < 5; i++) taken.push(((await store.claim("w", Date.now() + 60_000, ["u", "t"])) as { id: string }).id);
+    assert.deepEqual(
+      taken,
+      jobs.filter((j) => j.tool !== "v").map((j) => j.id),
+    );
+    assert.equal(await store.claim("w", Date.now() + 60_000, ["u", "t"]), undefined);
+  });
+
+  it("without per-tool sets, a claim for some tools still looks past a head of other tools' jobs", async () => {
+    const store = new RedisJobStore(connect(), { prefix: `${RUN}${randomUUID().slice(0, 8)}:`, toolQueues: false });
+    for (let i = 0; i < 20; i++) await store.create(newJob("other", `c${i}`));
+    const mine = newJob("mine", "cx");
+    await store.create(mine);
+    assert.equal((await store.claim("w", Date.now() + 60_000, ["mine"]))?.id, mine.id);
   });
 
   it("every process of a deployment dispatches the same way: a process with another queue= refuses to start", async () => {

@@ -44,6 +44,8 @@ export class RedisClaimQueue implements JobQueue {
   readonly #cancel: string;
   readonly #subscriber: Promise<Redis | undefined>;
   readonly #stopping = new AbortController();
+  // The subscriber being opened or subscribed: close() cuts it at once (a subscribe waits while Redis is away).
+  #opening: Redis | undefined;
 
   constructor(options: RedisClaimQueueOptions) {
     const { connections, prefix, pollMs = 1000, ...deps } = options;
@@ -66,6 +68,8 @@ export class RedisClaimQueue implements JobQueue {
       let subscriber: Redis | undefined;
       try {
         subscriber = await this.#connections.open(true);
+        this.#opening = subscriber;
+        if (this.#stopping.signal.aborted) throw new Error("closed");
         subscriber.on("message", (channel: string, message: string) => {
           if (channel === channels.cancel) deps.runner.abort(message, "cancelled");
           else if (message.startsWith("q:") && tools.has(message.slice(2))) this.#inner.wake();
@@ -78,6 +82,7 @@ export class RedisClaimQueue implements JobQueue {
         return subscriber;
       } catch (error) {
         subscriber?.disconnect();
+        if (this.#stopping.signal.aborted) break; // closed meanwhile: nothing went wrong
         if (attempt === 0) deps.onError(error);
         await sleep(Math.min(1000 * 2 ** attempt, 30_000), undefined, { signal: this.#stopping.signal }).catch(() => undefined);
       }
@@ -98,6 +103,7 @@ export class RedisClaimQueue implements JobQueue {
 
   async close(): Promise<void> {
     this.#stopping.abort();
+    this.#opening?.disconnect();
     const subscriber = await this.#subscriber;
     subscriber?.disconnect();
     await this.#inner.close();

@@ -47,7 +47,9 @@ export interface RedisJobStoreOptions extends JobStoreOptions {
    * Keep a queued set per tool beside the global one, so a claim for some
    * tools reads only their jobs, however many of other tools wait ahead.
    * Default true; BullMQ dispatch, which never claims, turns it off (and a
-   * claim for some tools then looks at the first hundred or so queued jobs only).
+   * claim for some tools then looks at the first hundred or so queued jobs
+   * only). With it on, a job started by `start(id)` or by a claim for any
+   * tool stays in its tool's set until a claim of that tool or the sweep drops it.
    */
   toolQueues?: boolean;
 }
@@ -58,7 +60,8 @@ const CLAIM = "smcp_claim";
 // processes' claims racing them.
 const CLAIM_SLACK = 16;
 
-// Passes of one turn's claims over the queue's head, at most (each takes or drops what it reads).
+// Passes of one turn's claims over the queue's head, at most (each takes or drops what it reads): a tool's set
+// with more than about 700 stale entries ahead (jobs cancelled while queued) takes another wake, or the sweep.
 const CLAIM_PASSES = 8;
 
 /** A claim waiting for its turn's batch. */
@@ -239,7 +242,8 @@ export class RedisJobStore implements JobStore {
         if (candidates.length === 0) break;
         const claimed = await this.#claimFrom(candidates, sets, workerId, leaseUntil, toolList, want);
         jobs.push(...claimed.jobs);
-        if (!full || (claimed.jobs.length === 0 && claimed.dropped === 0)) break;
+        // Without per-tool sets, a first pass that met only other tools' jobs still tries the next hundred.
+        if (!full || (pass > 0 && claimed.jobs.length === 0 && claimed.dropped === 0)) break;
       }
     } catch (error) {
       // What was claimed before the failure is still handed out (it is running under this worker's lease).
@@ -407,7 +411,9 @@ export class RedisJobStore implements JobStore {
           const [client, idem, tool] = fields as [string | null, string | null, string | null];
           const job = this.#key(`job:${id}`);
           // The tool's queued set: a job cancelled while queued may still be in it.
-          const keys = [...shared, job, this.#key(`client:${client ?? ""}`), idem || job, this.#toolQueue(tool)];
+          // Named whenever the tool is known, with per-tool sets or not: the store may have kept them before.
+          const toolSet = tool ? this.#key(`queued:${tool}`) : this.#key("queued");
+          const keys = [...shared, job, this.#key(`client:${client ?? ""}`), idem || job, toolSet];
           return this.#run("sweep", keys, id, now, this.#channel, client ?? "", idem ?? "");
         }),
       );

@@ -70,7 +70,7 @@ async function agreeOnDispatch(redis: Redis, prefix: string, queue: RedisDispatc
   const recorded = await redis.get(key);
   if (recorded !== null && recorded !== queue) {
     throw new SmcpUsageError(
-      `the jobs under this prefix are dispatched with queue=${recorded}, not queue=${queue}; every process of a deployment must use the same (to switch, see docs/stores.md)`,
+      `the jobs under this prefix are dispatched with queue=${recorded}, not queue=${queue}; every process of a deployment must use the same (recorded in the key ${key}; to switch, see docs/stores.md)`,
     );
   }
 }
