@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
+import { claimReply } from "../src/backends/redis/jobs.js";
 import { reserveAnswers } from "../src/backends/redis/nonces.js";
 import { createFetchHandler, createServer, demoTools } from "../src/index.js";
 import { readLimited } from "../src/util/stream.js";
@@ -322,6 +323,49 @@ describe("the Redis replay cache's script reply: generative (round 3, session 9)
             if (shaped && typeof value === "string") assert.equal(answer.message, value);
           }
         });
+      },
+      { runs: 2000, seconds: 3 },
+    );
+  });
+});
+
+describe("the Redis claim script's reply (lua/claim.lua): read by claimReply", () => {
+  // A reply is {dropped, HGETALL of each started job, ...}. Valid replies, then cut short, with an entry changed
+  // or added, and random ones: the reader always ends, hands out at most the jobs asked for, only well-formed
+  // ones, in order, and a count that is not a non-negative integer reads as 0.
+  const jobFlat = fc
+    .record({ id: fc.uuid(), state: fc.constantFrom("running", "queued"), tool: fc.constantFrom("t", "u") })
+    .map(({ id, state, tool }) => ["id", id, "state", state, "tool", tool, "args", "{}", "created_at", "1", "updated_at", "1"]);
+  const valid = fc
+    .record({ dropped: fc.nat({ max: 50 }), jobs: fc.array(jobFlat, { maxLength: 8 }) })
+    .map(({ dropped, jobs }) => [dropped, ...jobs]);
+  const entry = fc.oneof(fc.constantFrom<unknown>(null, -1, 1.5, "1", "", [], ["id"], ["id", "x", "args", "{"]), fc.anything());
+  const reply = fc.oneof(
+    valid,
+    valid.chain((r) => fc.nat().map((n) => r.slice(0, n % (r.length + 1)))),
+    valid.chain((r) => fc.tuple(fc.nat(), entry).map(([at, value]) => r.map((x, i) => (i === at % r.length ? value : x)))),
+    valid.chain((r) => entry.map((value) => [...r, value])),
+    fc.anything(),
+  );
+
+  it("ends, hands out at most `want` well-formed jobs in order, and never a count below 0", async (t) => {
+    await runProperty(
+      t,
+      fc.record({ reply, want: fc.nat({ max: 10 }) }),
+      ({ reply, want }) => {
+        const { jobs, dropped } = claimReply(reply, want);
+        assert.ok(jobs.length <= want);
+        assert.ok(Number.isSafeInteger(dropped) && dropped >= 0);
+        if (!Array.isArray(reply)) return assert.deepEqual({ jobs, dropped }, { jobs: [], dropped: 0 });
+        // Every job handed out is one of the reply's entries, in the reply's order.
+        const ids = (reply as unknown[]).slice(1).map((flat) => (Array.isArray(flat) ? flat[flat.indexOf("id") + 1] : undefined));
+        let at = 0;
+        for (const job of jobs) {
+          assert.equal(typeof job.id, "string");
+          at = ids.indexOf(job.id, at) + 1;
+          assert.ok(at > 0, `${job.id} is not in the reply, or out of order`);
+        }
+        if (typeof reply[0] === "number" && Number.isSafeInteger(reply[0]) && reply[0] >= 0) assert.equal(dropped, reply[0]);
       },
       { runs: 2000, seconds: 3 },
     );

@@ -138,9 +138,15 @@ export class RedisJobStore implements JobStore {
     return this.#toolQueues && tool ? this.#key(`queued:${tool}`) : this.#key("queued");
   }
 
-  #run(name: ScriptName, keys: string[], ...args: (string | number)[]): Promise<unknown> {
-    const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[`smcp_${name}`];
+  // A script defined on the connection (defineCommand), called as a method of it.
+  #command(name: string): (...args: (string | number)[]) => Promise<unknown> {
+    const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
     if (!command) throw new Error(`script ${name} is not defined`);
+    return command;
+  }
+
+  #run(name: ScriptName, keys: string[], ...args: (string | number)[]): Promise<unknown> {
+    const command = this.#command(`smcp_${name}`);
     // The key count lives once, in scripts.ts; a call that passes another number is a bug here, not in Redis.
     const want = scripts()[name].keys;
     if (keys.length !== want) throw new Error(`script ${name} takes ${want} keys, given ${keys.length}`);
@@ -291,8 +297,7 @@ export class RedisJobStore implements JobStore {
       ...sets.map((tool) => this.#toolQueue(tool)),
       ...candidates.map(({ id }) => this.#key(`job:${id}`)),
     ];
-    const command = (this.#redis as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[CLAIM];
-    if (!command) throw new Error("the claim script is not defined");
+    const command = this.#command(CLAIM);
     const args = [
       workerId,
       leaseUntil,
@@ -303,15 +308,7 @@ export class RedisJobStore implements JobStore {
       ...sets,
       ...candidates.flatMap(({ id, from }) => [id, from]),
     ];
-    const reply: unknown = await command.call(this.#redis, keys.length, ...keys, ...args);
-    // Only well-formed jobs are handed out; one that is not stays under this lease and is requeued when it lapses.
-    const [dropped, ...started] = Array.isArray(reply) ? reply : [0];
-    const jobs: JobRecord[] = [];
-    for (const flat of started) {
-      const job = Array.isArray(flat) ? toRecord(fromFlat(flat)) : undefined;
-      if (job) jobs.push(job);
-    }
-    return { jobs, dropped: Number(dropped) || 0 };
+    return claimReply(await command.call(this.#redis, keys.length, ...keys, ...args), want);
   }
 
   async heartbeat(workerId: string, ids: readonly string[], leaseUntil: number): Promise<string[]> {
@@ -513,6 +510,29 @@ export class RedisJobStore implements JobStore {
     }
     return jobs;
   }
+}
+
+/**
+ * What the claim script's reply says: `{dropped, job, job, ...}`. Only well-formed jobs are handed out, at
+ * most `want`; one that is not stays under the claimer's lease and is requeued when it lapses. Anything else
+ * (not a list, a count that is not a non-negative integer) reads as nothing started and nothing dropped.
+ */
+export function claimReply(reply: unknown, want: number): { jobs: JobRecord[]; dropped: number } {
+  if (!Array.isArray(reply)) return { jobs: [], dropped: 0 };
+  const [count, ...started] = reply as unknown[];
+  const jobs: JobRecord[] = [];
+  for (const flat of started) {
+    if (jobs.length >= want) break;
+    if (!Array.isArray(flat) || !flat.every((x) => typeof x === "string")) continue;
+    try {
+      const job = toRecord(fromFlat(flat));
+      if (job) jobs.push(job);
+    } catch {
+      // A field that does not parse (args, result): not a job to run.
+    }
+  }
+  const dropped = Number.isSafeInteger(count) && (count as number) >= 0 ? (count as number) : 0;
+  return { jobs, dropped };
 }
 
 const lengthPrefixed = (...parts: string[]) => parts.map((s) => `${s.length}:${s}`).join(":");
