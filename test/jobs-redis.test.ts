@@ -6,7 +6,7 @@ import { z } from "zod";
 import { RedisClaimQueue } from "../src/backends/redis/claim-queue.js";
 import { parseRedisUrl } from "../src/backends/redis/connection.js";
 import { defineTool, type JobQueueFactory } from "../src/index.js";
-import { RedisJobStore, RedisNonceStore } from "../src/redis.js";
+import { RedisJobStore, RedisNonceStore, redisQueueChannels } from "../src/redis.js";
 import { openStores } from "../src/stores.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
 import { longPollConformance } from "./conformance/longpoll.js";
@@ -276,6 +276,27 @@ describe("redis: the store as the queue", () => {
     for (const stores of [first, same]) await pair({ stores, runJobs: false }).server.close();
   });
 
+  it("switching from BullMQ to the store as the queue: a job queued under BullMQ is claimed (review, round 3 session 11)", async () => {
+    // Before: the job was only in the global queued set, and claims read only the tools' sets: it never ran.
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const api = pair({ stores: await openStores(`${REDIS_URL}?prefix=${prefix}`), runJobs: false });
+    const { job_id } = (await api.client.call("start_long_task", { seconds: 1, payload: { moved: true } })) as { job_id: string };
+    await api.server.close();
+    const raw = connect();
+    assert.equal(await raw.zcard(`${prefix}queued`), 1);
+    assert.equal(await raw.exists(`${prefix}queued:start_long_task`), 0);
+    await raw.del(`${prefix}dispatch`);
+    const worker = pair({ stores: await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`), runJobs: true });
+    try {
+      // Each long poll ends at the job's next change (claimed, progress, done): a bounded number of them.
+      let result = await worker.client.poll(job_id);
+      for (let i = 0; i < 20 && result.status === "running"; i++) result = await worker.client.poll(job_id, { waitMs: 5000 });
+      assert.deepEqual([result.status, result.result], ["done", { moved: true }]);
+    } finally {
+      await worker.server.close();
+    }
+  });
+
   it("publishes each queued job's tool (created or requeued) only when asked to", async () => {
     const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
     const channel = `${prefix}queued`;
@@ -294,6 +315,33 @@ describe("redis: the store as the queue", () => {
     await connect().publish(channel, "fence");
     await until(async () => heard.includes("fence"), 5000, "the fence");
     assert.deepEqual(heard, ["q:loud", "q:loud", "fence"]);
+    listener.disconnect();
+  });
+
+  it("the script that cancels a running job tells the worker running it (review, round 3 session 11): publishes the id on the cancel channel when a running job is cancelled, whatever the canceller last read, and not for a queued one", async () => {
+    // Before: the API replica published only when its own read (before the cancel) saw the job running, so a
+    // job claimed between that read and the cancel ran on until the worker's next heartbeat.
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const { cancel } = redisQueueChannels(prefix);
+    const listener = connect();
+    const heard: string[] = [];
+    listener.on("message", (_c: string, message: string) => heard.push(message));
+    await listener.subscribe(cancel);
+    const store = new RedisJobStore(connect(), { prefix });
+    const queued = newJob("t");
+    const running = newJob("t");
+    const finished = newJob("t");
+    for (const j of [queued, running, finished]) await store.create(j);
+    await store.start(running.id, "w", Date.now() + 60_000);
+    await store.start(finished.id, "w", Date.now() + 60_000);
+    await store.finish(finished.id, { state: "done", result: {} });
+    assert.equal((await store.cancel(queued.id))?.state, "cancelled");
+    assert.equal((await store.cancel(running.id))?.state, "cancelled");
+    assert.equal((await store.cancel(finished.id))?.state, "done");
+    assert.equal((await store.cancel(running.id))?.state, "cancelled"); // a second cancel ends nothing
+    await connect().publish(cancel, "fence");
+    await until(async () => heard.includes("fence"), 5000, "the fence");
+    assert.deepEqual(heard, [running.id, "fence"]);
     listener.disconnect();
   });
 });
@@ -323,7 +371,7 @@ describe("redis: claiming workers wake on the store's publishes, not on their po
     const queue: JobQueueFactory = (deps) =>
       new RedisClaimQueue({
         ...deps,
-        connections: { publisher: connect(), open: async () => connect() },
+        connections: { open: async () => connect() },
         prefix,
         pollMs: 60_000,
       });

@@ -173,7 +173,11 @@ export function jobAccessFor(
       linkToJob(job);
       if (!job) return undefined;
       const after = await guardStore(() => store.cancel(jobId));
-      if (job.state === "running" && after?.state === "cancelled") await guardStore(() => queue.abort(jobId));
+      // Stop it here if this process runs it. Whether it was queued or running when read: a claim may have come
+      // between that read and the cancel (a queued job aborted here is a no-op).
+      if ((job.state === "running" || job.state === "queued") && after?.state === "cancelled") {
+        await guardStore(() => queue.abort(jobId));
+      }
       return toView(after);
     },
   };

@@ -3,18 +3,12 @@ import type { Redis } from "ioredis";
 import { ClaimingJobQueue } from "../../jobs/claiming-queue.js";
 import type { JobQueue, JobQueueDeps } from "../../jobs/queue.js";
 import type { JobRecord } from "../../jobs/store.js";
-
-/** The pub/sub channels of the Redis dispatch under a key prefix: queued tools (`q:TOOL`) and cancels (job ids). */
-export function redisQueueChannels(prefix: string): { queued: string; cancel: string } {
-  return { queued: `${prefix}queued`, cancel: `${prefix}cancel` };
-}
+import { redisQueueChannels } from "./jobs.js";
 
 /** Options for {@link RedisClaimQueue}. */
 export interface RedisClaimQueueOptions extends JobQueueDeps {
   /** Connections it closes on `close()`. */
   connections: {
-    /** Publishes cancels. */
-    publisher: Redis;
     /** Opens another connection (a worker's subscriber: `blocking`, it retries while Redis is away). */
     open(blocking: boolean): Promise<Redis>;
   };
@@ -34,24 +28,22 @@ export interface RedisClaimQueueOptions extends JobQueueDeps {
  * claim: lua/claim.lua) through a {@link ClaimingJobQueue}, as the SQL
  * stores do, instead of dispatching through BullMQ. It does not poll
  * blindly: the store publishes each queued job's tool (`q:TOOL`) from the
- * script that queued it, so idle workers claim at once, and a cancel is
- * published to the process running the job (the lease heartbeat stays the
- * backstop for both). An API process that runs no jobs does not subscribe.
+ * script that queued it, so idle workers claim at once, and the script that
+ * cancels a running job publishes its id to the process running it (the
+ * lease heartbeat stays the backstop for both). An API process that runs no jobs does not subscribe.
  */
 export class RedisClaimQueue implements JobQueue {
   readonly #inner: ClaimingJobQueue;
-  readonly #connections: RedisClaimQueueOptions["connections"];
-  readonly #cancel: string;
   readonly #subscriber: Promise<Redis | undefined>;
   readonly #stopping = new AbortController();
   // The subscriber being opened or subscribed: close() cuts it at once (a subscribe waits while Redis is away).
   #opening: Redis | undefined;
+  readonly #open: (blocking: boolean) => Promise<Redis>;
 
   constructor(options: RedisClaimQueueOptions) {
     const { connections, prefix, pollMs = 1000, ...deps } = options;
-    this.#connections = connections;
     const channels = redisQueueChannels(prefix);
-    this.#cancel = channels.cancel;
+    this.#open = connections.open;
     this.#inner = new ClaimingJobQueue({ ...deps, pollMs });
     const tools = new Set(deps.execute ? deps.tools.jobToolNames() : []);
     this.#subscriber = tools.size === 0 ? Promise.resolve(undefined) : this.#listen(tools, channels, deps);
@@ -67,7 +59,7 @@ export class RedisClaimQueue implements JobQueue {
     for (let attempt = 0; !this.#stopping.signal.aborted; attempt++) {
       let subscriber: Redis | undefined;
       try {
-        subscriber = await this.#connections.open(true);
+        subscriber = await this.#open(true);
         this.#opening = subscriber;
         if (this.#stopping.signal.aborted) throw new Error("closed");
         subscriber.on("message", (channel: string, message: string) => {
@@ -96,9 +88,8 @@ export class RedisClaimQueue implements JobQueue {
   }
 
   async abort(jobId: string): Promise<void> {
-    // Here at once; in the process running it, through the cancel channel.
+    // Here at once; elsewhere the store's cancel script has published the id to the process running it.
     await this.#inner.abort(jobId);
-    await this.#connections.publisher.publish(this.#cancel, jobId);
   }
 
   async close(): Promise<void> {
@@ -107,6 +98,5 @@ export class RedisClaimQueue implements JobQueue {
     const subscriber = await this.#subscriber;
     subscriber?.disconnect();
     await this.#inner.close();
-    this.#connections.publisher.disconnect();
   }
 }

@@ -25,6 +25,14 @@ export type RedisClient = Redis | Cluster;
 // The attempts-exhausted error around its count, as the requeue script writes it (one policy: jobs/policy.ts).
 const EXHAUSTED = attemptsExhaustedTemplate();
 
+/**
+ * The pub/sub channels of the Redis dispatch under a key prefix: queued tools (`q:TOOL`) and cancels (job ids).
+ * The store's scripts publish on both, and either queue listens.
+ */
+export function redisQueueChannels(prefix: string): { queued: string; cancel: string } {
+  return { queued: `${prefix}queued`, cancel: `${prefix}cancel` };
+}
+
 /** Options for {@link RedisJobStore}. */
 export interface RedisJobStoreOptions extends JobStoreOptions {
   /** Prefix of every key (`{smcp}:` hash-tags them into one Redis Cluster slot). Default `smcp:`. */
@@ -94,6 +102,8 @@ export class RedisJobStore implements JobStore {
   readonly #redis: RedisClient;
   readonly #prefix: string;
   readonly #channel: string;
+  // Where the script that cancels a running job tells the worker running it (either dispatch listens).
+  readonly #cancelChannel: string;
   readonly #retentionMs: number;
   readonly #now: () => number;
   readonly #closeConnection: boolean;
@@ -107,6 +117,7 @@ export class RedisJobStore implements JobStore {
     this.#redis = redis;
     this.#prefix = options.prefix ?? "smcp:";
     this.#channel = `${this.#prefix}changed`;
+    this.#cancelChannel = redisQueueChannels(this.#prefix).cancel;
     this.#retentionMs = options.retentionMs ?? DEFAULT_JOB_RETENTION_MS;
     this.#now = options.now ?? Date.now;
     this.#closeConnection = options.closeConnection ?? false;
@@ -343,7 +354,8 @@ export class RedisJobStore implements JobStore {
   }
 
   #end(id: string, state: JobState, result: string, error: string): Promise<unknown> {
-    return this.#run("finish", this.#endKeys(id), id, state, result, error, this.#now(), this.#retentionMs, this.#channel);
+    const ending = [id, state, result, error, this.#now(), this.#retentionMs, this.#channel, this.#cancelChannel];
+    return this.#run("finish", this.#endKeys(id), ...ending);
   }
 
   // The keys of the scripts that may end a job (finish, requeue), in their KEYS order.
@@ -434,6 +446,38 @@ export class RedisJobStore implements JobStore {
       this.#redis.hget(this.#key("bytes"), clientId),
     ]);
     return { open: Number(open ?? 0), bytes: Number(bytes ?? 0) };
+  }
+
+  /**
+   * Puts every queued job in its tool's queued set (same score; one already
+   * there is left as it is), for jobs queued while BullMQ dispatched or by a
+   * build without per-tool sets: a claim reads only those sets. Walks the
+   * queued set with ZSCAN, a page at a time. A job claimed meanwhile leaves a
+   * stale entry, which the next claim of its tool drops. Returns how many it added.
+   */
+  async indexQueuedByTool(): Promise<number> {
+    if (!this.#toolQueues) return 0;
+    let added = 0;
+    let cursor = "0";
+    do {
+      const [next, page] = await this.#redis.zscan(this.#key("queued"), cursor, "COUNT", 500);
+      cursor = next;
+      const ids = page.filter((_, k) => k % 2 === 0);
+      if (ids.length === 0) continue;
+      const read = this.#redis.pipeline();
+      for (const id of ids) read.hget(this.#key(`job:${id}`), "tool");
+      const tools = (await read.exec()) ?? [];
+      const write = this.#redis.pipeline();
+      ids.forEach((id, k) => {
+        const tool = tools[k]?.[1];
+        if (typeof tool === "string" && tool !== "") write.zadd(this.#toolQueue(tool), "NX", page[2 * k + 1] as string, id);
+      });
+      for (const [error, count] of (await write.exec()) ?? []) {
+        if (error) throw error;
+        added += Number(count);
+      }
+    } while (cursor !== "0");
+    return added;
   }
 
   async counts(): Promise<JobCounts> {

@@ -3,9 +3,9 @@ import type { Redis } from "ioredis";
 import type { RateLimiterRedis } from "rate-limiter-flexible";
 import type { OpenedStores, OpenStoresOptions } from "../../jobs/stores.js";
 import { SmcpUsageError } from "../../protocol/errors.js";
-import { RedisClaimQueue, redisQueueChannels } from "./claim-queue.js";
+import { RedisClaimQueue } from "./claim-queue.js";
 import { connectRedis, parseRedisUrl, type RedisDispatch } from "./connection.js";
-import { RedisJobStore } from "./jobs.js";
+import { RedisJobStore, redisQueueChannels } from "./jobs.js";
 import { RedisNonceStore } from "./nonces.js";
 import { BullJobQueue } from "./queue.js";
 
@@ -21,31 +21,43 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
   const connect = (blocking = false) => connectRedis(target, { blocking, onError });
   const claimed = target.queue === "store";
   // BullMQ's producer connection only when BullMQ dispatches.
-  const [jobs, nonces, publisher, queue] = await Promise.all([connect(), connect(), connect(), claimed ? undefined : connect()]);
+  const [jobs, nonces, queue] = await Promise.all([connect(), connect(), claimed ? undefined : connect()]);
   const prefix = target.prefix;
+  let recorded = false;
   try {
-    await agreeOnDispatch(jobs, prefix, target.queue);
+    recorded = await agreeOnDispatch(jobs, prefix, target.queue);
   } catch (error) {
-    for (const connection of [jobs, nonces, publisher, queue]) connection?.disconnect();
+    for (const connection of [jobs, nonces, queue]) connection?.disconnect();
     throw error;
   }
+  const jobStore = new RedisJobStore(jobs, {
+    prefix,
+    closeConnection: true,
+    replicaAcks: target.replicaAcks,
+    // Claiming workers wake on the tool of each job the store queues, and claim from its tool's queued set;
+    // BullMQ, which never claims, needs neither.
+    ...(claimed ? { queuedChannel: redisQueueChannels(prefix).queued } : { toolQueues: false }),
+    ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
+  });
+  // The first process of the store as the queue (a switch from BullMQ, or an upgrade from a build without the
+  // record): jobs already queued are in no tool's set yet, and a claim reads only those.
+  if (recorded && claimed) {
+    try {
+      await jobStore.indexQueuedByTool();
+    } catch (error) {
+      for (const connection of [jobs, nonces, queue]) connection?.disconnect();
+      throw error;
+    }
+  }
   return {
-    jobStore: new RedisJobStore(jobs, {
-      prefix,
-      closeConnection: true,
-      replicaAcks: target.replicaAcks,
-      // Claiming workers wake on the tool of each job the store queues, and claim from its tool's queued set;
-      // BullMQ, which never claims, needs neither.
-      ...(claimed ? { queuedChannel: redisQueueChannels(prefix).queued } : { toolQueues: false }),
-      ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
-    }),
+    jobStore,
     // Per-request keys under the untagged prefix: on a cluster they spread over every shard.
     nonceStore: new RedisNonceStore(nonces, { prefix: target.spreadPrefix, closeConnection: true }),
     // Worker connections are opened only by a process that runs jobs.
     jobQueue: (deps) =>
       queue === undefined
-        ? new RedisClaimQueue({ ...deps, connections: { publisher, open: connect }, prefix })
-        : new BullJobQueue({ ...deps, connections: { queue, publisher, open: connect }, prefix }),
+        ? new RedisClaimQueue({ ...deps, connections: { open: connect }, prefix })
+        : new BullJobQueue({ ...deps, connections: { queue, open: connect }, prefix }),
     // Rate counters in Redis, so a client's limit holds across every replica (fails closed when Redis is down).
     rateLimiter: (config) => {
       const Redis = requireLib("rate-limiter-flexible/lib/RateLimiterRedis.js") as typeof RateLimiterRedis;
@@ -62,17 +74,18 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
 /**
  * Every process of a deployment must hand jobs over the same way (`queue=`): an API replica on BullMQ and
  * workers claiming from the store would strand every job. The first process records its way under the
- * prefix; one that disagrees refuses to start.
+ * prefix; one that disagrees refuses to start. True when this process made the record.
  */
-async function agreeOnDispatch(redis: Redis, prefix: string, queue: RedisDispatch): Promise<void> {
+async function agreeOnDispatch(redis: Redis, prefix: string, queue: RedisDispatch): Promise<boolean> {
   const key = `${prefix}dispatch`;
-  await redis.set(key, queue, "NX");
+  const first = (await redis.set(key, queue, "NX")) === "OK";
   const recorded = await redis.get(key);
   if (recorded !== null && recorded !== queue) {
     throw new SmcpUsageError(
       `the jobs under this prefix are dispatched with queue=${recorded}, not queue=${queue}; every process of a deployment must use the same (recorded in the key ${key}; to switch, see docs/stores.md)`,
     );
   }
+  return first;
 }
 
 /** Opens the stores a `redis://` or `redis+cluster://` URL names (every backend exports `open(url, options)`). */

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { JobQueue, JobQueueDeps } from "../../jobs/queue.js";
 import { recoverOrphans, recoverStaleJobs } from "../../jobs/recovery.js";
 import type { JobRecord } from "../../jobs/store.js";
-import { redisQueueChannels } from "./claim-queue.js";
+import { redisQueueChannels } from "./jobs.js";
 
 // BullMQ's highest priority number (2^21 - 1).
 const MAX_PRIORITY = 2_097_151;
@@ -12,8 +12,11 @@ const MAX_PRIORITY = 2_097_151;
 export interface BullConnections {
   /** Producer, shared by the per-tool queues (fails fast when Redis is down). */
   queue: Redis;
-  /** Publishes cancellations. */
-  publisher: Redis;
+  /**
+   * No longer used: the store's cancel script publishes to the worker running
+   * the job. Kept so existing callers compile; disconnected on `close()` if given.
+   */
+  publisher?: Redis;
   /** Opens another connection (blocking: for a BullMQ worker or a subscriber); used only by a process that runs jobs. */
   open(blocking: boolean): Promise<Redis>;
 }
@@ -78,8 +81,8 @@ export class BullJobQueue implements JobQueue {
   }
 
   async abort(jobId: string): Promise<void> {
+    // Here at once; elsewhere the store's cancel script has published the id to the worker running it.
     this.#o.runner.abort(jobId, "cancelled");
-    await this.#o.connections.publisher.publish(this.#channel, jobId);
   }
 
   async close(): Promise<void> {
@@ -95,7 +98,8 @@ export class BullJobQueue implements JobQueue {
       if (job?.state === "queued") await this.enqueue(job).catch((error: unknown) => this.#o.onError(error));
     }
     await Promise.allSettled([...this.#queues.values()].map((queue) => queue.close()));
-    for (const connection of [this.#o.connections.queue, this.#o.connections.publisher, ...this.#opened]) connection.disconnect();
+    for (const connection of [this.#o.connections.queue, this.#o.connections.publisher, ...this.#opened])
+      connection?.disconnect();
   }
 
   #queue(tool: string): Queue {

@@ -4,6 +4,8 @@
   KEYS[4] open-jobs hash   KEYS[5] stored-bytes hash   KEYS[6] expiring zset (score: expiry)
   ARGV[1] id   ARGV[2] final state   ARGV[3] result ('' for none)   ARGV[4] error ('' for none)
   ARGV[5] now (ms)   ARGV[6] retention (ms)   ARGV[7] change channel
+  ARGV[8] cancel channel ('' for none): a running job cancelled is published there, in this call, so the
+          worker running it stops whatever state the caller last read
   Returns 1, or 0 when the job had already ended.
 ]]
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -25,4 +27,5 @@ redis.call('ZADD', KEYS[6], now + retention, ARGV[1])
 -- A backstop only: the retention sweep deletes the job (and gives back its quota) a day before this.
 redis.call('PEXPIRE', KEYS[1], retention + 86400000)
 redis.call('PUBLISH', ARGV[7], ARGV[1])
+if state == 'running' and ARGV[2] == 'cancelled' and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[1]) end
 return 1
