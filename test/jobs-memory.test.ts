@@ -1,9 +1,13 @@
-import { MemoryJobStore, MemoryNonceStore } from "../src/index.js";
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { z } from "zod";
+import { defineTool, MemoryJobStore, MemoryNonceStore } from "../src/index.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
 import { longPollConformance } from "./conformance/longpoll.js";
 import { nonceStoreConformance } from "./conformance/noncestore.js";
 import { serverJobConformance } from "./conformance/serverjobs.js";
 import { tenancyConformance } from "./conformance/tenancy.js";
+import { pair, until } from "./helpers.js";
 
 jobStoreConformance(
   "memory",
@@ -44,3 +48,48 @@ nonceStoreConformance("memory", async () => memoryNonces(), {
 });
 
 longPollConformance("memory", async () => ({ jobStore: new MemoryJobStore() }));
+
+describe("a cancel stops the job this process runs, whatever state the canceller read (review, round 3 session 11)", () => {
+  it("a job read as queued just before it was claimed is aborted at once, not at its next heartbeat", async () => {
+    // Before: the cancel aborted the local run only when its own read (before the cancel) saw the job running.
+    const started = new Set<string>();
+    const aborted = new Set<string>();
+    const held = defineTool({
+      kind: "job",
+      name: "held",
+      description: "runs until aborted",
+      input: z.strictObject({ tag: z.string() }),
+      output: z.strictObject({}),
+      handler: ({ tag }, ctx) =>
+        new Promise((_, reject) => {
+          started.add(tag);
+          ctx.signal.addEventListener("abort", () => {
+            aborted.add(tag);
+            reject(ctx.signal.reason);
+          });
+        }),
+    });
+    // The read before the cancel sees the job as it was before a claim: queued (a claim raced it).
+    let stale: string | undefined;
+    class RacedStore extends MemoryJobStore {
+      override async get(id: string) {
+        const job = await super.get(id);
+        if (job === undefined || id !== stale) return job;
+        stale = undefined;
+        return { ...job, state: "queued" as const, workerId: null, leaseUntil: null };
+      }
+    }
+    // A two-minute lease: the heartbeat (a third of it) is far past the test's wait.
+    const { server, client } = pair({ tools: [held], jobStore: new RacedStore(), jobLeaseMs: 120_000 });
+    try {
+      const { job_id } = (await client.call("held", { tag: "a" })) as { job_id: string };
+      await until(() => started.has("a"), 5000, "the job to start");
+      stale = job_id;
+      assert.equal((await client.cancel(job_id)).state, "cancelled");
+      assert.equal(stale, undefined, "the cancel read the raced state");
+      await until(() => aborted.has("a"), 5000, "the job to be aborted");
+    } finally {
+      await server.close();
+    }
+  });
+});

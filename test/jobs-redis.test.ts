@@ -286,7 +286,10 @@ describe("redis: the store as the queue", () => {
     assert.equal(await raw.zcard(`${prefix}queued`), 1);
     assert.equal(await raw.exists(`${prefix}queued:start_long_task`), 0);
     await raw.del(`${prefix}dispatch`);
-    const worker = pair({ stores: await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`), runJobs: true });
+    const stores = await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`);
+    assert.equal(await raw.zcard(`${prefix}queued:start_long_task`), 1, "handed over when the store became the queue");
+    assert.equal(await raw.get(`${prefix}dispatch`), "store");
+    const worker = pair({ stores, runJobs: true });
     try {
       // Each long poll ends at the job's next change (claimed, progress, done): a bounded number of them.
       let result = await worker.client.poll(job_id);
@@ -294,6 +297,34 @@ describe("redis: the store as the queue", () => {
       assert.deepEqual([result.status, result.result], ["done", { moved: true }]);
     } finally {
       await worker.server.close();
+    }
+  });
+
+  it("a handover cut short (its process died) is done by the next process of the store as the queue (review, round 3 session 11)", async () => {
+    const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+    const raw = connect();
+    const bull = new RedisJobStore(connect(), { prefix, toolQueues: false });
+    const jobs = [newJob("a"), newJob("b"), newJob("a")];
+    for (const j of jobs) await bull.create(j);
+    // An entry whose job is gone (deleted by hand, evicted) is dropped: nothing could claim it.
+    await raw.zadd(`${prefix}queued`, 1, "gone");
+    // What a process that died while handing over leaves: the record still says so.
+    await raw.set(`${prefix}dispatch`, "store, handing over");
+    // A BullMQ process is still refused, by the way the record names.
+    await assert.rejects(openStores(`${REDIS_URL}?prefix=${prefix}`), /dispatched with queue=store, not queue=bullmq/);
+    const stores = await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`);
+    try {
+      assert.equal(await raw.get(`${prefix}dispatch`), "store");
+      assert.deepEqual(await raw.zrange(`${prefix}queued:a`, "0", "-1"), [jobs[0]?.id, jobs[2]?.id]);
+      assert.deepEqual(await raw.zrange(`${prefix}queued:b`, "0", "-1"), [jobs[1]?.id]);
+      assert.equal(await raw.zscore(`${prefix}queued`, "gone"), null);
+      // Done once: a later process finds the record settled and hands nothing over.
+      await raw.zrem(`${prefix}queued:b`, jobs[1]?.id as string);
+      const later = await openStores(`${REDIS_URL}?prefix=${prefix}&queue=store`);
+      assert.equal(await raw.zcard(`${prefix}queued:b`), 0);
+      await pair({ stores: later, runJobs: false }).server.close();
+    } finally {
+      await pair({ stores, runJobs: false }).server.close();
     }
   });
 

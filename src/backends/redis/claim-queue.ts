@@ -7,7 +7,7 @@ import { redisQueueChannels } from "./jobs.js";
 
 /** Options for {@link RedisClaimQueue}. */
 export interface RedisClaimQueueOptions extends JobQueueDeps {
-  /** Connections it closes on `close()`. */
+  /** How it opens the connection it subscribes on (closed on `close()`). */
   connections: {
     /** Opens another connection (a worker's subscriber: `blocking`, it retries while Redis is away). */
     open(blocking: boolean): Promise<Redis>;
@@ -38,12 +38,12 @@ export class RedisClaimQueue implements JobQueue {
   readonly #stopping = new AbortController();
   // The subscriber being opened or subscribed: close() cuts it at once (a subscribe waits while Redis is away).
   #opening: Redis | undefined;
-  readonly #open: (blocking: boolean) => Promise<Redis>;
+  readonly #connections: RedisClaimQueueOptions["connections"];
 
   constructor(options: RedisClaimQueueOptions) {
     const { connections, prefix, pollMs = 1000, ...deps } = options;
     const channels = redisQueueChannels(prefix);
-    this.#open = connections.open;
+    this.#connections = connections;
     this.#inner = new ClaimingJobQueue({ ...deps, pollMs });
     const tools = new Set(deps.execute ? deps.tools.jobToolNames() : []);
     this.#subscriber = tools.size === 0 ? Promise.resolve(undefined) : this.#listen(tools, channels, deps);
@@ -59,7 +59,7 @@ export class RedisClaimQueue implements JobQueue {
     for (let attempt = 0; !this.#stopping.signal.aborted; attempt++) {
       let subscriber: Redis | undefined;
       try {
-        subscriber = await this.#open(true);
+        subscriber = await this.#connections.open(true);
         this.#opening = subscriber;
         if (this.#stopping.signal.aborted) throw new Error("closed");
         subscriber.on("message", (channel: string, message: string) => {

@@ -452,8 +452,9 @@ export class RedisJobStore implements JobStore {
    * Puts every queued job in its tool's queued set (same score; one already
    * there is left as it is), for jobs queued while BullMQ dispatched or by a
    * build without per-tool sets: a claim reads only those sets. Walks the
-   * queued set with ZSCAN, a page at a time. A job claimed meanwhile leaves a
-   * stale entry, which the next claim of its tool drops. Returns how many it added.
+   * queued set with ZSCAN, a page at a time, and drops entries whose job is
+   * gone. A job claimed meanwhile leaves a stale entry, which the next claim
+   * of its tool drops. Returns how many it added (or dropped).
    */
   async indexQueuedByTool(): Promise<number> {
     if (!this.#toolQueues) return 0;
@@ -469,8 +470,11 @@ export class RedisJobStore implements JobStore {
       const tools = (await read.exec()) ?? [];
       const write = this.#redis.pipeline();
       ids.forEach((id, k) => {
-        const tool = tools[k]?.[1];
+        const [error, tool] = tools[k] ?? [new Error("no reply")];
+        if (error) throw error;
         if (typeof tool === "string" && tool !== "") write.zadd(this.#toolQueue(tool), "NX", page[2 * k + 1] as string, id);
+        // No job behind the entry (deleted by hand, or evicted): nothing could ever claim it.
+        else if (tool === null) write.zrem(this.#key("queued"), id);
       });
       for (const [error, count] of (await write.exec()) ?? []) {
         if (error) throw error;

@@ -23,13 +23,11 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
   // BullMQ's producer connection only when BullMQ dispatches.
   const [jobs, nonces, queue] = await Promise.all([connect(), connect(), claimed ? undefined : connect()]);
   const prefix = target.prefix;
-  let recorded = false;
-  try {
-    recorded = await agreeOnDispatch(jobs, prefix, target.queue);
-  } catch (error) {
+  const fail = (error: unknown) => {
     for (const connection of [jobs, nonces, queue]) connection?.disconnect();
     throw error;
-  }
+  };
+  const handOver = await agreeOnDispatch(jobs, prefix, target.queue).catch(fail);
   const jobStore = new RedisJobStore(jobs, {
     prefix,
     closeConnection: true,
@@ -39,15 +37,12 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
     ...(claimed ? { queuedChannel: redisQueueChannels(prefix).queued } : { toolQueues: false }),
     ...(options.retentionMs === undefined ? {} : { retentionMs: options.retentionMs }),
   });
-  // The first process of the store as the queue (a switch from BullMQ, or an upgrade from a build without the
-  // record): jobs already queued are in no tool's set yet, and a claim reads only those.
-  if (recorded && claimed) {
-    try {
-      await jobStore.indexQueuedByTool();
-    } catch (error) {
-      for (const connection of [jobs, nonces, queue]) connection?.disconnect();
-      throw error;
-    }
+  // The store as the queue, newly recorded (a switch from BullMQ, or an upgrade from a build without the record):
+  // jobs already queued are in no tool's set yet, and a claim reads only those. Until one process has put them
+  // there, the record says so, and every process of the store as the queue tries (it is idempotent).
+  if (handOver) {
+    await jobStore.indexQueuedByTool().catch(fail);
+    await jobs.set(`${prefix}dispatch`, "store", "XX").catch(fail);
   }
   return {
     jobStore,
@@ -71,21 +66,26 @@ export async function openRedisStores(url: string, options: OpenStoresOptions = 
   };
 }
 
+/** The dispatch record while the jobs queued before the store became the queue are not all in their tools' sets. */
+const STORE_HANDOVER = "store, handing over";
+
 /**
  * Every process of a deployment must hand jobs over the same way (`queue=`): an API replica on BullMQ and
  * workers claiming from the store would strand every job. The first process records its way under the
- * prefix; one that disagrees refuses to start. True when this process made the record.
+ * prefix; one that disagrees refuses to start. The store as the queue is first recorded as
+ * {@link STORE_HANDOVER}; true when the record says so (this process then hands the queued jobs over).
  */
 async function agreeOnDispatch(redis: Redis, prefix: string, queue: RedisDispatch): Promise<boolean> {
   const key = `${prefix}dispatch`;
-  const first = (await redis.set(key, queue, "NX")) === "OK";
+  await redis.set(key, queue === "store" ? STORE_HANDOVER : queue, "NX");
   const recorded = await redis.get(key);
-  if (recorded !== null && recorded !== queue) {
+  const way = recorded === STORE_HANDOVER ? "store" : recorded;
+  if (way !== null && way !== queue) {
     throw new SmcpUsageError(
-      `the jobs under this prefix are dispatched with queue=${recorded}, not queue=${queue}; every process of a deployment must use the same (recorded in the key ${key}; to switch, see docs/stores.md)`,
+      `the jobs under this prefix are dispatched with queue=${way}, not queue=${queue}; every process of a deployment must use the same (recorded in the key ${key}; to switch, see docs/stores.md)`,
     );
   }
-  return first;
+  return recorded === STORE_HANDOVER;
 }
 
 /** Opens the stores a `redis://` or `redis+cluster://` URL names (every backend exports `open(url, options)`). */

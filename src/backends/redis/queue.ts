@@ -13,8 +13,9 @@ export interface BullConnections {
   /** Producer, shared by the per-tool queues (fails fast when Redis is down). */
   queue: Redis;
   /**
-   * No longer used: the store's cancel script publishes to the worker running
-   * the job. Kept so existing callers compile; disconnected on `close()` if given.
+   * Publishes cancels from `abort()`, for a job store other than
+   * `RedisJobStore` under the same prefix (whose cancel script publishes
+   * them itself, so `openRedisStores` passes none). Closed on `close()`.
    */
   publisher?: Redis;
   /** Opens another connection (blocking: for a BullMQ worker or a subscriber); used only by a process that runs jobs. */
@@ -81,8 +82,10 @@ export class BullJobQueue implements JobQueue {
   }
 
   async abort(jobId: string): Promise<void> {
-    // Here at once; elsewhere the store's cancel script has published the id to the worker running it.
+    // Here at once; elsewhere the store's cancel script has published the id to the worker running it (or, for
+    // another store, the publisher given does).
     this.#o.runner.abort(jobId, "cancelled");
+    await this.#o.connections.publisher?.publish(this.#channel, jobId);
   }
 
   async close(): Promise<void> {

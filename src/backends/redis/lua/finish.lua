@@ -10,6 +10,10 @@
 ]]
 local state = redis.call('HGET', KEYS[1], 'state')
 if state ~= 'queued' and state ~= 'running' then return 0 end
+-- Published before any write: a subscriber hears it only once the script has ended, and a refused PUBLISH
+-- (an ACL without the channel) then leaves the job as it was instead of ended but reported as failed.
+redis.call('PUBLISH', ARGV[7], ARGV[1])
+if state == 'running' and ARGV[2] == 'cancelled' and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[1]) end
 local now, retention = tonumber(ARGV[5]), tonumber(ARGV[6])
 local added = string.len(ARGV[3]) + string.len(ARGV[4])
 local client = redis.call('HGET', KEYS[1], 'client_id')
@@ -26,6 +30,4 @@ redis.call('HINCRBY', KEYS[5], client, added)
 redis.call('ZADD', KEYS[6], now + retention, ARGV[1])
 -- A backstop only: the retention sweep deletes the job (and gives back its quota) a day before this.
 redis.call('PEXPIRE', KEYS[1], retention + 86400000)
-redis.call('PUBLISH', ARGV[7], ARGV[1])
-if state == 'running' and ARGV[2] == 'cancelled' and ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[1]) end
 return 1
