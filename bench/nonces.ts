@@ -18,6 +18,9 @@
 //
 //   node --expose-gc --import tsx bench/nonces.ts [--stores memory,sqlite,redis,postgres] [--held 1000000] [--concurrency 64]
 //     [--sweep-batch 100] [--maintenance-thread true|false] [--checkpoint-ms 1000] [--postgres URL]
+//     [--sqlite-writers 2: in the steady phase a second store on the same file (its own connection and maintenance
+//      thread, as a second `serve --workers` process has) takes half the reservations; CPU per reservation is then
+//      both stores' together]
 import { execFileSync, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
@@ -44,6 +47,7 @@ const { values } = parseArgs({
     "maintenance-thread": { type: "string", default: "true" },
     "checkpoint-ms": { type: "string", default: "1000" },
     postgres: { type: "string", default: BENCH_POSTGRES },
+    "sqlite-writers": { type: "string", default: "1" },
   },
 });
 const HELD = Number(values.held);
@@ -156,10 +160,33 @@ async function benchSqlite(): Promise<void> {
     const pages = (name: string) => Number(db.prepare("SELECT sum(pgsize) FROM dbstat WHERE name = ?").pluck().get(name) ?? 0);
     const table = pages("smcp_nonce_digests");
     const index = pages("smcp_nonce_digests_expiry");
-    // 2. Steady state: as many expire, and are swept, as are reserved.
+    // 2. Steady state: as many expire, and are swept, as are reserved; with --sqlite-writers 2, by two stores on
+    // the file, each at half the rate (their commits take turns, as two processes' do).
+    const writers = Number(values["sqlite-writers"]);
+    if (writers !== 1 && writers !== 2) throw new Error("--sqlite-writers is 1 or 2");
+    const second =
+      writers === 2
+        ? new SqliteNonceStore(path, {
+            now: () => clock.now,
+            sweepEveryMs: 100,
+            sweepBatch: Number(values["sweep-batch"]),
+            maintenanceThread: thread,
+            checkpointEveryMs: Number(values["checkpoint-ms"]),
+          })
+        : undefined;
     t0 = performance.now();
-    const steady = await drive(store, clock, rate, 120);
+    const cpu0 = process.cpuUsage();
+    const steady = second
+      ? await Promise.all([drive(store, clock, rate / 2, 120), drive(second, clock, rate / 2, 120)]).then(([a, b]) => {
+          const both = new Float64Array(a.length + b.length);
+          both.set(a);
+          both.set(b, a.length);
+          return both;
+        })
+      : await drive(store, clock, rate, 120);
+    const cpu = process.cpuUsage(cpu0);
     const steadyWall = (performance.now() - t0) / 1000;
+    await second?.close();
     const rowsAfter = count();
     db.close();
     const size = (suffix: string) => {
@@ -182,7 +209,11 @@ async function benchSqlite(): Promise<void> {
       `- reserve, last 120 s of the fill (nothing expires): ${(fill.length / fillWall).toFixed(0)}/s over the fill; ${percentiles(lastOfFill)}`,
     );
     console.log(
-      `- reserve, next 120 s (as many swept as reserved): ${(steady.length / steadyWall).toFixed(0)}/s; ${percentiles(steady)}; rows ${rows} -> ${rowsAfter}`,
+      `- reserve, next 120 s (as many swept as reserved${second ? ", two stores on the file" : ""}): ${(steady.length / steadyWall).toFixed(0)}/s; ${percentiles(steady)}; rows ${rows} -> ${rowsAfter}`,
+    );
+    console.log(
+      `- CPU per reservation in those 120 s (this process, maintenance threads included): ${((cpu.user + cpu.system) / steady.length).toFixed(1)} µs, ` +
+        `${((100 * cpu.system) / (cpu.user + cpu.system)).toFixed(0)}% of it in the kernel`,
     );
     // 3. What one sweep batch costs the connection that runs it: every row expired, batches timed one by one.
     clock.now += 2 * WINDOW_MS;
