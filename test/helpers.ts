@@ -177,3 +177,28 @@ export function clientAt(origin: string, transport: Transport = httpTransport(or
     transport,
   });
 }
+
+/**
+ * A job tool `held` that runs until aborted, and the tags (its one argument) of the runs that started and of
+ * those that were aborted: for tests of cancels reaching the process running a job.
+ */
+export function heldJobTool() {
+  const started = new Set<string>();
+  const aborted = new Set<string>();
+  const tool = defineTool({
+    kind: "job",
+    name: "held",
+    description: "runs until aborted",
+    input: z.strictObject({ tag: z.string() }),
+    output: z.strictObject({}),
+    handler: ({ tag }, ctx) =>
+      new Promise((_, reject) => {
+        started.add(tag);
+        ctx.signal.addEventListener("abort", () => {
+          aborted.add(tag);
+          reject(ctx.signal.reason);
+        });
+      }),
+  });
+  return { tool, started, aborted };
+}

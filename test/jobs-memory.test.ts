@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { z } from "zod";
-import { defineTool, MemoryJobStore, MemoryNonceStore } from "../src/index.js";
+import { MemoryJobStore, MemoryNonceStore } from "../src/index.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
 import { longPollConformance } from "./conformance/longpoll.js";
 import { nonceStoreConformance } from "./conformance/noncestore.js";
 import { serverJobConformance } from "./conformance/serverjobs.js";
 import { tenancyConformance } from "./conformance/tenancy.js";
-import { pair, until } from "./helpers.js";
+import { heldJobTool, pair, until } from "./helpers.js";
 
 jobStoreConformance(
   "memory",
@@ -52,23 +51,7 @@ longPollConformance("memory", async () => ({ jobStore: new MemoryJobStore() }));
 describe("a cancel stops the job this process runs, whatever state the canceller read (review, round 3 session 11)", () => {
   it("a job read as queued just before it was claimed is aborted at once, not at its next heartbeat", async () => {
     // Before: the cancel aborted the local run only when its own read (before the cancel) saw the job running.
-    const started = new Set<string>();
-    const aborted = new Set<string>();
-    const held = defineTool({
-      kind: "job",
-      name: "held",
-      description: "runs until aborted",
-      input: z.strictObject({ tag: z.string() }),
-      output: z.strictObject({}),
-      handler: ({ tag }, ctx) =>
-        new Promise((_, reject) => {
-          started.add(tag);
-          ctx.signal.addEventListener("abort", () => {
-            aborted.add(tag);
-            reject(ctx.signal.reason);
-          });
-        }),
-    });
+    const { tool: held, started, aborted } = heldJobTool();
     // The read before the cancel sees the job as it was before a claim: queued (a claim raced it).
     let stale: string | undefined;
     class RacedStore extends MemoryJobStore {

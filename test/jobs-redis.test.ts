@@ -2,10 +2,9 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
 import { Redis } from "ioredis";
-import { z } from "zod";
 import { RedisClaimQueue } from "../src/backends/redis/claim-queue.js";
 import { parseRedisUrl } from "../src/backends/redis/connection.js";
-import { defineTool, type JobQueueFactory } from "../src/index.js";
+import type { JobQueueFactory } from "../src/index.js";
 import { RedisJobStore, RedisNonceStore, redisQueueChannels } from "../src/redis.js";
 import { openStores } from "../src/stores.js";
 import { jobStoreConformance } from "./conformance/jobstore.js";
@@ -13,7 +12,7 @@ import { longPollConformance } from "./conformance/longpoll.js";
 import { nonceStoreConformance } from "./conformance/noncestore.js";
 import { serverJobConformance } from "./conformance/serverjobs.js";
 import { type HeldRecords, tenancyConformance } from "./conformance/tenancy.js";
-import { pair, until } from "./helpers.js";
+import { heldJobTool, pair, until } from "./helpers.js";
 import { type Child, freePort, start } from "./process-helpers.js";
 import { deleteKeys, REDIS_URL } from "./redis-helpers.js";
 
@@ -381,23 +380,7 @@ describe("redis: claiming workers wake on the store's publishes, not on their po
   it("a worker that polls once a minute runs a job queued by another server at once, and aborts it when cancelled there", async () => {
     const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
     const queuedChannel = `${prefix}queued`;
-    const started = new Set<string>();
-    const aborted = new Set<string>();
-    const held = defineTool({
-      kind: "job",
-      name: "held",
-      description: "runs until aborted",
-      input: z.strictObject({ tag: z.string() }),
-      output: z.strictObject({}),
-      handler: ({ tag }, ctx) =>
-        new Promise((_, reject) => {
-          started.add(tag);
-          ctx.signal.addEventListener("abort", () => {
-            aborted.add(tag);
-            reject(ctx.signal.reason);
-          });
-        }),
-    });
+    const { tool: held, started, aborted } = heldJobTool();
     // A minute between polls and a two-minute lease (heartbeat): only the publishes can be this quick.
     const queue: JobQueueFactory = (deps) =>
       new RedisClaimQueue({
