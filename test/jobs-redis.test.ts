@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, describe, it } from "node:test";
+import fc from "fast-check";
 import { Redis } from "ioredis";
 import { RedisClaimQueue } from "../src/backends/redis/claim-queue.js";
 import { parseRedisUrl } from "../src/backends/redis/connection.js";
@@ -325,6 +326,42 @@ describe("redis: the store as the queue", () => {
     } finally {
       await pair({ stores, runJobs: false }).server.close();
     }
+  });
+
+  it("the handover reads whatever the queued set holds: each job lands in its own tool's set at its score, an entry without a job is dropped (generative)", async () => {
+    const raw = connect();
+    // Tools with odd names (a brace would move a Cluster slot if a key were built wrongly), some entries without a job.
+    const entry = fc.record({ tool: fc.constantFrom("a", "b", "x{y}", "naïve tool"), gone: fc.boolean() });
+    await fc.assert(
+      fc.asyncProperty(fc.array(entry, { maxLength: 60 }), async (entries) => {
+        const prefix = `${RUN}${randomUUID().slice(0, 8)}:`;
+        const bull = new RedisJobStore(connect(), { prefix, toolQueues: false });
+        const expected = new Map<string, [string, string][]>();
+        for (const [k, e] of entries.entries()) {
+          if (e.gone) {
+            await raw.zadd(`${prefix}queued`, k, `gone-${k}`);
+            continue;
+          }
+          const j = newJob(e.tool, `c${k}`);
+          await bull.create(j);
+          const score = (await raw.zscore(`${prefix}queued`, j.id)) as string;
+          expected.set(e.tool, [...(expected.get(e.tool) ?? []), [j.id, score]]);
+        }
+        const store = new RedisJobStore(connect(), { prefix });
+        await store.indexQueuedByTool();
+        for (const tool of ["a", "b", "x{y}", "naïve tool"]) {
+          const held = await raw.zrange(`${prefix}queued:${tool}`, "0", "-1", "WITHSCORES");
+          const pairs: [string, string][] = [];
+          for (let i = 0; i < held.length; i += 2) pairs.push([held[i] as string, held[i + 1] as string]);
+          const want = [...(expected.get(tool) ?? [])].sort((x, y) => Number(x[1]) - Number(y[1]) || (x[0] < y[0] ? -1 : 1));
+          assert.deepEqual(pairs, want);
+        }
+        const left = await raw.zrange(`${prefix}queued`, "0", "-1");
+        assert.equal(left.filter((id) => id.startsWith("gone-")).length, 0);
+        assert.equal(left.length, entries.filter((e) => !e.gone).length);
+      }),
+      { numRuns: 15 },
+    );
   });
 
   it("publishes each queued job's tool (created or requeued) only when asked to", async () => {

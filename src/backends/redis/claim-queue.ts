@@ -30,20 +30,21 @@ export interface RedisClaimQueueOptions extends JobQueueDeps {
  * blindly: the store publishes each queued job's tool (`q:TOOL`) from the
  * script that queued it, so idle workers claim at once, and the script that
  * cancels a running job publishes its id to the process running it (the
- * lease heartbeat stays the backstop for both). An API process that runs no jobs does not subscribe.
+ * lease heartbeat stays the backstop for both). An API process that runs
+ * no jobs does not subscribe.
  */
 export class RedisClaimQueue implements JobQueue {
   readonly #inner: ClaimingJobQueue;
+  readonly #connections: RedisClaimQueueOptions["connections"];
   readonly #subscriber: Promise<Redis | undefined>;
   readonly #stopping = new AbortController();
   // The subscriber being opened or subscribed: close() cuts it at once (a subscribe waits while Redis is away).
   #opening: Redis | undefined;
-  readonly #connections: RedisClaimQueueOptions["connections"];
 
   constructor(options: RedisClaimQueueOptions) {
     const { connections, prefix, pollMs = 1000, ...deps } = options;
-    const channels = redisQueueChannels(prefix);
     this.#connections = connections;
+    const channels = redisQueueChannels(prefix);
     this.#inner = new ClaimingJobQueue({ ...deps, pollMs });
     const tools = new Set(deps.execute ? deps.tools.jobToolNames() : []);
     this.#subscriber = tools.size === 0 ? Promise.resolve(undefined) : this.#listen(tools, channels, deps);
