@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
 import { median, runLoad } from "./load.js";
-import { cpuSecondsOf, onAllCpus, pinSelf, type RunningPeer, startPeer } from "./peer.js";
+import { cpuSecondsOf, onAllCpus, pinSelf, type RunningPeer, startPeer, treeUsageOf, waitedChildrenCpuSeconds } from "./peer.js";
 import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
 import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
 import { openBenchStore, type StoreKind } from "./stores.js";
@@ -75,6 +75,8 @@ interface Peer {
   /** Whether an answer is a success (checked on every undici answer, and once before each wrk run). */
   check: (status: number, body: string) => boolean;
   cleanup?: () => Promise<void>;
+  /** The store's own server process (Redis on loopback): its CPU during each run is reported per request. */
+  storePid?: number | undefined;
 }
 
 const smcpOk = (status: number, body: string) => status === 200 && body.includes('"ok":true');
@@ -108,6 +110,7 @@ async function smcpPeer(
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
     cleanup: store.cleanup,
+    storePid: store.serverPid,
   };
 }
 
@@ -130,6 +133,20 @@ async function peerFor(spec: string): Promise<Peer> {
       start: () => startPeer(["--import", "tsx", "bench/peers/floor.ts"], 0),
       bodies: "signed",
       check: (s, b) => s === 200 && b.includes('"total":'),
+    };
+  }
+  // The floor with its nonce set in a store, kept as plainly (bench/peers/floor.ts): beside smcp's own
+  // store / memory ratios, what the store costs the floor itself.
+  if (key === "floor-redis" || key === "floor-sqlite") {
+    const kind = key === "floor-redis" ? "redis" : "sqlite";
+    const store = await openBenchStore(kind);
+    return {
+      name: `the floor, nonces in ${kind === "redis" ? "Redis" : "SQLite"}`,
+      start: () => startPeer(["--import", "tsx", "bench/peers/floor.ts"], 0, { FLOOR_NONCES: store.url }),
+      bodies: "signed",
+      check: (s, b) => s === 200 && b.includes('"total":'),
+      cleanup: store.cleanup,
+      storePid: store.serverPid,
     };
   }
   if (key === "floor-batched") {
@@ -244,7 +261,7 @@ async function peerFor(spec: string): Promise<Peer> {
     return smcpPeer(`smcp serve, ${label}, one process, CPUs 0-1`, shared, { cpu: "0,1" });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, floor-batched, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2, smcp-sqlite-cpus01, smcp-redis-cpus01, smcp-postgres-cpus01`,
+    `unknown peer ${key}; known: raw, floor, floor-batched, floor-redis, floor-sqlite, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2, smcp-sqlite-cpus01, smcp-redis-cpus01, smcp-postgres-cpus01`,
   );
 }
 
@@ -284,6 +301,22 @@ interface Run {
   socket: string;
   /** Requests answered per CPU second the server (and its workers) used during the run: the per-core yardstick. */
   perCpuS: number | undefined;
+  /** Per answered request, what the server's process tree used: CPU µs (user, system) and I/O system calls. */
+  perRequest: PerRequest | undefined;
+  /** CPU µs (user + system) the store's own server (Redis) used per answered request, when it runs here. */
+  storeUs: number | undefined;
+  /** The generator's CPU during the run as a share of one core (wrk, pinned to CPU 1): near 1, it is the limit. */
+  genCpu: number | undefined;
+}
+
+/** A server's use per answered request (from /proc, the whole process tree). */
+interface PerRequest {
+  userUs: number;
+  systemUs: number;
+  syscr: number;
+  syscw: number;
+  rchar: number;
+  wchar: number;
 }
 
 /** One row of the table: the median of the runs (max: the worst run). */
@@ -307,6 +340,8 @@ async function sanityCheck(peer: Peer, url: string): Promise<void> {
 class WrkPeer {
   readonly #pool: BodyPool;
   #best = 0;
+  /** Requests answered in every run so far, warm-up included: what a --cpu-prof profile of the peer covers. */
+  answered = 0;
 
   constructor(
     readonly peer: Peer,
@@ -341,7 +376,9 @@ class WrkPeer {
     // Signing uses both cores: the server sits idle meanwhile.
     await onAllCpus(1, () => this.#pool.ensure(count));
     const headers = this.peer.headers ? { headers: this.peer.headers } : {};
-    const cpu0 = this.pid ? cpuSecondsOf(this.pid) : 0;
+    const use0 = this.pid ? treeUsageOf(this.pid) : undefined;
+    const store0 = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) : 0;
+    const gen0 = waitedChildrenCpuSeconds();
     const r = await runWrk({
       url: this.url,
       bodiesFile: this.#pool.file,
@@ -351,8 +388,13 @@ class WrkPeer {
       cpu: 1,
       ...headers,
     });
-    const cpuS = this.pid ? cpuSecondsOf(this.pid) - cpu0 : 0;
+    const use1 = this.pid ? treeUsageOf(this.pid) : undefined;
+    const cpuS = use0 && use1 ? use1.userS + use1.systemS - use0.userS - use0.systemS : 0;
+    const per = (a: number, b: number) => (a - b) / r.requests;
+    const storeS = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) - store0 : undefined;
+    const genS = waitedChildrenCpuSeconds() - gen0;
     this.#pool.consumed(r.used);
+    this.answered += r.requests;
     return {
       rps: r.rps,
       p50ms: r.p50ms,
@@ -361,6 +403,19 @@ class WrkPeer {
       errors: r.non2xx,
       socket: socketErrors(r),
       perCpuS: cpuS > 0 ? r.requests / cpuS : undefined,
+      perRequest:
+        use0 && use1 && r.requests > 0
+          ? {
+              userUs: per(use1.userS, use0.userS) * 1e6,
+              systemUs: per(use1.systemS, use0.systemS) * 1e6,
+              syscr: per(use1.syscr, use0.syscr),
+              syscw: per(use1.syscw, use0.syscw),
+              rchar: per(use1.rchar, use0.rchar),
+              wchar: per(use1.wchar, use0.wchar),
+            }
+          : undefined,
+      storeUs: storeS !== undefined && r.requests > 0 ? (storeS * 1e6) / r.requests : undefined,
+      genCpu: r.seconds > 0 ? genS / r.seconds : undefined,
     };
   }
 }
@@ -378,7 +433,18 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
       check: peer.check,
       ...(peer.headers ? { headers: peer.headers } : {}),
     });
-    return { rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, maxms: r.maxms, errors: r.errors, socket: "-", perCpuS: undefined };
+    return {
+      rps: r.rps,
+      p50ms: r.p50ms,
+      p99ms: r.p99ms,
+      maxms: r.maxms,
+      errors: r.errors,
+      socket: "-",
+      perCpuS: undefined,
+      perRequest: undefined,
+      storeUs: undefined,
+      genCpu: undefined,
+    };
   };
   const warm = await load(WARMUP);
   if (warm.errors > 0) throw new Error(`${peer.name}: ${warm.errors} errors during warm-up`);
@@ -401,6 +467,16 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     errors: runs.reduce((n, x) => n + x.errors, 0),
     socket: runs.map((x) => x.socket).join(" / "),
     perCpuS: runs.every((x) => x.perCpuS !== undefined) ? median(runs.map((x) => x.perCpuS as number)) : undefined,
+    perRequest: runs.every((x) => x.perRequest !== undefined)
+      ? (Object.fromEntries(
+          (["userUs", "systemUs", "syscr", "syscw", "rchar", "wchar"] as const).map((k) => [
+            k,
+            median(runs.map((x) => (x.perRequest as PerRequest)[k])),
+          ]),
+        ) as unknown as PerRequest)
+      : undefined,
+    storeUs: runs.every((x) => x.storeUs !== undefined) ? median(runs.map((x) => x.storeUs as number)) : undefined,
+    genCpu: runs.every((x) => x.genCpu !== undefined) ? median(runs.map((x) => x.genCpu as number)) : undefined,
     rounds: runs.map((x) => x.rps),
   };
   console.error(
@@ -448,7 +524,10 @@ try {
         for (let r = 0; r < RUNS; r++) {
           for (const [i, runner] of runners.entries()) (runs[i] as Run[]).push(await runner.run());
         }
-        for (const [i, runner] of runners.entries()) rows.push(rowOf(runner.peer, runs[i] as Run[]));
+        for (const [i, runner] of runners.entries()) {
+          rows.push(rowOf(runner.peer, runs[i] as Run[]));
+          if (values["cpu-prof"]) console.error(`${runner.peer.name}: ${runner.answered} requests in all (its profile)`);
+        }
       } finally {
         for (const runner of runners) runner.dispose();
       }
@@ -509,6 +588,26 @@ for (const r of rows) {
   console.log(
     `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${rpsRatio(r, raw)} | ${rpsRatio(r, floor)} | ${rpsRatio(r, sdk)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} | ${r.perCpuS?.toFixed(0) ?? "-"} |`,
   );
+}
+// Where each server's time and I/O went, per request (medians of the runs): its CPU split into user and
+// kernel, its read- and write-family system calls (sockets and files alike), the store's own server (Redis
+// on loopback) and the generator's share of its core.
+if (rows.some((r) => r.perRequest)) {
+  console.log(
+    "\n| peer | server CPU µs/req (user + kernel) | read calls/req | write calls/req | bytes read/req | bytes written/req | store server CPU µs/req | wrk CPU |",
+  );
+  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  for (const r of rows) {
+    const q = r.perRequest;
+    if (!q) continue;
+    console.log(
+      `| ${r.peer} | ${(q.userUs + q.systemUs).toFixed(1)} (${q.userUs.toFixed(1)} + ${q.systemUs.toFixed(1)}) | ${q.syscr.toFixed(2)} | ${q.syscw.toFixed(2)} | ${q.rchar.toFixed(0)} | ${q.wchar.toFixed(0)} | ${r.storeUs?.toFixed(1) ?? "-"} | ${r.genCpu === undefined ? "-" : `${(r.genCpu * 100).toFixed(0)}%`} |`,
+    );
+  }
+}
+for (const kind of ["Redis", "SQLite"]) {
+  const row = rows.find((r) => r.peer === `the floor, nonces in ${kind}`);
+  if (floor && row) console.log(`the floor, nonces in ${kind} / the floor: ${rpsRatio(row, floor)} req/s`);
 }
 const hmac = rows.find((r) => r.peer === "smcp serve, memory");
 for (const [name, target] of [

@@ -48,32 +48,73 @@ export async function onAllCpus<T>(cpu: number, work: () => Promise<T>): Promise
   }
 }
 
+/** What a process tree has used so far: CPU (user, system) and I/O calls (/proc/PID/stat and /proc/PID/io). */
+export interface TreeUsage {
+  userS: number;
+  systemS: number;
+  /** read-family and write-family system calls (sockets and files alike), and the bytes they moved. */
+  syscr: number;
+  syscw: number;
+  rchar: number;
+  wchar: number;
+}
+
 /**
- * CPU seconds (user + system) used so far by a process and every process below it (e.g. `serve --workers N`'s
- * node:cluster workers), from /proc/PID/stat; a process that exited is no longer counted.
+ * CPU and I/O used so far by a process and every process below it (e.g. `serve --workers N`'s node:cluster
+ * workers); a process that exited is no longer counted.
  */
-export function cpuSecondsOf(pid: number): number {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+export function treeUsageOf(pid: number): TreeUsage {
+  const stats = new Map<number, { ppid: number; user: number; system: number }>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const text = readFileSync(`/proc/${name}/stat`, "utf8");
       // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
       const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      stats.set(Number(name), { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+      stats.set(Number(name), { ppid: Number(f[1]), user: Number(f[11]), system: Number(f[12]) });
     } catch {
       // It exited while being read.
     }
   }
-  let ticks = 0;
+  const usage: TreeUsage = { userS: 0, systemS: 0, syscr: 0, syscw: 0, rchar: 0, wchar: 0 };
   const todo = [pid];
   while (todo.length > 0) {
     const p = todo.pop() as number;
-    ticks += stats.get(p)?.ticks ?? 0;
-    for (const [child, st] of stats) if (st.ppid === p) todo.push(child);
+    const st = stats.get(p);
+    if (st) {
+      usage.userS += st.user / CLOCK_TICKS;
+      usage.systemS += st.system / CLOCK_TICKS;
+      try {
+        for (const line of readFileSync(`/proc/${p}/io`, "utf8").split("\n")) {
+          const [key, value] = line.split(": ");
+          if (key === "syscr" || key === "syscw" || key === "rchar" || key === "wchar") usage[key] += Number(value);
+        }
+      } catch {
+        // Exited, or not ours to read: its I/O is not counted.
+      }
+    }
+    for (const [child, c] of stats) if (c.ppid === p) todo.push(child);
   }
-  return ticks / CLOCK_TICKS;
+  return usage;
 }
+
+/** CPU seconds (user + system) used so far by a process and every process below it. */
+export function cpuSecondsOf(pid: number): number {
+  const u = treeUsageOf(pid);
+  return u.userS + u.systemS;
+}
+
+/**
+ * CPU seconds (user + system) used so far by this process's children that exited and were waited for
+ * (cutime + cstime in /proc/self/stat): across a run of wrk, wrk's own CPU.
+ */
+export function waitedChildrenCpuSeconds(): number {
+  const text = readFileSync("/proc/self/stat", "utf8");
+  const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // Fields 16 and 17 of stat(5), counted from 1 with the pid; after the name, index 13 and 14.
+  return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
+}
+
 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
 const CLOCK_TICKS = 100;
 

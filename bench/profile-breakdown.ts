@@ -1,7 +1,9 @@
 // Splits a V8 .cpuprofile of a loaded `smcp serve` into the parts of a request (issue 22): each sample goes to
 // the innermost frame on its stack that names a part (parse, canonical bytes, validation, replay cache,
 // limiter, logging, metrics, response, HTTP, GC...), as a share of busy (non-idle) time.
-//   node --import tsx bench/profile-breakdown.ts FILE.cpuprofile
+//   node --import tsx bench/profile-breakdown.ts FILE.cpuprofile [REQUESTS]
+// With REQUESTS (the requests the profiled server answered, as bench/http.ts prints under --cpu-prof), each
+// part is also given in µs of CPU per request.
 import { readFileSync } from "node:fs";
 
 interface ProfileNode {
@@ -29,6 +31,8 @@ const PARTS: [string, (name: string, url: string) => boolean][] = [
   ["tool run", (_, u) => /tools\/(invoke|demo|runs)\.js/.test(u)],
   ["smcp core (other)", (_, u) => /server\/core\.js|server\/clients\.js/.test(u)],
   ["HTTP adapter (smcp)", (_, u) => /server\/http-(node|common)\.js/.test(u)],
+  ["Redis client (ioredis)", (_, u) => /ioredis|redis-parser|denque|cluster-key-slot/.test(u)],
+  ["SQLite (better-sqlite3)", (_, u) => /better-sqlite3|backends\/sqlite\//.test(u)],
   ["node HTTP, sockets, streams", (n, u) => /^node:/.test(u) || n === "writev" || n === "writeUtf8String" || n === "writeString"],
 ];
 
@@ -64,5 +68,12 @@ profile.samples.forEach((id, i) => {
   const p = part(id);
   totals.set(p, (totals.get(p) ?? 0) + dt);
 });
-console.log(`busy ${(busy / 1e6).toFixed(2)} s\n\n| part | share of busy time |\n|---|---:|`);
-for (const [p, us] of [...totals].sort((a, b) => b[1] - a[1])) console.log(`| ${p} | ${((us / busy) * 100).toFixed(1)}% |`);
+const requests = Number(process.argv[3]) || undefined;
+const perRequest = (us: number) => (requests ? ` ${(us / requests).toFixed(2)} |` : "");
+console.log(
+  `busy ${(busy / 1e6).toFixed(2)} s${requests ? `, ${requests} requests: ${(busy / requests).toFixed(1)} µs each` : ""}\n`,
+);
+console.log(`| part | share of busy time |${requests ? " µs per request |" : ""}\n|---|---:|${requests ? "---:|" : ""}`);
+for (const [p, us] of [...totals].sort((a, b) => b[1] - a[1])) {
+  console.log(`| ${p} | ${((us / busy) * 100).toFixed(1)}% |${perRequest(us)}`);
+}

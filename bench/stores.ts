@@ -23,6 +23,8 @@ export interface BenchStore {
   footprint(held: number | undefined): Promise<string[]>;
   /** Deletes the files or keys the bench made. */
   cleanup(): Promise<void>;
+  /** The pid of the store's own server process when it runs on this machine (Redis), to count its CPU. */
+  serverPid?: number | undefined;
 }
 
 /** Options for {@link openBenchStore}. */
@@ -132,8 +134,12 @@ async function redisStore(options: BenchStoreOptions): Promise<BenchStore> {
   let idleKeys = 0;
   let idleMemory = 0;
   const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await redis.info("memory"))?.[1] ?? 0);
+  // Loopback only: a Redis elsewhere has a pid on another machine, and its CPU cannot be read here.
+  const local = /^(127\.|localhost|\[?::1)/.test(host);
+  const serverPid = local ? Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]) || undefined : undefined;
   return {
     kind: "redis",
+    serverPid,
     url: `redis://${host}/${db}?prefix=${prefix}`,
     async baseline() {
       idleKeys = await redis.dbsize();

@@ -3,7 +3,11 @@
 // sorting keys, HMAC-SHA256 verify with timingSafeEqual, the ts_ms window, a nonce set with expiry,
 // a typed check of `numbers`, an answer with sorted keys signed by HMAC-SHA256. No logging,
 // limits, metrics, lossless numbers or schema library. Prints its URL.
-import { createHmac, timingSafeEqual } from "node:crypto";
+// FLOOR_NONCES puts the nonce set in a store, done as plainly: `redis://HOST:PORT/DB?prefix=P`, one
+// `SET key 1 PX ttl NX` per request (ioredis); `sqlite:PATH`, one autocommitted INSERT per request
+// (better-sqlite3, WAL, synchronous NORMAL, the digest as primary key and an expiry index, as smcp's).
+// Unset, a Map. It shows what a store costs the floor itself, beside what it costs smcp.
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { BENCH } from "../fixtures.js";
@@ -12,11 +16,44 @@ const SERVER_ID = "bench";
 const CLIENTS = new Map([["bench", Buffer.from(BENCH.clientSecret)]]);
 const SERVER_KEY = Buffer.from(BENCH.serverSecret);
 const WINDOW_MS = 300_000;
-const nonces = new Map<string, number>();
-setInterval(() => {
-  const now = Date.now();
-  for (const [key, until] of nonces) if (until < now) nonces.delete(key);
-}, 10_000).unref();
+
+/** Reserves a nonce until `until`: false when it is held already. */
+type Reserve = (key: string, until: number) => boolean | Promise<boolean>;
+
+async function nonceSet(where: string | undefined): Promise<Reserve> {
+  if (where?.startsWith("redis://")) {
+    const { Redis } = await import("ioredis");
+    const url = new URL(where);
+    const prefix = url.searchParams.get("prefix") ?? "floor:";
+    url.search = "";
+    const redis = new Redis(url.href);
+    return async (key, until) => (await redis.set(`${prefix}${key}`, "1", "PX", Math.max(1, until - Date.now()), "NX")) === "OK";
+  }
+  if (where?.startsWith("sqlite:")) {
+    const { default: Database } = await import("better-sqlite3");
+    const db = new Database(where.slice("sqlite:".length));
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.exec(`CREATE TABLE IF NOT EXISTS nonces (digest BLOB PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+      CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);`);
+    const insert = db.prepare("INSERT OR IGNORE INTO nonces (digest, expires_at) VALUES (?, ?)");
+    const sweep = db.prepare("DELETE FROM nonces WHERE expires_at <= ?");
+    setInterval(() => sweep.run(Date.now()), 10_000).unref();
+    // The key hashed to a fixed-size digest, as any store keyed by client-chosen text would.
+    return (key, until) => insert.run(createHash("sha256").update(key).digest(), until).changes === 1;
+  }
+  const nonces = new Map<string, number>();
+  setInterval(() => {
+    const now = Date.now();
+    for (const [key, until] of nonces) if (until < now) nonces.delete(key);
+  }, 10_000).unref();
+  return (key, until) => {
+    if (nonces.has(key)) return false;
+    nonces.set(key, until);
+    return true;
+  };
+}
+const reserve = await nonceSet(process.env.FLOOR_NONCES);
 
 /** Canonical JSON the plain way: keys sorted at every level, JSON.stringify for the rest. */
 function canonical(value: unknown): string {
@@ -39,7 +76,9 @@ function answer(
   return { status, body: `${text.slice(0, -1)},"signature":"${signature}"}` };
 }
 
-function handle(raw: string): { status: number; body: string } {
+type Answer = { status: number; body: string };
+
+function handle(raw: string): Answer | Promise<Answer> {
   const env = JSON.parse(raw) as Record<string, unknown>;
   const requestId = typeof env.request_id === "string" ? env.request_id : "";
   const fail = (status: number, code: string) =>
@@ -53,16 +92,19 @@ function handle(raw: string): { status: number; body: string } {
   if (env.server_id !== SERVER_ID) return fail(401, "wrong_server");
   const ts = env.ts_ms as number;
   if (!(Math.abs(Date.now() - ts) <= WINDOW_MS)) return fail(401, "stale");
-  const nonce = `${env.client_id}\u0000${env.nonce}`;
-  if (nonces.has(nonce)) return fail(401, "replay");
-  nonces.set(nonce, ts + WINDOW_MS);
   const numbers = (env.args as { numbers?: unknown } | undefined)?.numbers;
   if (env.tool !== "batch_sum" || !Array.isArray(numbers) || numbers.length === 0 || !numbers.every(Number.isFinite)) {
     return fail(400, "bad_args");
   }
   let total = 0;
   for (const n of numbers as number[]) total += n;
-  return answer(requestId, 200, { ok: true, status: "ok", result: { count: numbers.length, total }, error: null });
+  const ok = () => answer(requestId, 200, { ok: true, status: "ok", result: { count: numbers.length, total }, error: null });
+  // The nonce is checked after the arguments here (a bad request is refused without touching the store);
+  // either order answers a replay the same.
+  const fresh = reserve(`${env.client_id}\u0000${env.nonce}`, ts + WINDOW_MS);
+  if (fresh === true) return ok();
+  if (fresh === false) return fail(401, "replay");
+  return fresh.then((isFresh) => (isFresh ? ok() : fail(401, "replay")));
 }
 
 // `batched` (the second argument): the floor with smcp's one change to how answers are written, all of an
@@ -79,12 +121,17 @@ const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on("data", (c: Buffer) => chunks.push(c));
   req.on("end", () => {
-    let out: { status: number; body: string };
+    let out: Answer | Promise<Answer>;
     try {
       out = handle(Buffer.concat(chunks).toString("utf8"));
     } catch {
       out = { status: 400, body: '{"error":"bad_envelope"}' };
     }
+    if ("then" in out) {
+      out.then(send, () => send({ status: 503, body: '{"error":"unavailable"}' }));
+    } else send(out);
+  });
+  const send = (out: Answer) => {
     const write = () => {
       res.writeHead(out.status, { "content-type": "application/json", "content-length": Buffer.byteLength(out.body) });
       res.end(out.body);
@@ -92,7 +139,7 @@ const server = createServer((req, res) => {
     if (!BATCHED) return write();
     if (queued.length === 0) setImmediate(flush);
     queued.push(write);
-  });
+  };
 });
 server.keepAliveTimeout = 30_000;
 server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
