@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
 import { median, runLoad } from "./load.js";
-import { cpuSecondsOf, onAllCpus, pinSelf, type RunningPeer, startPeer, treeUsageOf, waitedChildrenCpuSeconds } from "./peer.js";
+import { cpuSecondsOf, onAllCpus, pinOther, pinSelf, type RunningPeer, startPeer, treeUsageOf } from "./peer.js";
 import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
 import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
 import { openBenchStore, type StoreKind } from "./stores.js";
@@ -51,6 +51,10 @@ const { values } = parseArgs({
     // Every smcp peer under V8's sampling profiler, its .cpuprofile written to DIR when it stops
     // (for bench/profile-breakdown.ts).
     "cpu-prof": { type: "string" },
+    // The store's own server when it runs on this machine (Redis on loopback) is pinned, for the bench, to the
+    // generator's CPU: on a host of its own in production, it should not take the core of the server measured
+    // (unpinned, it shared CPU 0 with smcp and cost it 11 µs a request). "any" leaves it where it is.
+    "store-cpu": { type: "string", default: "1" },
   },
 });
 const GENERATOR = values.generator;
@@ -305,8 +309,6 @@ interface Run {
   perRequest: PerRequest | undefined;
   /** CPU µs (user + system) the store's own server (Redis) used per answered request, when it runs here. */
   storeUs: number | undefined;
-  /** The generator's CPU during the run as a share of one core (wrk, pinned to CPU 1): near 1, it is the limit. */
-  genCpu: number | undefined;
 }
 
 /** A server's use per answered request (from /proc, the whole process tree). */
@@ -378,7 +380,6 @@ class WrkPeer {
     const headers = this.peer.headers ? { headers: this.peer.headers } : {};
     const use0 = this.pid ? treeUsageOf(this.pid) : undefined;
     const store0 = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) : 0;
-    const gen0 = waitedChildrenCpuSeconds();
     const r = await runWrk({
       url: this.url,
       bodiesFile: this.#pool.file,
@@ -392,7 +393,6 @@ class WrkPeer {
     const cpuS = use0 && use1 ? use1.userS + use1.systemS - use0.userS - use0.systemS : 0;
     const per = (a: number, b: number) => (a - b) / r.requests;
     const storeS = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) - store0 : undefined;
-    const genS = waitedChildrenCpuSeconds() - gen0;
     this.#pool.consumed(r.used);
     this.answered += r.requests;
     return {
@@ -415,7 +415,6 @@ class WrkPeer {
             }
           : undefined,
       storeUs: storeS !== undefined && r.requests > 0 ? (storeS * 1e6) / r.requests : undefined,
-      genCpu: r.seconds > 0 ? genS / r.seconds : undefined,
     };
   }
 }
@@ -443,7 +442,6 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
       perCpuS: undefined,
       perRequest: undefined,
       storeUs: undefined,
-      genCpu: undefined,
     };
   };
   const warm = await load(WARMUP);
@@ -476,7 +474,6 @@ function rowOf(peer: Peer, runs: Run[]): Row {
         ) as unknown as PerRequest)
       : undefined,
     storeUs: runs.every((x) => x.storeUs !== undefined) ? median(runs.map((x) => x.storeUs as number)) : undefined,
-    genCpu: runs.every((x) => x.genCpu !== undefined) ? median(runs.map((x) => x.genCpu as number)) : undefined,
     rounds: runs.map((x) => x.rps),
   };
   console.error(
@@ -492,8 +489,14 @@ interface Started {
   stop: () => Promise<void>;
 }
 
+/** Stores' servers pinned for this run, and what gives each its CPUs back. */
+const unpinStores = new Map<number, () => void>();
+
 async function startOne(key: string): Promise<Started> {
   const peer = values.target ? targetPeer(values.target) : await peerFor(key);
+  if (peer.storePid && values["store-cpu"] !== "any" && !unpinStores.has(peer.storePid)) {
+    unpinStores.set(peer.storePid, pinOther(peer.storePid, values["store-cpu"] as string));
+  }
   const server = await peer.start();
   const url = `${server.url}${peer.path ?? "/mcp"}`;
   const stop = async () => {
@@ -559,6 +562,7 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  for (const unpin of unpinStores.values()) unpin();
 }
 
 const raw = rows.find((r) => r.peer === "raw node:http");
@@ -569,7 +573,7 @@ const per =
     ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(
-  `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}\n`,
+  `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${unpinStores.size > 0 ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
 );
 console.log(
   "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw | req per server CPU-s |",
@@ -590,18 +594,18 @@ for (const r of rows) {
   );
 }
 // Where each server's time and I/O went, per request (medians of the runs): its CPU split into user and
-// kernel, its read- and write-family system calls (sockets and files alike), the store's own server (Redis
-// on loopback) and the generator's share of its core.
+// kernel, its read- and write-family system calls (sockets and files alike), and the store's own server
+// (Redis on loopback).
 if (rows.some((r) => r.perRequest)) {
   console.log(
-    "\n| peer | server CPU µs/req (user + kernel) | read calls/req | write calls/req | bytes read/req | bytes written/req | store server CPU µs/req | wrk CPU |",
+    "\n| peer | server CPU µs/req (user + kernel) | read calls/req | write calls/req | bytes read/req | bytes written/req | store server CPU µs/req |",
   );
-  console.log("|---|---:|---:|---:|---:|---:|---:|---:|");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
   for (const r of rows) {
     const q = r.perRequest;
     if (!q) continue;
     console.log(
-      `| ${r.peer} | ${(q.userUs + q.systemUs).toFixed(1)} (${q.userUs.toFixed(1)} + ${q.systemUs.toFixed(1)}) | ${q.syscr.toFixed(2)} | ${q.syscw.toFixed(2)} | ${q.rchar.toFixed(0)} | ${q.wchar.toFixed(0)} | ${r.storeUs?.toFixed(1) ?? "-"} | ${r.genCpu === undefined ? "-" : `${(r.genCpu * 100).toFixed(0)}%`} |`,
+      `| ${r.peer} | ${(q.userUs + q.systemUs).toFixed(1)} (${q.userUs.toFixed(1)} + ${q.systemUs.toFixed(1)}) | ${q.syscr.toFixed(2)} | ${q.syscw.toFixed(2)} | ${q.rchar.toFixed(0)} | ${q.wchar.toFixed(0)} | ${r.storeUs?.toFixed(1) ?? "-"} |`,
     );
   }
 }

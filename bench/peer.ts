@@ -38,6 +38,20 @@ export function pinSelf(cpus: number | string): void {
   if (taskset()) execFileSync("taskset", ["-a", "-cp", String(cpus), String(process.pid)], { stdio: "ignore" });
 }
 
+/**
+ * Pins every thread of another process (the store's own server, e.g. Redis) to `cpus`; returns what gives it
+ * back the CPUs it had.
+ */
+export function pinOther(pid: number, cpus: string): () => void {
+  if (!taskset()) return () => {};
+  const shown = execFileSync("taskset", ["-cp", String(pid)], { encoding: "utf8" });
+  const before = /affinity list: (.+)$/m.exec(shown)?.[1]?.trim();
+  execFileSync("taskset", ["-a", "-cp", cpus, String(pid)], { stdio: "ignore" });
+  return () => {
+    if (before) execFileSync("taskset", ["-a", "-cp", before, String(pid)], { stdio: "ignore" });
+  };
+}
+
 /** Runs `work` with this process allowed on every CPU (e.g. to sign in parallel while no load runs), then pins it to `cpu` again. */
 export async function onAllCpus<T>(cpu: number, work: () => Promise<T>): Promise<T> {
   pinSelf(`0-${availableParallelism() - 1}`);
@@ -102,17 +116,6 @@ export function treeUsageOf(pid: number): TreeUsage {
 export function cpuSecondsOf(pid: number): number {
   const u = treeUsageOf(pid);
   return u.userS + u.systemS;
-}
-
-/**
- * CPU seconds (user + system) used so far by this process's children that exited and were waited for
- * (cutime + cstime in /proc/self/stat): across a run of wrk, wrk's own CPU.
- */
-export function waitedChildrenCpuSeconds(): number {
-  const text = readFileSync("/proc/self/stat", "utf8");
-  const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  // Fields 16 and 17 of stat(5), counted from 1 with the pid; after the name, index 13 and 14.
-  return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
 }
 
 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
