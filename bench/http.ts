@@ -52,8 +52,8 @@ const { values } = parseArgs({
     // (for bench/profile-breakdown.ts).
     "cpu-prof": { type: "string" },
     // The store's own server when it runs on this machine (Redis on loopback) is pinned, for the bench, to the
-    // generator's CPU: on a host of its own in production, it should not take the core of the server measured
-    // (unpinned, it shared CPU 0 with smcp and cost it 11 µs a request). "any" leaves it where it is.
+    // generator's CPU: on a host of its own in production, it takes none of the measured server's core, and
+    // unpinned the scheduler may put it on CPU 0 beside the server. "any" leaves it where it is.
     "store-cpu": { type: "string", default: "1" },
   },
 });
