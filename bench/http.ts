@@ -313,6 +313,8 @@ interface Run {
 
 /** A server's use per answered request (from /proc, the whole process tree). */
 interface PerRequest {
+  /** CPU µs, user + kernel (its own median across runs, not the sum of the two medians). */
+  totalUs: number;
   userUs: number;
   systemUs: number;
   syscr: number;
@@ -406,6 +408,7 @@ class WrkPeer {
       perRequest:
         use0 && use1 && r.requests > 0
           ? {
+              totalUs: (cpuS / r.requests) * 1e6,
               userUs: per(use1.userS, use0.userS) * 1e6,
               systemUs: per(use1.systemS, use0.systemS) * 1e6,
               syscr: per(use1.syscr, use0.syscr),
@@ -467,7 +470,7 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     perCpuS: runs.every((x) => x.perCpuS !== undefined) ? median(runs.map((x) => x.perCpuS as number)) : undefined,
     perRequest: runs.every((x) => x.perRequest !== undefined)
       ? (Object.fromEntries(
-          (["userUs", "systemUs", "syscr", "syscw", "rchar", "wchar"] as const).map((k) => [
+          (["totalUs", "userUs", "systemUs", "syscr", "syscw", "rchar", "wchar"] as const).map((k) => [
             k,
             median(runs.map((x) => (x.perRequest as PerRequest)[k])),
           ]),
@@ -489,13 +492,24 @@ interface Started {
   stop: () => Promise<void>;
 }
 
-/** Stores' servers pinned for this run, and what gives each its CPUs back. */
+/** Stores' servers pinned for this run, and what gives each its CPUs back (also on SIGINT and SIGTERM). */
 const unpinStores = new Map<number, () => void>();
+function unpinAll(): void {
+  for (const unpin of unpinStores.values()) unpin();
+  unpinStores.clear();
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    unpinAll();
+    process.exit(130);
+  });
+}
 
 async function startOne(key: string): Promise<Started> {
   const peer = values.target ? targetPeer(values.target) : await peerFor(key);
   if (peer.storePid && values["store-cpu"] !== "any" && !unpinStores.has(peer.storePid)) {
-    unpinStores.set(peer.storePid, pinOther(peer.storePid, values["store-cpu"] as string));
+    const unpin = pinOther(peer.storePid, values["store-cpu"] as string);
+    if (unpin) unpinStores.set(peer.storePid, unpin);
   }
   const server = await peer.start();
   const url = `${server.url}${peer.path ?? "/mcp"}`;
@@ -512,6 +526,18 @@ async function startOne(key: string): Promise<Started> {
   return { peer, url, pid: server.process?.pid, stop };
 }
 
+/**
+ * Under --cpu-prof, the requests an smcp peer answered in all (warm-up included), for
+ * bench/profile-breakdown.ts. With `--workers N` the count is the workers' together: each writes a profile.
+ */
+function reportAnswered(runner: WrkPeer): void {
+  if (values["cpu-prof"] && runner.peer.name.startsWith("smcp")) {
+    console.error(`${runner.peer.name}: ${runner.answered} requests in all (its profile)`);
+  }
+}
+
+/** Whether a store's server was pinned for the run (for the table's heading). */
+let storePinned = false;
 const INTERLEAVED = GENERATOR === "wrk" && values.order === "interleaved";
 try {
   const keys = values.target ? ["target"] : (values.peers as string).split(",");
@@ -529,7 +555,7 @@ try {
         }
         for (const [i, runner] of runners.entries()) {
           rows.push(rowOf(runner.peer, runs[i] as Run[]));
-          if (values["cpu-prof"]) console.error(`${runner.peer.name}: ${runner.answered} requests in all (its profile)`);
+          reportAnswered(runner);
         }
       } finally {
         for (const runner of runners) runner.dispose();
@@ -548,6 +574,7 @@ try {
             await runner.warmUp();
             runs = [];
             for (let r = 0; r < RUNS; r++) runs.push(await runner.run());
+            reportAnswered(runner);
           } finally {
             runner.dispose();
           }
@@ -562,7 +589,9 @@ try {
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
-  for (const unpin of unpinStores.values()) unpin();
+  const pinned = unpinStores.size > 0;
+  unpinAll();
+  storePinned = pinned;
 }
 
 const raw = rows.find((r) => r.peer === "raw node:http");
@@ -573,7 +602,7 @@ const per =
     ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(
-  `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${unpinStores.size > 0 ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
+  `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
 );
 console.log(
   "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw | req per server CPU-s |",
@@ -605,7 +634,7 @@ if (rows.some((r) => r.perRequest)) {
     const q = r.perRequest;
     if (!q) continue;
     console.log(
-      `| ${r.peer} | ${(q.userUs + q.systemUs).toFixed(1)} (${q.userUs.toFixed(1)} + ${q.systemUs.toFixed(1)}) | ${q.syscr.toFixed(2)} | ${q.syscw.toFixed(2)} | ${q.rchar.toFixed(0)} | ${q.wchar.toFixed(0)} | ${r.storeUs?.toFixed(1) ?? "-"} |`,
+      `| ${r.peer} | ${q.totalUs.toFixed(1)} (${q.userUs.toFixed(1)} + ${q.systemUs.toFixed(1)}) | ${q.syscr.toFixed(2)} | ${q.syscw.toFixed(2)} | ${q.rchar.toFixed(0)} | ${q.wchar.toFixed(0)} | ${r.storeUs?.toFixed(1) ?? "-"} |`,
     );
   }
 }

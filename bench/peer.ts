@@ -39,17 +39,29 @@ export function pinSelf(cpus: number | string): void {
 }
 
 /**
- * Pins every thread of another process (the store's own server, e.g. Redis) to `cpus`; returns what gives it
- * back the CPUs it had.
+ * Pins every thread of another process (the store's own server, e.g. Redis) to `cpus`. Returns what gives
+ * it back the CPUs its main thread had (per-thread settings are not kept), or undefined when nothing was
+ * pinned (no taskset, or the pin was refused: a warning says so and the run goes on unpinned).
  */
-export function pinOther(pid: number, cpus: string): () => void {
-  if (!taskset()) return () => {};
-  const shown = execFileSync("taskset", ["-cp", String(pid)], { encoding: "utf8" });
-  const before = /affinity list: (.+)$/m.exec(shown)?.[1]?.trim();
-  execFileSync("taskset", ["-a", "-cp", cpus, String(pid)], { stdio: "ignore" });
-  return () => {
+export function pinOther(pid: number, cpus: string): (() => void) | undefined {
+  if (!taskset()) return undefined;
+  let before: string | undefined;
+  const restore = () => {
     if (before) execFileSync("taskset", ["-a", "-cp", before, String(pid)], { stdio: "ignore" });
   };
+  try {
+    const shown = execFileSync("taskset", ["-cp", String(pid)], { encoding: "utf8" });
+    before = /affinity list: (.+)$/m.exec(shown)?.[1]?.trim();
+    execFileSync("taskset", ["-a", "-cp", cpus, String(pid)], { stdio: "ignore" });
+    return restore;
+  } catch (error) {
+    // Refused part way (another user's process, a thread gone): put back what was changed, then go on.
+    try {
+      restore();
+    } catch {}
+    console.error(`could not pin pid ${pid} to CPU ${cpus} (${(error as Error).message}); it runs unpinned`);
+    return undefined;
+  }
 }
 
 /** Runs `work` with this process allowed on every CPU (e.g. to sign in parallel while no load runs), then pins it to `cpu` again. */
@@ -75,7 +87,8 @@ export interface TreeUsage {
 
 /**
  * CPU and I/O used so far by a process and every process below it (e.g. `serve --workers N`'s node:cluster
- * workers); a process that exited is no longer counted.
+ * workers). A child that exited and was waited for is counted in its parent: its CPU in the parent's
+ * cutime/cstime (added here), its I/O in the parent's /proc/PID/io.
  */
 export function treeUsageOf(pid: number): TreeUsage {
   const stats = new Map<number, { ppid: number; user: number; system: number }>();
@@ -85,7 +98,12 @@ export function treeUsageOf(pid: number): TreeUsage {
       const text = readFileSync(`/proc/${name}/stat`, "utf8");
       // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
       const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      stats.set(Number(name), { ppid: Number(f[1]), user: Number(f[11]), system: Number(f[12]) });
+      // utime + cutime, stime + cstime (stat(5) fields 14-17).
+      stats.set(Number(name), {
+        ppid: Number(f[1]),
+        user: Number(f[11]) + Number(f[13]),
+        system: Number(f[12]) + Number(f[14]),
+      });
     } catch {
       // It exited while being read.
     }

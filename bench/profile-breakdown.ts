@@ -31,8 +31,9 @@ const PARTS: [string, (name: string, url: string) => boolean][] = [
   ["tool run", (_, u) => /tools\/(invoke|demo|runs)\.js/.test(u)],
   ["smcp core (other)", (_, u) => /server\/core\.js|server\/clients\.js/.test(u)],
   ["HTTP adapter (smcp)", (_, u) => /server\/http-(node|common)\.js/.test(u)],
-  ["Redis client (ioredis)", (_, u) => /ioredis|redis-parser|denque|cluster-key-slot/.test(u)],
-  ["SQLite (better-sqlite3)", (_, u) => /better-sqlite3|backends\/sqlite\//.test(u)],
+  // The store client libraries' own JavaScript (smcp's store code is under "replay cache" or elsewhere).
+  ["Redis client library (ioredis)", (_, u) => /ioredis|redis-parser|denque|cluster-key-slot/.test(u)],
+  ["SQLite client library (better-sqlite3)", (_, u) => /better-sqlite3/.test(u)],
   ["node HTTP, sockets, streams", (n, u) => /^node:/.test(u) || n === "writev" || n === "writeUtf8String" || n === "writeString"],
 ];
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -136,7 +136,9 @@ async function redisStore(options: BenchStoreOptions): Promise<BenchStore> {
   const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await redis.info("memory"))?.[1] ?? 0);
   // Loopback only: a Redis elsewhere has a pid on another machine, and its CPU cannot be read here.
   const local = /^(127\.|localhost|\[?::1)/.test(host);
-  const serverPid = local ? Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]) || undefined : undefined;
+  const pid = local ? Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]) || undefined : undefined;
+  // A Redis in a container reports a pid of its own namespace: trust it only if it names redis-server here.
+  const serverPid = pid !== undefined && isProcess(pid, "redis-server") ? pid : undefined;
   return {
     kind: "redis",
     serverPid,
@@ -275,4 +277,13 @@ async function deleteByPattern(redis: Redis, pattern: string): Promise<void> {
 
 function mb(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
+}
+
+/** Whether `pid` is a process of this machine whose command name starts with `name` (/proc/PID/comm). */
+function isProcess(pid: number, name: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith(name);
+  } catch {
+    return false;
+  }
 }
