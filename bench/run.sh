@@ -8,9 +8,10 @@ if [ "${BENCH_QUICK:-}" = 1 ]; then
   micro=(--iterations 20000)
   http=(--duration 3 --runs 1 --warmup-s 1); undici=(--requests 3000 --runs 1 --warmup 500)
   jobs=(--cycles 300 --latency-cycles 50); memory=(--requests 100000 --jobs 10000); nonces=(--held 100000)
+  reserve=(--turns 400 --rounds 1)
   soak=(--minutes 2 --segment-s 10 --warmup-s 3 --calibrate-s 5 --headroom 4)
 else
-  micro=(); http=(); undici=(); jobs=(); memory=(); nonces=(); soak=()
+  micro=(); http=(); undici=(); jobs=(); memory=(); nonces=(); reserve=(); soak=()
 fi
 echo "## micro"; pin node --import tsx bench/micro.ts "${micro[@]}"
 # http, soak and hostile pin themselves (CPU 1) and their servers (CPU 0).
@@ -20,5 +21,7 @@ echo "## http (undici)"; node --import tsx bench/http.ts --generator undici "${u
 echo "## jobs (long poll)"; node --import tsx bench/jobs.ts "${jobs[@]}"
 echo "## memory"; pin node --expose-gc --import tsx bench/memory.ts "${memory[@]}"
 echo "## replay caches"; pin node --expose-gc --import tsx bench/nonces.ts "${nonces[@]}"
+# reserve-cpu pins itself to CPU 0 (Redis, where the store is, stays where it runs).
+echo "## CPU per reservation"; node --import tsx bench/reserve-cpu.ts --dist "${reserve[@]}"
 if [ -x /usr/bin/wrk ]; then echo "## soak"; node --import tsx bench/soak.ts "${soak[@]}"; fi
 echo "## hostile inputs"; node --import tsx bench/hostile.ts
