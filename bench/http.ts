@@ -170,15 +170,18 @@ async function peerFor(spec: string): Promise<Peer> {
     };
   }
   // Issue 19 item 4: the same library server behind each of its HTTP adapters (no logs, no limiter).
-  if (key === "adapter-node" || key === "adapter-fetch" || key === "adapter-plain") {
-    const mode = key.slice("adapter-".length);
+  // adapter-node-deferred: serveHttp with a memory replay cache that answers a turn later (issue 22 item 3).
+  if (key === "adapter-node" || key === "adapter-fetch" || key === "adapter-plain" || key === "adapter-node-deferred") {
+    const [mode, deferred] = key.slice("adapter-".length).split("-") as [string, string | undefined];
     return {
-      name: {
-        node: "smcp library, serveHttp (node:http adapter)",
-        fetch: "smcp library, fetch handler behind node:http",
-        plain: "smcp library, handle() behind bare node:http (no adapter)",
-      }[mode] as string,
-      start: () => startPeer(["--import", "tsx", "bench/peers/adapters.ts", mode], 0),
+      name: deferred
+        ? "smcp library, serveHttp, memory replay cache answering a turn later"
+        : ({
+            node: "smcp library, serveHttp (node:http adapter)",
+            fetch: "smcp library, fetch handler behind node:http",
+            plain: "smcp library, handle() behind bare node:http (no adapter)",
+          }[mode] as string),
+      start: () => startPeer(["--import", "tsx", "bench/peers/adapters.ts", mode, ...(deferred ? [deferred] : [])], 0),
       bodies: "signed",
       check: (s, b) => s === 200 && b.includes('"ok":true'),
     };
@@ -265,7 +268,7 @@ async function peerFor(spec: string): Promise<Peer> {
     return smcpPeer(`smcp serve, ${label}, one process, CPUs 0-1`, shared, { cpu: "0,1" });
   }
   throw new Error(
-    `unknown peer ${key}; known: raw, floor, floor-batched, floor-redis, floor-sqlite, adapter, adapter-node, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2, smcp-sqlite-cpus01, smcp-redis-cpus01, smcp-postgres-cpus01`,
+    `unknown peer ${key}; known: raw, floor, floor-batched, floor-redis, floor-sqlite, adapter, adapter-node, adapter-node-deferred, adapter-fetch, adapter-plain, mcp-sdk, smcp-memory, smcp-default, smcp-ed25519, smcp-memory-limited, smcp-memory-observed, smcp-otel-unsampled, smcp-otel-sampled, smcp-sqlite, smcp-redis, smcp-postgres, smcp-sqlite-workers2, smcp-redis-workers2, smcp-postgres-workers2, smcp-sqlite-cpus01, smcp-redis-cpus01, smcp-postgres-cpus01`,
   );
 }
 

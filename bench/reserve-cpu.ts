@@ -1,8 +1,10 @@
 // CPU per replay-cache reservation in the caller's process, store by store, without HTTP (issue 22 item 3):
 // what a store's client side costs a request, apart from everything else a server does. Each "turn"
 // queues --turn reservations at once, as one event-loop turn of a loaded server does, then waits for
-// them all. Pinned to CPU 0 (the store's server, Redis, is pinned nowhere by this script).
-//   node --import tsx bench/reserve-cpu.ts [--stores memory,redis,redis-plain,map] [--turn 25] [--turns 4000] [--held N] [--dist]
+// them all. Pinned to CPU 0; a Redis on loopback is pinned to CPU 1 for the run (given its CPUs back after),
+// and its own CPU per reservation is reported beside the caller's. A full GC (--expose-gc) runs before each
+// timed round, so one store's garbage is not collected in another's.
+//   node --expose-gc --import tsx bench/reserve-cpu.ts [--stores memory,redis,redis-plain,map] [--turn 25] [--turns 4000] [--held N] [--dist]
 // - memory: smcp's MemoryNonceStore; redis: smcp's RedisNonceStore (one script call per turn);
 // - redis-plain: one `SET key 1 PX ttl NX` per reservation (ioredis), as bench/peers/floor.ts does;
 // - map: a JavaScript Map of key -> expiry, as the plain floor keeps its nonces.
@@ -10,7 +12,7 @@
 import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
-import { pinSelf } from "./peer.js";
+import { cpuSecondsOf, pinOther, pinSelf } from "./peer.js";
 
 const { values } = parseArgs({
   options: {
@@ -19,7 +21,9 @@ const { values } = parseArgs({
     turns: { type: "string", default: "4000" },
     held: { type: "string", default: "0" },
     rounds: { type: "string", default: "3" },
-    redis: { type: "string", default: "redis://127.0.0.1:6379/15" },
+    // Database 0: the keys carry a prefix of their own (bench/http.ts's stores count the keys of the highest
+    // empty database, so this stays out of it).
+    redis: { type: "string", default: "redis://127.0.0.1:6379/0" },
     dist: { type: "boolean", default: false },
   },
 });
@@ -34,6 +38,23 @@ type Reserve = (clientId: string, nonce: string, expiresAt: number) => Promise<b
 interface Store {
   reserve: Reserve;
   close(): Promise<void>;
+  /** The pid of the store's own server on this machine (Redis), to count its CPU. */
+  serverPid?: number | undefined;
+}
+
+const gc = (globalThis as { gc?: () => void }).gc;
+/** Pinned Redis servers, and what gives each its CPUs back. */
+const unpins = new Map<number, () => void>();
+
+async function redisPid(redis: Redis): Promise<number | undefined> {
+  const pid = Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]);
+  if (!pid) return undefined;
+  try {
+    const { readFileSync } = await import("node:fs");
+    return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("redis-server") ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function open(kind: string): Promise<Store> {
@@ -54,6 +75,11 @@ async function open(kind: string): Promise<Store> {
     };
   }
   const redis = new Redis(values.redis as string);
+  const serverPid = await redisPid(redis);
+  if (serverPid && !unpins.has(serverPid)) {
+    const unpin = pinOther(serverPid, "1");
+    if (unpin) unpins.set(serverPid, unpin);
+  }
   const prefix = `smcp-bench-reserve-${randomUUID().slice(0, 8)}:`;
   const cleanup = async () => {
     let cursor = "0";
@@ -72,6 +98,7 @@ async function open(kind: string): Promise<Store> {
         await store.close();
         await cleanup();
       },
+      serverPid,
     };
   }
   if (kind === "redis-plain") {
@@ -79,16 +106,19 @@ async function open(kind: string): Promise<Store> {
       reserve: async (c, n, e) =>
         (await redis.set(`${prefix}${c}\u0000${n}`, "1", "PX", Math.max(1, e - Date.now()), "NX")) === "OK",
       close: cleanup,
+      serverPid,
     };
   }
   throw new Error(`unknown store ${kind}; use memory, redis, redis-plain or map`);
 }
 
 /** Runs `turns` turns; the nonces are made before the clock starts, so only the reservations are timed. */
-async function drive(store: Store, turns: number): Promise<{ fresh: number; cpuUs: number; ms: number }> {
+async function drive(store: Store, turns: number): Promise<{ fresh: number; cpuUs: number; serverUs: number; ms: number }> {
   const nonces = Array.from({ length: turns * TURN }, () => randomUUID());
   const expiresAt = Date.now() + WINDOW_MS;
   let fresh = 0;
+  gc?.();
+  const server0 = store.serverPid ? cpuSecondsOf(store.serverPid) : 0;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let t = 0; t < turns; t++) {
@@ -97,36 +127,55 @@ async function drive(store: Store, turns: number): Promise<{ fresh: number; cpuU
     for (const answer of await Promise.all(answers)) if (answer) fresh++;
   }
   const cpu = process.cpuUsage(cpu0);
-  return { fresh, cpuUs: cpu.user + cpu.system, ms: performance.now() - t0 };
+  const ms = performance.now() - t0;
+  const serverUs = store.serverPid ? (cpuSecondsOf(store.serverPid) - server0) * 1e6 : 0;
+  return { fresh, cpuUs: cpu.user + cpu.system, serverUs, ms };
 }
 
 pinSelf(0);
+if (!gc) console.error("run with node --expose-gc: without it, one store's garbage may be collected in another's round");
 const kinds = (values.stores as string).split(",");
 const stores = new Map<string, Store>();
-for (const kind of kinds) {
-  const store = await open(kind);
-  if (HELD > 0 && (kind === "memory" || kind === "map")) await drive(store, Math.ceil(HELD / TURN));
-  await drive(store, 500); // warm-up
-  stores.set(kind, store);
+interface Round {
+  cpuUs: number;
+  serverUs: number;
+  perS: number;
 }
-const results = new Map<string, number[]>(kinds.map((k) => [k, []]));
-// Interleaved rounds: drift of the machine falls on every store alike.
-for (let round = 0; round < Number(values.rounds); round++) {
+const results = new Map<string, Round[]>(kinds.map((k) => [k, []]));
+try {
   for (const kind of kinds) {
-    const r = await drive(stores.get(kind) as Store, TURNS);
-    if (r.fresh !== TURNS * TURN) throw new Error(`${kind}: ${TURNS * TURN - r.fresh} fresh nonces refused`);
-    (results.get(kind) as number[]).push(r.cpuUs / (TURNS * TURN));
+    const store = await open(kind);
+    stores.set(kind, store);
+    if (HELD > 0 && (kind === "memory" || kind === "map")) await drive(store, Math.ceil(HELD / TURN));
+    await drive(store, 500); // warm-up
   }
+  // Interleaved rounds: drift of the machine falls on every store alike.
+  for (let round = 0; round < Number(values.rounds); round++) {
+    for (const kind of kinds) {
+      const store = stores.get(kind) as Store;
+      const r = await drive(store, TURNS);
+      const n = TURNS * TURN;
+      if (r.fresh !== n) throw new Error(`${kind}: ${n - r.fresh} fresh nonces refused`);
+      (results.get(kind) as Round[]).push({ cpuUs: r.cpuUs / n, serverUs: r.serverUs / n, perS: (n / r.ms) * 1000 });
+    }
+  }
+} finally {
+  for (const store of stores.values()) await store.close();
+  for (const unpin of unpins.values()) unpin();
 }
-for (const store of stores.values()) await store.close();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
-  `\n${TURNS * TURN} reservations per round in turns of ${TURN}, ${values.rounds} rounds interleaved, ${HELD} held first (memory, map)\n`,
+  `\n${TURNS * TURN} reservations per round in turns of ${TURN}, ${values.rounds} rounds interleaved, ${HELD} held first (memory, map); caller on CPU 0${unpins.size > 0 ? ", Redis pinned to CPU 1" : ""}${gc ? ", a full GC before each round" : ""}\n`,
 );
-console.log("| store | CPU µs per reservation, each round | median |\n|---|---|---:|");
-for (const [kind, us] of results) {
-  const sorted = [...us].sort((a, b) => a - b);
+console.log(
+  "| store | caller CPU µs per reservation, each round | median | Redis server CPU µs, median | reservations/s, median |",
+);
+console.log("|---|---|---:|---:|---:|");
+for (const [kind, rounds] of results) {
+  const cpu = rounds.map((r) => r.cpuUs);
+  const server = stores.get(kind)?.serverPid ? median(rounds.map((r) => r.serverUs)).toFixed(2) : "-";
   console.log(
-    `| ${kind} | ${us.map((x) => x.toFixed(2)).join(" / ")} | ${(sorted[Math.floor(sorted.length / 2)] as number).toFixed(2)} |`,
+    `| ${kind} | ${cpu.map((x) => x.toFixed(2)).join(" / ")} | ${median(cpu).toFixed(2)} | ${server} | ${median(rounds.map((r) => r.perS)).toFixed(0)} |`,
   );
 }
 process.exit(0);

@@ -21,7 +21,7 @@ echo "## http (undici)"; node --import tsx bench/http.ts --generator undici "${u
 echo "## jobs (long poll)"; node --import tsx bench/jobs.ts "${jobs[@]}"
 echo "## memory"; pin node --expose-gc --import tsx bench/memory.ts "${memory[@]}"
 echo "## replay caches"; pin node --expose-gc --import tsx bench/nonces.ts "${nonces[@]}"
-# reserve-cpu pins itself to CPU 0 (Redis, where the store is, stays where it runs).
-echo "## CPU per reservation"; node --import tsx bench/reserve-cpu.ts --dist "${reserve[@]}"
+# reserve-cpu pins itself to CPU 0 and a Redis on loopback to CPU 1.
+echo "## CPU per reservation"; node --expose-gc --import tsx bench/reserve-cpu.ts --dist "${reserve[@]}"
 if [ -x /usr/bin/wrk ]; then echo "## soak"; node --import tsx bench/soak.ts "${soak[@]}"; fi
 echo "## hostile inputs"; node --import tsx bench/hostile.ts

@@ -5,6 +5,10 @@
 //           run one: each request becomes a Request, each Response is written back;
 //   plain - no adapter: server.handle behind the floor's own bare node:http code (read the body, handle,
 //           write the answer), to tell what the adapter costs beside a real handle from what the core does.
+// A second argument `deferred` (issue 22 item 3) gives the server a memory replay cache that answers a turn
+// later, as a shared store's round trip does: one turn's reservations answered together after it (a
+// setImmediate), with no store I/O. Beside the same peer without it, it measures what splitting each
+// request's work across two event-loop turns costs, apart from what talking to Redis costs.
 // Prints its URL.
 import { createServer as createNodeServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -14,10 +18,34 @@ import { BENCH } from "../fixtures.js";
 const mode = process.argv[2] === "fetch" || process.argv[2] === "plain" ? process.argv[2] : "node";
 const smcp = (await import(new URL("../../dist/index.js", import.meta.url).href)) as typeof import("../../src/index.js");
 const http = (await import(new URL("../../dist/http.js", import.meta.url).href)) as typeof import("../../src/http.js");
+type NonceStore = NonNullable<Parameters<typeof smcp.createServer>[0]["nonceStore"]>;
+
+/** smcp's memory replay cache, its answers held to the end of the turn and given together, as a batch's. */
+function deferredNonces(): NonceStore {
+  const store = new smcp.MemoryNonceStore();
+  let waiting: (() => void)[] = [];
+  const answerAll = () => {
+    const batch = waiting;
+    waiting = [];
+    for (const answer of batch) answer();
+  };
+  return {
+    reserve(clientId, nonce, expiresAt) {
+      const fresh = store.reserve(clientId, nonce, expiresAt);
+      return new Promise((resolve, reject) => {
+        if (waiting.length === 0) setImmediate(answerAll);
+        waiting.push(() => fresh.then(resolve, reject));
+      });
+    },
+    close: () => store.close(),
+  };
+}
+
 const server = smcp.createServer({
   keyring: { serverId: "bench", serverSecrets: BENCH.serverSecret, clients: { bench: BENCH.clientSecret } },
   tools: smcp.demoTools,
   limits: { rate: 0 }, // no limiter: the one bench client would pass the default 1,000/s
+  ...(process.argv[3] === "deferred" ? { nonceStore: deferredNonces() } : {}),
 });
 
 if (mode === "plain") {
