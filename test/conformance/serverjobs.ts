@@ -248,11 +248,22 @@ export function serverJobConformance(name: string, options: () => Promise<Partia
     it("callAndWait returns the result and reports progress; its timeout cancels the job", async () => {
       const { client, server } = await setup();
       const seen: unknown[] = [];
-      const waiting = client.callAndWait("gated", { gate: "w1" }, { pollIntervalMs: 10, onProgress: (p) => seen.push(p) });
+      let firstId = "";
+      // Bounded (it once hung in CI until the file's 10-minute timeout, on PostgreSQL): a job that never reads
+      // done fails here in a minute, saying what the store holds.
+      const waiting = client.callAndWait(
+        "gated",
+        { gate: "w1" },
+        { pollIntervalMs: 10, timeoutMs: 60_000, onAccepted: (id) => (firstId = id), onProgress: (p) => seen.push(p) },
+      );
       // The first run on a store that just opened (a cluster's BullMQ worker connecting) can take seconds on a busy machine.
       await until(() => seen.some((p) => (p as { stage?: string } | null)?.stage === "started"), 30_000, "the job to start");
       gates.open("w1");
-      assert.deepEqual(await waiting, { gate: "w1" });
+      const result = await waiting.catch(async (error: unknown) => {
+        const job = await server.jobStore.get(firstId).catch((e: unknown) => `unreadable: ${String(e)}`);
+        assert.fail(`callAndWait did not end (${String(error)}); the store holds ${JSON.stringify(job)}`);
+      });
+      assert.deepEqual(result, { gate: "w1" });
 
       let jobId = "";
       await assert.rejects(
