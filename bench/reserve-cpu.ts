@@ -13,6 +13,7 @@ import { randomUUID } from "node:crypto";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { cpuSecondsOf, pinOther, pinSelf } from "./peer.js";
+import { deleteByPattern, localRedisPid } from "./stores.js";
 
 const { values } = parseArgs({
   options: {
@@ -46,17 +47,6 @@ const gc = (globalThis as { gc?: () => void }).gc;
 /** Pinned Redis servers, and what gives each its CPUs back. */
 const unpins = new Map<number, () => void>();
 
-async function redisPid(redis: Redis): Promise<number | undefined> {
-  const pid = Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]);
-  if (!pid) return undefined;
-  try {
-    const { readFileSync } = await import("node:fs");
-    return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("redis-server") ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function open(kind: string): Promise<Store> {
   if (kind === "memory") {
     const store = new lib.MemoryNonceStore();
@@ -75,19 +65,14 @@ async function open(kind: string): Promise<Store> {
     };
   }
   const redis = new Redis(values.redis as string);
-  const serverPid = await redisPid(redis);
+  const serverPid = await localRedisPid(redis, new URL(values.redis as string).host);
   if (serverPid && !unpins.has(serverPid)) {
     const unpin = pinOther(serverPid, "1");
     if (unpin) unpins.set(serverPid, unpin);
   }
   const prefix = `smcp-bench-reserve-${randomUUID().slice(0, 8)}:`;
   const cleanup = async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
+    await deleteByPattern(redis, `${prefix}*`);
     redis.disconnect();
   };
   if (kind === "redis") {

@@ -134,11 +134,7 @@ async function redisStore(options: BenchStoreOptions): Promise<BenchStore> {
   let idleKeys = 0;
   let idleMemory = 0;
   const usedMemory = async () => Number(/^used_memory:(\d+)/m.exec(await redis.info("memory"))?.[1] ?? 0);
-  // Loopback only: a Redis elsewhere has a pid on another machine, and its CPU cannot be read here.
-  const local = /^(127\.|localhost|\[?::1)/.test(host);
-  const pid = local ? Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]) || undefined : undefined;
-  // A Redis in a container reports a pid of its own namespace: trust it only if it names redis-server here.
-  const serverPid = pid !== undefined && isProcess(pid, "redis-server") ? pid : undefined;
+  const serverPid = await localRedisPid(redis, host);
   return {
     kind: "redis",
     serverPid,
@@ -266,7 +262,7 @@ async function sampleNonceKeys(redis: Redis, pattern: string, limit: number) {
 }
 
 /** Deletes every key matching `pattern`, in batches (UNLINK frees memory off the main thread). */
-async function deleteByPattern(redis: Redis, pattern: string): Promise<void> {
+export async function deleteByPattern(redis: Redis, pattern: string): Promise<void> {
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 5000);
@@ -279,11 +275,19 @@ function mb(bytes: number): string {
   return (bytes / 1024 / 1024).toFixed(1);
 }
 
-/** Whether `pid` is a process of this machine whose command name starts with `name` (/proc/PID/comm). */
-function isProcess(pid: number, name: string): boolean {
+/**
+ * The pid of the redis-server behind `redis` when it runs on this machine (`host` on loopback), to count or
+ * pin its CPU; undefined otherwise.
+ */
+export async function localRedisPid(redis: Redis, host: string): Promise<number | undefined> {
+  // Loopback only: a Redis elsewhere has a pid on another machine, and its CPU cannot be read here.
+  if (!/^(127\.|localhost|\[?::1)/.test(host)) return undefined;
+  const pid = Number(/^process_id:(\d+)/m.exec(await redis.info("server"))?.[1]);
+  if (!pid) return undefined;
+  // A Redis in a container reports a pid of its own namespace: trust it only if it names redis-server here.
   try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith(name);
+    return readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("redis-server") ? pid : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
