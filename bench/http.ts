@@ -10,7 +10,7 @@
 // undici (Node, same process as this script) sends --requests bodies.
 //
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
-//        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--target URL] [--smcp PATH]
+//        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -55,6 +55,9 @@ const { values } = parseArgs({
     // generator's CPU: on a host of its own in production, it takes none of the measured server's core, and
     // unpinned the scheduler may put it on CPU 0 beside the server. "any" leaves it where it is.
     "store-cpu": { type: "string", default: "1" },
+    // Bodies' ts_ms: "rising" at the rate they are expected to be sent (as clients signing at send time stamp
+    // them), or "fixed": one ts_ms for every body signed at once (this bench before round 3 session 13).
+    ts: { type: "string", default: "rising" },
   },
 });
 const GENERATOR = values.generator;
@@ -68,6 +71,8 @@ const MAX_RATE = Number(values["max-rate"]);
 const HEADROOM = Number(values.headroom);
 const REQUESTS = Number(values.requests);
 const WARMUP = Number(values.warmup);
+if (values.ts !== "rising" && values.ts !== "fixed") throw new Error("--ts is rising or fixed");
+const RISING_TS = values.ts === "rising";
 
 interface Peer {
   name: string;
@@ -360,7 +365,7 @@ class WrkPeer {
   }
 
   async warmUp(): Promise<void> {
-    const warm = await this.#wrk(WARMUP_S, Math.ceil(MAX_RATE * WARMUP_S));
+    const warm = await this.#wrk(WARMUP_S, Math.ceil(MAX_RATE * WARMUP_S), MAX_RATE);
     if (warm.errors > 0) throw new Error(`${this.peer.name}: ${warm.errors} error answers during warm-up`);
     this.#best = warm.rps;
   }
@@ -368,7 +373,7 @@ class WrkPeer {
   async run(): Promise<Run> {
     // A floor of 5,000 req/s: a peer whose warm-up ran cold (JIT, a noisy neighbour) may more than double later.
     const rate = Math.max(this.#best, 5000);
-    const run = await this.#wrk(SECONDS, Math.ceil(rate * SECONDS * HEADROOM) + 2 * CONCURRENCY);
+    const run = await this.#wrk(SECONDS, Math.ceil(rate * SECONDS * HEADROOM) + 2 * CONCURRENCY, rate);
     this.#best = Math.max(this.#best, run.rps);
     return run;
   }
@@ -377,11 +382,13 @@ class WrkPeer {
     rmSync(this.#pool.file, { force: true });
   }
 
-  async #wrk(seconds: number, count: number): Promise<Run> {
+  async #wrk(seconds: number, count: number, perSecond: number): Promise<Run> {
     // Bodies left from an earlier run may be minutes old when runs are interleaved: never send them.
     this.#pool.discard();
-    // Signing uses both cores: the server sits idle meanwhile.
-    await onAllCpus(1, () => this.#pool.ensure(count));
+    // Signing uses both cores: the server sits idle meanwhile. The bodies' ts_ms rise at the rate they are expected
+    // to be sent, as clients signing at send time stamp them: one ts_ms for all would make the expiries a store
+    // indexes (SQLite, PostgreSQL) arrive in random order, which real traffic does not.
+    await onAllCpus(1, () => this.#pool.ensure(count, RISING_TS ? perSecond : undefined));
     const headers = this.peer.headers ? { headers: this.peer.headers } : {};
     const use0 = this.pid ? treeUsageOf(this.pid) : undefined;
     const store0 = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) : 0;

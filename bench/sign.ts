@@ -9,13 +9,22 @@ import { tsWorker } from "./worker.js";
 export interface SignOptions {
   file: string;
   count: number;
-  /** The ts_ms of every body: when they will be sent, within the server's freshness window. Default now. */
+  /** The first body's ts_ms: when it will be sent, within the server's freshness window. Default now. */
   tsMs?: number;
+  /**
+   * Stamps the bodies as a client sending this many a second from `tsMs` on
+   * would (body i: `tsMs + floor(i * 1000 / perSecond)`), so a store sees the
+   * rising expiries of real traffic. Default: every body at `tsMs`.
+   */
+  perSecond?: number;
   /** Add to the file instead of replacing it. */
   append?: boolean;
   /** The client key that signs. Default HMAC. */
   alg?: BenchAlg;
 }
+
+/** Bodies a signing worker signs and posts at once: chunk k holds bodies k * CHUNK onwards. */
+export const SIGN_CHUNK = 10_000;
 
 /**
  * Writes `count` unique signed `batch_sum` envelopes (own nonce and
@@ -25,22 +34,34 @@ export interface SignOptions {
 export async function writeSignedBodies(options: SignOptions): Promise<number> {
   const t0 = performance.now();
   const out = createWriteStream(options.file, { flags: options.append ? "a" : "w" });
-  const threads = Math.max(1, Math.min(availableParallelism(), Math.ceil(options.count / 10_000)));
-  const share = Math.ceil(options.count / threads);
+  const chunks = Math.ceil(options.count / SIGN_CHUNK);
+  const threads = Math.max(1, Math.min(availableParallelism(), chunks));
   const tsMs = options.tsMs ?? Date.now();
+  // Chunks are dealt round-robin to the threads and written in order (the file's order is the order wrk sends),
+  // so with `perSecond` the ts_ms rise along the file.
+  const done = new Map<number, string>();
+  let next = 0;
   let writes = Promise.resolve();
+  const flush = () => {
+    for (let text = done.get(next); text !== undefined; text = done.get(next)) {
+      done.delete(next++);
+      const line = text;
+      writes = writes.then(() => (out.write(line) ? undefined : once(out, "drain").then(() => undefined)));
+    }
+  };
   await Promise.all(
-    Array.from({ length: threads }, async (_, i) => {
-      const count = Math.max(0, Math.min(share, options.count - i * share));
-      const worker = tsWorker(new URL("./sign-worker.ts", import.meta.url), { count, tsMs, alg: options.alg ?? "hmac" });
-      // Writes are chained, so each batch lands whole and the file is complete when the chain ends.
-      worker.on("message", (text: string) => {
-        writes = writes.then(() => (out.write(text) ? undefined : once(out, "drain").then(() => undefined)));
+    Array.from({ length: threads }, async (_, thread) => {
+      const work = { count: options.count, thread, threads, chunk: SIGN_CHUNK, tsMs, perSecond: options.perSecond ?? 0 };
+      const worker = tsWorker(new URL("./sign-worker.ts", import.meta.url), { ...work, alg: options.alg ?? "hmac" });
+      worker.on("message", ({ chunk, text }: { chunk: number; text: string }) => {
+        done.set(chunk, text);
+        flush();
       });
       const [code] = (await once(worker, "exit")) as [number];
       if (code !== 0) throw new Error(`signing worker exited with code ${code}`);
     }),
   );
+  if (next !== chunks) throw new Error(`signing wrote ${next} of ${chunks} chunks`);
   await writes;
   out.end();
   await once(out, "finish");
@@ -86,13 +107,22 @@ export class BodyPool {
     this.#sent = this.#written;
   }
 
-  /** Makes sure at least `count` unsent bodies are in the file; resolves with how many it added. */
-  async ensure(count: number): Promise<number> {
+  /**
+   * Makes sure at least `count` unsent bodies are in the file; resolves with how many it added.
+   * `perSecond`: the added bodies' ts_ms rise at that rate (see {@link SignOptions.perSecond}).
+   */
+  async ensure(count: number, perSecond?: number): Promise<number> {
     const missing = count - (this.#written - this.#sent);
     if (missing <= 0) return 0;
     if (this.#kind !== "mcp") {
       const alg = this.#kind === "signed-ed25519" ? "ed25519" : "hmac";
-      await writeSignedBodies({ file: this.file, count: missing, append: this.#written > 0, alg });
+      await writeSignedBodies({
+        file: this.file,
+        count: missing,
+        append: this.#written > 0,
+        alg,
+        ...(perSecond === undefined ? {} : { perSecond }),
+      });
     } else {
       const out = createWriteStream(this.file, { flags: this.#written > 0 ? "a" : "w" });
       for (let i = 0; i < missing; i++) if (!out.write(`${mcpBody(this.#written + i)}\n`)) await once(out, "drain");
