@@ -5,11 +5,14 @@
 // and its own CPU per reservation is reported beside the caller's. A full GC (--expose-gc) runs before each
 // timed round, so one store's garbage is not collected in another's.
 //   node --expose-gc --import tsx bench/reserve-cpu.ts [--stores memory,redis,redis-plain,map] [--turn 25] [--turns 4000] [--held N] [--dist]
+//     [--before DIR: stores NAME@before (memory@before, redis@before) from another build's dist/ directory]
 // - memory: smcp's MemoryNonceStore; redis: smcp's RedisNonceStore (one script call per turn);
 // - redis-plain: one `SET key 1 PX ttl NX` per reservation (ioredis), as bench/peers/floor.ts does;
 // - map: a JavaScript Map of key -> expiry, as the plain floor keeps its nonces.
 // --held N first fills memory and map with N reservations (a loaded server holds a window's worth).
 import { randomUUID } from "node:crypto";
+import { join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { cpuSecondsOf, pinOther, pinSelf } from "./peer.js";
@@ -26,6 +29,9 @@ const { values } = parseArgs({
     // empty database, so this stays out of it).
     redis: { type: "string", default: "redis://127.0.0.1:6379/0" },
     dist: { type: "boolean", default: false },
+    // Another build's dist/ (e.g. an older commit's worktree): its stores as memory@before, redis@before, in the
+    // same interleaved rounds, for a before/after of one change.
+    before: { type: "string" },
   },
 });
 const TURN = Number(values.turn);
@@ -34,6 +40,9 @@ const HELD = Number(values.held);
 const WINDOW_MS = 300_000;
 const lib = (await import(values.dist ? "../dist/index.js" : "../src/index.js")) as typeof import("../src/index.js");
 const redisLib = (await import(values.dist ? "../dist/redis.js" : "../src/redis.js")) as typeof import("../src/redis.js");
+const BEFORE = values.before ? resolve(values.before) : undefined;
+const beforeLib = BEFORE ? ((await import(pathToFileURL(join(BEFORE, "index.js")).href)) as typeof lib) : undefined;
+const beforeRedisLib = BEFORE ? ((await import(pathToFileURL(join(BEFORE, "redis.js")).href)) as typeof redisLib) : undefined;
 
 type Reserve = (clientId: string, nonce: string, expiresAt: number) => Promise<boolean> | boolean;
 interface Store {
@@ -44,12 +53,23 @@ interface Store {
 }
 
 const gc = (globalThis as { gc?: () => void }).gc;
-/** Pinned Redis servers, and what gives each its CPUs back. */
+/** Pinned Redis servers, and what gives each its CPUs back (also on SIGINT and SIGTERM). */
 const unpins = new Map<number, () => void>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    for (const unpin of unpins.values()) unpin();
+    process.exit(130);
+  });
+}
 
-async function open(kind: string): Promise<Store> {
+async function open(spec: string): Promise<Store> {
+  const before = spec.endsWith("@before");
+  if (before && !(beforeLib && beforeRedisLib)) throw new Error(`${spec} needs --before DIR (another build's dist/)`);
+  const kind = before ? spec.slice(0, -"@before".length) : spec;
+  const { MemoryNonceStore } = before ? (beforeLib as typeof lib) : lib;
+  const { RedisNonceStore } = before ? (beforeRedisLib as typeof redisLib) : redisLib;
   if (kind === "memory") {
-    const store = new lib.MemoryNonceStore();
+    const store = new MemoryNonceStore();
     return { reserve: (c, n, e) => store.reserve(c, n, e), close: () => store.close() };
   }
   if (kind === "map") {
@@ -76,7 +96,7 @@ async function open(kind: string): Promise<Store> {
     redis.disconnect();
   };
   if (kind === "redis") {
-    const store = new redisLib.RedisNonceStore(redis, { prefix });
+    const store = new RedisNonceStore(redis, { prefix });
     return {
       reserve: (c, n, e) => store.reserve(c, n, e),
       close: async () => {
@@ -94,7 +114,7 @@ async function open(kind: string): Promise<Store> {
       serverPid,
     };
   }
-  throw new Error(`unknown store ${kind}; use memory, redis, redis-plain or map`);
+  throw new Error(`unknown store ${spec}; use memory, redis, redis-plain or map (memory and redis also NAME@before)`);
 }
 
 /** Runs `turns` turns; the nonces are made before the clock starts, so only the reservations are timed. */
@@ -131,7 +151,7 @@ try {
   for (const kind of kinds) {
     const store = await open(kind);
     stores.set(kind, store);
-    if (HELD > 0 && (kind === "memory" || kind === "map")) await drive(store, Math.ceil(HELD / TURN));
+    if (HELD > 0 && ["memory", "map"].includes(kind.replace(/@before$/, ""))) await drive(store, Math.ceil(HELD / TURN));
     await drive(store, 500); // warm-up
   }
   // Interleaved rounds: drift of the machine falls on every store alike.

@@ -84,6 +84,37 @@ describe("Redis replay cache", () => {
     assert.equal(stats.capacityBytes, undefined);
     assert.ok((stats.bytes ?? 0) > 0);
   });
+
+  it("between two policy checks a reservation waits for none; a due check holds every reservation made while it runs (round 3, session 13)", async () => {
+    const redis = await privateRedis();
+    let now = Date.now();
+    const store = new RedisNonceStore(redis, { policyCheckEveryMs: 60_000, now: () => now });
+    // The store's INFO calls: Redis's count, less this test's own earlier readings of it.
+    let readings = 0;
+    const info = () => redis.info("commandstats").then((t) => Number(/cmdstat_info:calls=(\d+)/.exec(t)?.[1] ?? 0) - readings++);
+    assert.equal(await store.reserve("c1", "a", now + 30_000), true);
+    const checks = await info();
+    // Redis may now evict, but the last reading (a minute is not over) stands: no check, reservations go through.
+    await redis.config("SET", "maxmemory", "100mb");
+    await redis.config("SET", "maxmemory-policy", "volatile-lru");
+    assert.deepEqual(await Promise.all([store.reserve("c1", "b", now + 30_000), store.reserve("c1", "c", now + 30_000)]), [
+      true,
+      true,
+    ]);
+    assert.equal(await info(), checks, "no INFO between checks");
+    // The minute is over: the next reservation starts a check, and every one made meanwhile waits for its answer.
+    now += 60_000;
+    const during = [store.reserve("c1", "d", now + 30_000), store.reserve("c1", "e", now + 30_000)];
+    for (const r of during) await assert.rejects(r, /maxmemory-policy volatile-lru/);
+    assert.equal(await info(), checks + 1, "one INFO for both");
+    assert.equal(await redis.exists(store.key("c1", "d"), store.key("c1", "e")), 0, "nothing was written");
+    // The refusal stands until the next check reads a policy that keeps every key.
+    await redis.config("SET", "maxmemory-policy", "noeviction");
+    await assert.rejects(store.reserve("c1", "d", now + 30_000), /volatile-lru/);
+    now += 60_000;
+    assert.equal(await store.reserve("c1", "d", now + 30_000), true);
+    await store.close();
+  });
 });
 
 describe("Redis replay cache: a turn's reservations in one call (round 3, session 8)", () => {

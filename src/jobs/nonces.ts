@@ -67,3 +67,9 @@ export const sha256: (text: string) => Buffer =
   typeof crypto.hash === "function"
     ? (text) => crypto.hash("sha256", text, "buffer")
     : (text) => crypto.createHash("sha256").update(text).digest();
+
+/** SHA-256 of a string's UTF-8 bytes as base64url text (43 characters), without a Buffer where Node has `crypto.hash`. */
+export const sha256Base64url: (text: string) => string =
+  typeof crypto.hash === "function"
+    ? (text) => crypto.hash("sha256", text, "base64url")
+    : (text) => crypto.createHash("sha256").update(text).digest("base64url");

@@ -1,5 +1,5 @@
 import type { Redis } from "ioredis";
-import { type NonceStore, type NonceStoreStats, nonceKey, sha256 } from "../../jobs/nonces.js";
+import { type NonceStore, type NonceStoreStats, nonceKey, sha256, sha256Base64url } from "../../jobs/nonces.js";
 import { type PendingReservation, ReservationBatcher } from "../../jobs/reserve-batch.js";
 import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 import { NonceCount } from "../nonce-count.js";
@@ -64,6 +64,8 @@ export class RedisNonceStore implements NonceStore {
   readonly #count = new NonceCount();
   /** The last policy check: resolves to the refusal to raise, or undefined when Redis keeps every key until it expires. */
   #policy: Promise<Error | undefined> | undefined;
+  /** The check now in `#policy` has answered that Redis keeps every key: reservations need not wait for it. */
+  #policyOk = false;
   #policyCheckedAt = 0;
   /** `used_memory` and `maxmemory` at the last policy check. */
   #memory: { used: number; max: number } | undefined;
@@ -83,9 +85,18 @@ export class RedisNonceStore implements NonceStore {
     if (!(RESERVE in redis)) redis.defineCommand(RESERVE, { lua: readLua("reserve") });
   }
 
-  async reserve(clientId: string, nonce: string, expiresAt: number): Promise<boolean> {
-    if (this.#closed) throw new Error("the Redis replay cache is closed");
-    if (!Number.isFinite(expiresAt)) throw new SmcpUsageError("expiresAt must be a finite time in ms");
+  reserve(clientId: string, nonce: string, expiresAt: number): Promise<boolean> {
+    if (this.#closed) return Promise.reject(new Error("the Redis replay cache is closed"));
+    if (!Number.isFinite(expiresAt)) return Promise.reject(new SmcpUsageError("expiresAt must be a finite time in ms"));
+    // The common case, every request between two checks: the last reading is fresh and found nothing to refuse,
+    // so the reservation joins this turn's batch without waiting a turn of promises for it.
+    if (this.#policyOk && this.#now() - this.#policyCheckedAt < this.#policyCheckEveryMs) {
+      return this.#batcher.add(clientId, nonce, expiresAt);
+    }
+    return this.#reserveChecked(clientId, nonce, expiresAt);
+  }
+
+  async #reserveChecked(clientId: string, nonce: string, expiresAt: number): Promise<boolean> {
     const refusal = await this.#checkPolicy();
     if (refusal) throw refusal;
     // Closed while the policy was read: close() has drained the batch already, so nothing would send this one.
@@ -158,7 +169,7 @@ export class RedisNonceStore implements NonceStore {
       tag = sha256(clientId).toString("base64url").slice(0, 8);
       this.#tags.set(clientId, tag);
     }
-    return `${this.#prefix}nonce:{${tag}}:${sha256(nonceKey(clientId, nonce)).toString("base64url").slice(0, 22)}`;
+    return `${this.#prefix}nonce:{${tag}}:${sha256Base64url(nonceKey(clientId, nonce)).slice(0, 22)}`;
   }
 
   stats(): NonceStoreStats {
@@ -190,20 +201,28 @@ export class RedisNonceStore implements NonceStore {
     const now = this.#now();
     if (this.#policy && now - this.#policyCheckedAt < this.#policyCheckEveryMs) return this.#policy;
     this.#policyCheckedAt = now;
-    const check = this.#redis.info("memory").then(
+    this.#policyOk = false;
+    const check: Promise<Error | undefined> = this.#redis.info("memory").then(
       (text) => {
         const memory = parseInfo(text);
         const policy = memory.get("maxmemory_policy") ?? "noeviction";
         const max = Number(memory.get("maxmemory") ?? 0);
         this.#memory = { used: Number(memory.get("used_memory") ?? 0), max };
-        if (max === 0 || policy === "noeviction") return undefined;
+        if (max === 0 || policy === "noeviction") {
+          // Only the latest check's answer counts (an older one answering late says nothing of now).
+          if (this.#policy === check) this.#policyOk = true;
+          return undefined;
+        }
         return new Error(
           `Redis may evict replay-cache keys before they expire (maxmemory set, maxmemory-policy ${policy}): set maxmemory-policy noeviction`,
         );
       },
       (error: unknown) => {
         // INFO refused (an ACL without it): the policy cannot be checked; it is the operator's to set.
-        if (/NOPERM|unknown command/i.test((error as Error).message ?? "")) return undefined;
+        if (/NOPERM|unknown command/i.test((error as Error).message ?? "")) {
+          if (this.#policy === check) this.#policyOk = true;
+          return undefined;
+        }
         // Unreachable: this request fails as its SET would; the next one checks again.
         this.#policy = undefined;
         return error as Error;
