@@ -10,7 +10,7 @@
 // undici (Node, same process as this script) sends --requests bodies.
 //
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
-//        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--target URL] [--smcp PATH]
+//        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--idle stop|run] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
 import { median, runLoad } from "./load.js";
-import { cpuSecondsOf, onAllCpus, pinOther, pinSelf, type RunningPeer, startPeer, treeUsageOf } from "./peer.js";
+import { cpuSecondsOf, onAllCpus, pinOther, pinSelf, type RunningPeer, signalTree, startPeer, treeUsageOf } from "./peer.js";
 import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
 import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
 import { openBenchStore, type StoreKind } from "./stores.js";
@@ -58,6 +58,14 @@ const { values } = parseArgs({
     // Bodies' ts_ms: "rising" at the rate they are expected to be sent (as clients signing at send time stamp
     // them), or "fixed": one ts_ms for every body signed at once (this bench before round 3 session 13).
     ts: { type: "string", default: "rising" },
+    // Interleaved runs: "stop" (SIGSTOP) every other peer's server while one is measured, so none of them, its
+    // garbage collector and timers included, runs on the measured peer's CPU; or "run": all keep running (this
+    // bench before round 3 session 13).
+    idle: { type: "string", default: "stop" },
+    // wrk: seconds of load, unmeasured, right before each measured run (after its bodies are signed): a server
+    // that sat idle through the other peers' runs and the signing (V8 shrinks an idle heap) is measured from its
+    // steady state, not from its first second back under load. 0: none (this bench before round 3 session 13).
+    "rewarm-s": { type: "string", default: "1" },
   },
 });
 const GENERATOR = values.generator;
@@ -67,12 +75,14 @@ const RUNS = Number(values.runs);
 const CONCURRENCY = Number(values.concurrency);
 const SECONDS = Number(values.duration);
 const WARMUP_S = Number(values["warmup-s"]);
+const REWARM_S = Number(values["rewarm-s"]);
 const MAX_RATE = Number(values["max-rate"]);
 const HEADROOM = Number(values.headroom);
 const REQUESTS = Number(values.requests);
 const WARMUP = Number(values.warmup);
 if (values.ts !== "rising" && values.ts !== "fixed") throw new Error("--ts is rising or fixed");
 const RISING_TS = values.ts === "rising";
+if (values.idle !== "stop" && values.idle !== "run") throw new Error("--idle is stop or run");
 
 interface Peer {
   name: string;
@@ -373,7 +383,7 @@ class WrkPeer {
   async run(): Promise<Run> {
     // A floor of 5,000 req/s: a peer whose warm-up ran cold (JIT, a noisy neighbour) may more than double later.
     const rate = Math.max(this.#best, 5000);
-    const run = await this.#wrk(SECONDS, Math.ceil(rate * SECONDS * HEADROOM) + 2 * CONCURRENCY, rate);
+    const run = await this.#wrk(SECONDS, Math.ceil(rate * SECONDS * HEADROOM) + 2 * CONCURRENCY, rate, REWARM_S);
     this.#best = Math.max(this.#best, run.rps);
     return run;
   }
@@ -382,14 +392,29 @@ class WrkPeer {
     rmSync(this.#pool.file, { force: true });
   }
 
-  async #wrk(seconds: number, count: number, perSecond: number): Promise<Run> {
+  async #wrk(seconds: number, count: number, perSecond: number, rewarmS = 0): Promise<Run> {
     // Bodies left from an earlier run may be minutes old when runs are interleaved: never send them.
     this.#pool.discard();
+    const rewarmCount = rewarmS > 0 ? Math.ceil(perSecond * rewarmS * HEADROOM) + 2 * CONCURRENCY : 0;
     // Signing uses both cores: the server sits idle meanwhile. The bodies' ts_ms rise at the rate they are expected
     // to be sent, as clients signing at send time stamp them: one ts_ms for all would make the expiries a store
     // indexes (SQLite, PostgreSQL) arrive in random order, which real traffic does not.
-    await onAllCpus(1, () => this.#pool.ensure(count, RISING_TS ? perSecond : undefined));
+    await onAllCpus(1, () => this.#pool.ensure(count + rewarmCount, RISING_TS ? perSecond : undefined));
     const headers = this.peer.headers ? { headers: this.peer.headers } : {};
+    if (rewarmS > 0) {
+      const warm = await runWrk({
+        url: this.url,
+        bodiesFile: this.#pool.file,
+        skip: this.#pool.sent,
+        seconds: rewarmS,
+        connections: CONCURRENCY,
+        cpu: 1,
+        ...headers,
+      });
+      this.#pool.consumed(warm.used);
+      this.answered += warm.requests;
+      if (warm.non2xx > 0) throw new Error(`${this.peer.name}: ${warm.non2xx} error answers before a run`);
+    }
     const use0 = this.pid ? treeUsageOf(this.pid) : undefined;
     const store0 = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) : 0;
     const r = await runWrk({
@@ -490,7 +515,7 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     rounds: runs.map((x) => x.rps),
   };
   console.error(
-    `${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms; runs ${row.rounds.map((x) => x.toFixed(0)).join(" / ")}`,
+    `${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms; runs ${row.rounds.map((x) => x.toFixed(0)).join(" / ")}; p99 per run ${runs.map((x) => x.p99ms.toFixed(1)).join(" / ")} ms`,
   );
   return row;
 }
@@ -508,9 +533,26 @@ function unpinAll(): void {
   for (const unpin of unpinStores.values()) unpin();
   unpinStores.clear();
 }
+/** Peers' servers stopped (--idle stop) while another is measured: resumed before they are stopped for good. */
+const frozen = new Set<number>();
+/** Under --idle stop: resumes the server of `pid` and stops every other of `pids`. */
+function measureOnly(pid: number | undefined, pids: (number | undefined)[]): void {
+  if (values.idle !== "stop") return;
+  for (const other of pids) {
+    if (other === undefined || other === pid || frozen.has(other)) continue;
+    signalTree(other, "SIGSTOP");
+    frozen.add(other);
+  }
+  if (pid !== undefined && frozen.delete(pid)) signalTree(pid, "SIGCONT");
+}
+function resumeAll(): void {
+  for (const pid of frozen) signalTree(pid, "SIGCONT");
+  frozen.clear();
+}
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     unpinAll();
+    resumeAll();
     process.exit(130);
   });
 }
@@ -552,16 +594,24 @@ const INTERLEAVED = GENERATOR === "wrk" && values.order === "interleaved";
 try {
   const keys = values.target ? ["target"] : (values.peers as string).split(",");
   if (INTERLEAVED) {
-    // Every peer listens at once (pinned to CPU 0; an idle one costs nothing), and takes its runs in turn.
+    // Every peer listens at once (pinned to CPU 0; under --idle stop, stopped while another is measured), and
+    // takes its runs in turn.
     const started: Started[] = [];
     try {
       for (const key of keys) started.push(await startOne(key));
       const runners = started.map((s, i) => new WrkPeer(s.peer, s.url, join(dir, `bodies-${i}.txt`), s.pid));
+      const pids = started.map((s) => s.pid);
       try {
-        for (const runner of runners) await runner.warmUp();
+        for (const runner of runners) {
+          measureOnly(runner.pid, pids);
+          await runner.warmUp();
+        }
         const runs: Run[][] = runners.map(() => []);
         for (let r = 0; r < RUNS; r++) {
-          for (const [i, runner] of runners.entries()) (runs[i] as Run[]).push(await runner.run());
+          for (const [i, runner] of runners.entries()) {
+            measureOnly(runner.pid, pids);
+            (runs[i] as Run[]).push(await runner.run());
+          }
         }
         for (const [i, runner] of runners.entries()) {
           rows.push(rowOf(runner.peer, runs[i] as Run[]));
@@ -571,6 +621,7 @@ try {
         for (const runner of runners) runner.dispose();
       }
     } finally {
+      resumeAll();
       for (const s of started) await s.stop();
     }
   } else {
@@ -609,7 +660,7 @@ const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
 const floor = rows.find((r) => r.peer.startsWith("the floor ("));
 const per =
   GENERATOR === "wrk"
-    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s, ${INTERLEAVED ? "runs interleaved across peers" : "peers one after another"}`
+    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(
   `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,

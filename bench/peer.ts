@@ -91,6 +91,39 @@ export interface TreeUsage {
  * cutime/cstime (added here), its I/O in the parent's /proc/PID/io.
  */
 export function treeUsageOf(pid: number): TreeUsage {
+  const usage: TreeUsage = { userS: 0, systemS: 0, syscr: 0, syscw: 0, rchar: 0, wchar: 0 };
+  for (const [p, st] of processTree(pid)) {
+    usage.userS += st.user / CLOCK_TICKS;
+    usage.systemS += st.system / CLOCK_TICKS;
+    try {
+      for (const line of readFileSync(`/proc/${p}/io`, "utf8").split("\n")) {
+        const [key, value] = line.split(": ");
+        if (key === "syscr" || key === "syscw" || key === "rchar" || key === "wchar") usage[key] += Number(value);
+      }
+    } catch {
+      // Exited, or not ours to read: its I/O is not counted.
+    }
+  }
+  return usage;
+}
+
+/**
+ * Stops (SIGSTOP) or resumes (SIGCONT) a process and every process below it. A stopped server does
+ * nothing at all, its garbage collector and timers included, so a peer waiting for its turn takes none of
+ * the measured peer's CPU (V8 collects an idle heap's garbage some seconds after the load stops).
+ */
+export function signalTree(pid: number, signal: "SIGSTOP" | "SIGCONT"): void {
+  for (const p of processTree(pid).keys()) {
+    try {
+      process.kill(p, signal);
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+}
+
+/** A process and every process below it, by pid, with its CPU ticks (its own and its waited-for children's). */
+function processTree(pid: number): Map<number, { user: number; system: number }> {
   const stats = new Map<number, { ppid: number; user: number; system: number }>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
@@ -108,26 +141,15 @@ export function treeUsageOf(pid: number): TreeUsage {
       // It exited while being read.
     }
   }
-  const usage: TreeUsage = { userS: 0, systemS: 0, syscr: 0, syscw: 0, rchar: 0, wchar: 0 };
+  const tree = new Map<number, { user: number; system: number }>();
   const todo = [pid];
   while (todo.length > 0) {
     const p = todo.pop() as number;
     const st = stats.get(p);
-    if (st) {
-      usage.userS += st.user / CLOCK_TICKS;
-      usage.systemS += st.system / CLOCK_TICKS;
-      try {
-        for (const line of readFileSync(`/proc/${p}/io`, "utf8").split("\n")) {
-          const [key, value] = line.split(": ");
-          if (key === "syscr" || key === "syscw" || key === "rchar" || key === "wchar") usage[key] += Number(value);
-        }
-      } catch {
-        // Exited, or not ours to read: its I/O is not counted.
-      }
-    }
+    if (st) tree.set(p, st);
     for (const [child, c] of stats) if (c.ppid === p) todo.push(child);
   }
-  return usage;
+  return tree;
 }
 
 /** CPU seconds (user + system) used so far by a process and every process below it. */
@@ -165,6 +187,10 @@ export async function startPeer(args: string[], cpu: number | string, env?: Node
     child.once("exit", () => reject(new Error(`peer exited: ${stderr}`)));
   });
   const url = (await ready).replace(/\/$/, "");
+  // From here on its output is drained unread: a server logging a line per request (info level) would have this
+  // process split megabytes a second into lines, on the generator's CPU.
+  lines.close();
+  child.stdout?.resume();
   return {
     url,
     process: child,
