@@ -12,6 +12,7 @@
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
 //        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--idle stop|run] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
+//        [--rewarm-s 1: unmeasured load before each run]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -62,7 +63,8 @@ const { values } = parseArgs({
     // garbage collector and timers included, runs on the measured peer's CPU; or "run": all keep running (this
     // bench before round 3 session 13).
     idle: { type: "string", default: "stop" },
-    // wrk: seconds of load, unmeasured, right before each measured run (after its bodies are signed): a server
+    // wrk: seconds of load, unmeasured, before each measured run (after its bodies are signed; wrk then reads the
+    // body file again, about a second of an idle server between the two, in both modes alike): a server
     // that sat idle through the other peers' runs and the signing (V8 shrinks an idle heap) is measured from its
     // steady state, not from its first second back under load. 0: none (this bench before round 3 session 13).
     "rewarm-s": { type: "string", default: "1" },
@@ -76,6 +78,7 @@ const CONCURRENCY = Number(values.concurrency);
 const SECONDS = Number(values.duration);
 const WARMUP_S = Number(values["warmup-s"]);
 const REWARM_S = Number(values["rewarm-s"]);
+if (!(Number.isFinite(REWARM_S) && REWARM_S >= 0)) throw new Error("--rewarm-s is a number of seconds >= 0");
 const MAX_RATE = Number(values["max-rate"]);
 const HEADROOM = Number(values.headroom);
 const REQUESTS = Number(values.requests);
@@ -535,13 +538,25 @@ function unpinAll(): void {
 }
 /** Peers' servers stopped (--idle stop) while another is measured: resumed before they are stopped for good. */
 const frozen = new Set<number>();
-/** Under --idle stop: resumes the server of `pid` and stops every other of `pids`. */
-function measureOnly(pid: number | undefined, pids: (number | undefined)[]): void {
+/**
+ * Under --idle stop: resumes the server of `pid` and stops every other of `pids` once it has gone quiet (its
+ * CPU time unchanged over 100 ms, 3 s at most): one stopped while it still finishes its last requests could
+ * hold a store's lock or transaction (PostgreSQL's vacuum horizon) through the measured peer's run.
+ */
+async function measureOnly(pid: number | undefined, pids: (number | undefined)[]): Promise<void> {
   if (values.idle !== "stop") return;
   for (const other of pids) {
     if (other === undefined || other === pid || frozen.has(other)) continue;
-    signalTree(other, "SIGSTOP");
+    const until = Date.now() + 3000;
+    for (let last = cpuSecondsOf(other); Date.now() < until; ) {
+      await new Promise((r) => setTimeout(r, 100));
+      const now = cpuSecondsOf(other);
+      if (now === last) break;
+      last = now;
+    }
+    // Recorded first: a stop that fails partway is still undone.
     frozen.add(other);
+    signalTree(other, "SIGSTOP");
   }
   if (pid !== undefined && frozen.delete(pid)) signalTree(pid, "SIGCONT");
 }
@@ -549,6 +564,8 @@ function resumeAll(): void {
   for (const pid of frozen) signalTree(pid, "SIGCONT");
   frozen.clear();
 }
+// Every way out resumes them: an exception thrown from an event handler skips the finally blocks below.
+process.on("exit", resumeAll);
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     unpinAll();
@@ -603,13 +620,13 @@ try {
       const pids = started.map((s) => s.pid);
       try {
         for (const runner of runners) {
-          measureOnly(runner.pid, pids);
+          await measureOnly(runner.pid, pids);
           await runner.warmUp();
         }
         const runs: Run[][] = runners.map(() => []);
         for (let r = 0; r < RUNS; r++) {
           for (const [i, runner] of runners.entries()) {
-            measureOnly(runner.pid, pids);
+            await measureOnly(runner.pid, pids);
             (runs[i] as Run[]).push(await runner.run());
           }
         }

@@ -41,6 +41,8 @@ const WINDOW_MS = 300_000;
 const lib = (await import(values.dist ? "../dist/index.js" : "../src/index.js")) as typeof import("../src/index.js");
 const redisLib = (await import(values.dist ? "../dist/redis.js" : "../src/redis.js")) as typeof import("../src/redis.js");
 const BEFORE = values.before ? resolve(values.before) : undefined;
+// Built against built: the sources through tsx would compare a loader's code with a build's.
+if (BEFORE && !values.dist) throw new Error("--before compares builds: give --dist too");
 const beforeLib = BEFORE ? ((await import(pathToFileURL(join(BEFORE, "index.js")).href)) as typeof lib) : undefined;
 const beforeRedisLib = BEFORE ? ((await import(pathToFileURL(join(BEFORE, "redis.js")).href)) as typeof redisLib) : undefined;
 
@@ -66,6 +68,7 @@ async function open(spec: string): Promise<Store> {
   const before = spec.endsWith("@before");
   if (before && !(beforeLib && beforeRedisLib)) throw new Error(`${spec} needs --before DIR (another build's dist/)`);
   const kind = before ? spec.slice(0, -"@before".length) : spec;
+  if (before && kind !== "memory" && kind !== "redis") throw new Error(`${spec}: only memory and redis come from a build`);
   const { MemoryNonceStore } = before ? (beforeLib as typeof lib) : lib;
   const { RedisNonceStore } = before ? (beforeRedisLib as typeof redisLib) : redisLib;
   if (kind === "memory") {

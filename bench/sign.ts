@@ -49,18 +49,28 @@ export async function writeSignedBodies(options: SignOptions): Promise<number> {
       writes = writes.then(() => (out.write(line) ? undefined : once(out, "drain").then(() => undefined)));
     }
   };
-  await Promise.all(
-    Array.from({ length: threads }, async (_, thread) => {
-      const work = { count: options.count, thread, threads, chunk: SIGN_CHUNK, tsMs, perSecond: options.perSecond ?? 0 };
-      const worker = tsWorker(new URL("./sign-worker.ts", import.meta.url), { ...work, alg: options.alg ?? "hmac" });
-      worker.on("message", ({ chunk, text }: { chunk: number; text: string }) => {
-        done.set(chunk, text);
-        flush();
-      });
-      const [code] = (await once(worker, "exit")) as [number];
-      if (code !== 0) throw new Error(`signing worker exited with code ${code}`);
-    }),
-  );
+  const workers = Array.from({ length: threads }, (_, thread) => {
+    const work = { count: options.count, thread, threads, chunk: SIGN_CHUNK, tsMs, perSecond: options.perSecond ?? 0 };
+    const worker = tsWorker(new URL("./sign-worker.ts", import.meta.url), { ...work, alg: options.alg ?? "hmac" });
+    worker.on("message", ({ chunk, text }: { chunk: number; text: string }) => {
+      done.set(chunk, text);
+      flush();
+    });
+    return worker;
+  });
+  try {
+    await Promise.all(
+      workers.map(async (worker) => {
+        const [code] = (await once(worker, "exit")) as [number];
+        if (code !== 0) throw new Error(`signing worker exited with code ${code}`);
+      }),
+    );
+  } catch (error) {
+    // One failed: the others stop too, and nothing more is written.
+    for (const worker of workers) void worker.terminate();
+    out.destroy();
+    throw error;
+  }
   if (next !== chunks) throw new Error(`signing wrote ${next} of ${chunks} chunks`);
   await writes;
   out.end();

@@ -64,7 +64,7 @@ export class RedisNonceStore implements NonceStore {
   readonly #count = new NonceCount();
   /** The last policy check: resolves to the refusal to raise, or undefined when Redis keeps every key until it expires. */
   #policy: Promise<Error | undefined> | undefined;
-  /** The check now in `#policy` has answered that Redis keeps every key: reservations need not wait for it. */
+  /** The check now in `#policy` found nothing to refuse (Redis keeps every key, or INFO is not ours): reservations need not wait for it. */
   #policyOk = false;
   #policyCheckedAt = 0;
   /** `used_memory` and `maxmemory` at the last policy check. */
@@ -223,8 +223,8 @@ export class RedisNonceStore implements NonceStore {
           if (this.#policy === check) this.#policyOk = true;
           return undefined;
         }
-        // Unreachable: this request fails as its SET would; the next one checks again.
-        this.#policy = undefined;
+        // Unreachable: this request fails as its SET would; the next one checks again (unless a newer check began).
+        if (this.#policy === check) this.#policy = undefined;
         return error as Error;
       },
     );
