@@ -15,6 +15,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
+import { median } from "./load.js";
 import { cpuSecondsOf, pinOther, pinSelf } from "./peer.js";
 import { deleteByPattern, localRedisPid } from "./stores.js";
 
@@ -171,7 +172,6 @@ try {
   for (const store of stores.values()) await store.close();
   for (const unpin of unpins.values()) unpin();
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 console.log(
   `\n${TURNS * TURN} reservations per round in turns of ${TURN}, ${values.rounds} rounds interleaved, ${HELD} held first (memory, map); caller on CPU 0${unpins.size > 0 ? ", Redis pinned to CPU 1" : ""}${gc ? ", a full GC before each round" : ""}\n`,
 );

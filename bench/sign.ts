@@ -24,7 +24,7 @@ export interface SignOptions {
 }
 
 /** Bodies a signing worker signs and posts at once: chunk k holds bodies k * CHUNK onwards. */
-export const SIGN_CHUNK = 10_000;
+const SIGN_CHUNK = 10_000;
 
 /**
  * Writes `count` unique signed `batch_sum` envelopes (own nonce and
