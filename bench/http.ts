@@ -12,7 +12,7 @@
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
 //        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--idle stop|run] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
-//        [--rewarm-s 1: unmeasured load before each run]
+//        [--rewarm-s 1: unmeasured load before each run] [peer keys smcp-...+--node-flag: the peer under that flag] [--rate R: wrk offers about R req/s, not as many as it can]
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,6 +68,12 @@ const { values } = parseArgs({
     // that sat idle through the other peers' runs and the signing (V8 shrinks an idle heap) is measured from its
     // steady state, not from its first second back under load. 0: none (this bench before round 3 session 13).
     "rewarm-s": { type: "string", default: "1" },
+    // wrk: offer about this many requests a second in all (each connection waits a random 0-2x C/R s between an
+    // answer and its next request; still a closed loop, so the rate is C/(C/R + latency): near R while latency is
+    // small beside C/R) instead of as many as the server answers: tails compared at nearly one offered load.
+    // At saturation a closed-loop generator keeps C requests in flight, so a server at half the rate shows twice
+    // the latency from that alone (Little's law). Unset: saturation.
+    rate: { type: "string" },
   },
 });
 const GENERATOR = values.generator;
@@ -86,6 +92,11 @@ const WARMUP = Number(values.warmup);
 if (values.ts !== "rising" && values.ts !== "fixed") throw new Error("--ts is rising or fixed");
 const RISING_TS = values.ts === "rising";
 if (values.idle !== "stop" && values.idle !== "run") throw new Error("--idle is stop or run");
+const RATE = values.rate === undefined ? undefined : Number(values.rate);
+if (RATE !== undefined && !(Number.isFinite(RATE) && RATE > 0)) throw new Error("--rate is requests a second > 0");
+if (RATE !== undefined && GENERATOR !== "wrk") throw new Error("--rate needs --generator wrk");
+/** wrk's mean wait per connection between an answer and the next request, for --rate. */
+const PACE_MS = RATE === undefined ? undefined : (CONCURRENCY * 1000) / RATE;
 
 interface Peer {
   name: string;
@@ -112,13 +123,15 @@ async function smcpPeer(
   kind: StoreKind,
   options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv; bin?: string } = {},
 ): Promise<Peer> {
+  const node = [...nodeFlags, ...(values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [])];
+  const label = nodeFlags.length > 0 ? ` [node ${nodeFlags.join(" ")}]` : "";
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
   const build = options.bin ?? bin;
   const extra = options.extra ?? quiet();
   return {
-    name: build === values.smcp ? name : `${name} [${build}]`,
+    name: (build === values.smcp ? name : `${name} [${build}]`) + label,
     start: () =>
       startSmcp({
         store: store.url,
@@ -127,7 +140,7 @@ async function smcpPeer(
         cpu,
         extra,
         env: options.env,
-        node: values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [],
+        node,
       }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
@@ -136,7 +149,14 @@ async function smcpPeer(
   };
 }
 
-async function peerFor(spec: string): Promise<Peer> {
+/** Node's own flags for the smcp peer being made (a key's `+FLAG` suffixes). */
+let nodeFlags: string[] = [];
+
+async function peerFor(given: string): Promise<Peer> {
+  // smcp-memory+--max-semi-space-size=64: the peer with Node (V8) flags of its own, beside the same peer without.
+  const [spec, ...flags] = given.split("+") as [string, ...string[]];
+  if (flags.length > 0 && !spec.startsWith("smcp-")) throw new Error(`${given}: +FLAG suffixes are for smcp peers`);
+  nodeFlags = flags;
   const before = spec.endsWith("@before");
   if (before && !values["smcp-before"]) throw new Error(`${spec}: give --smcp-before PATH`);
   bin = before ? (values["smcp-before"] as string) : values.smcp;
@@ -322,6 +342,8 @@ interface Run {
   p50ms: number;
   p99ms: number;
   maxms: number;
+  /** Mean latency (wrk only). */
+  meanms: number | undefined;
   errors: number;
   socket: string;
   /** Requests answered per CPU second the server (and its workers) used during the run: the per-core yardstick. */
@@ -378,14 +400,15 @@ class WrkPeer {
   }
 
   async warmUp(): Promise<void> {
-    const warm = await this.#wrk(WARMUP_S, Math.ceil(MAX_RATE * WARMUP_S), MAX_RATE);
+    const offered = RATE ?? MAX_RATE;
+    const warm = await this.#wrk(WARMUP_S, Math.ceil(offered * WARMUP_S * (RATE ? HEADROOM : 1)), offered);
     if (warm.errors > 0) throw new Error(`${this.peer.name}: ${warm.errors} error answers during warm-up`);
     this.#best = warm.rps;
   }
 
   async run(): Promise<Run> {
     // A floor of 5,000 req/s: a peer whose warm-up ran cold (JIT, a noisy neighbour) may more than double later.
-    const rate = Math.max(this.#best, 5000);
+    const rate = RATE ?? Math.max(this.#best, 5000);
     const run = await this.#wrk(SECONDS, Math.ceil(rate * SECONDS * HEADROOM) + 2 * CONCURRENCY, rate, REWARM_S);
     this.#best = Math.max(this.#best, run.rps);
     return run;
@@ -404,6 +427,7 @@ class WrkPeer {
     // indexes (SQLite, PostgreSQL) arrive in random order, which real traffic does not.
     await onAllCpus(1, () => this.#pool.ensure(count + rewarmCount, RISING_TS ? perSecond : undefined));
     const headers = this.peer.headers ? { headers: this.peer.headers } : {};
+    const pace = PACE_MS === undefined ? {} : { paceMs: PACE_MS };
     if (rewarmS > 0) {
       const warm = await runWrk({
         url: this.url,
@@ -412,6 +436,7 @@ class WrkPeer {
         seconds: rewarmS,
         connections: CONCURRENCY,
         cpu: 1,
+        ...pace,
         ...headers,
       });
       this.#pool.consumed(warm.used);
@@ -427,6 +452,7 @@ class WrkPeer {
       seconds,
       connections: CONCURRENCY,
       cpu: 1,
+      ...pace,
       ...headers,
     });
     const use1 = this.pid ? treeUsageOf(this.pid) : undefined;
@@ -440,6 +466,7 @@ class WrkPeer {
       p50ms: r.p50ms,
       p99ms: r.p99ms,
       maxms: r.maxms,
+      meanms: r.meanms,
       errors: r.non2xx,
       socket: socketErrors(r),
       perCpuS: cpuS > 0 ? r.requests / cpuS : undefined,
@@ -478,6 +505,7 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
       p50ms: r.p50ms,
       p99ms: r.p99ms,
       maxms: r.maxms,
+      meanms: undefined,
       errors: r.errors,
       socket: "-",
       perCpuS: undefined,
@@ -503,6 +531,7 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     p50ms: median(runs.map((x) => x.p50ms)),
     p99ms: median(runs.map((x) => x.p99ms)),
     maxms: Math.max(...runs.map((x) => x.maxms)),
+    meanms: runs.every((x) => x.meanms !== undefined) ? median(runs.map((x) => x.meanms as number)) : undefined,
     errors: runs.reduce((n, x) => n + x.errors, 0),
     socket: runs.map((x) => x.socket).join(" / "),
     perCpuS: runs.every((x) => x.perCpuS !== undefined) ? median(runs.map((x) => x.perCpuS as number)) : undefined,
@@ -677,7 +706,7 @@ const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
 const floor = rows.find((r) => r.peer.startsWith("the floor ("));
 const per =
   GENERATOR === "wrk"
-    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}`
+    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}${RATE ? `; about ${RATE} req/s offered (each connection waits 0-${(2 * (PACE_MS as number)).toFixed(1)} ms between an answer and its next request)` : "; as many requests as each server answers"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(
   `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
@@ -713,6 +742,22 @@ if (rows.some((r) => r.perRequest)) {
     if (!q) continue;
     console.log(
       `| ${r.peer} | ${q.totalUs.toFixed(1)} (${q.userUs.toFixed(1)} + ${q.systemUs.toFixed(1)}) | ${q.syscr.toFixed(2)} | ${q.syscw.toFixed(2)} | ${q.rchar.toFixed(0)} | ${q.wchar.toFixed(0)} | ${r.storeUs?.toFixed(1) ?? "-"} |`,
+    );
+  }
+}
+// The tail's two factors against raw's: the mean (at saturation, C in flight / req/s, Little's law, so a slower
+// server's mean is longer by its rate ratio alone) and the tail's shape (p99 / mean). p99 vs raw is about their
+// product (each a median of the runs).
+if (rows.some((r) => r.meanms !== undefined)) {
+  console.log("\n| peer | mean ms | in flight (mean x req/s) | mean vs raw | p99 / mean | p99 / mean vs raw's | p99 vs raw |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  const shape = (r: Row) => (r.meanms ? r.p99ms / r.meanms : undefined);
+  for (const r of rows) {
+    if (!r.meanms) continue;
+    const rawShape = raw ? shape(raw) : undefined;
+    const own = shape(r) as number;
+    console.log(
+      `| ${r.peer} | ${r.meanms.toFixed(2)} | ${((r.meanms / 1000) * r.rps).toFixed(1)} | ${ratio(r.meanms, raw?.meanms)} | ${own.toFixed(2)} | ${ratio(own, rawShape)} | ${ratio(r.p99ms, raw?.p99ms)} |`,
     );
   }
 }

@@ -1,7 +1,19 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { readdirSync, readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import {
+  closeSync,
+  createWriteStream,
+  existsSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+} from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 /** A peer server process started by a benchmark. */
@@ -171,26 +183,52 @@ export function rssOf(pid: number): { rss: number; peak: number } {
 /** Starts `node ARGS...` pinned to `cpu` and resolves with its URL once it prints `listening on URL`. */
 export async function startPeer(args: string[], cpu: number | string, env?: NodeJS.ProcessEnv): Promise<RunningPeer> {
   const [command, argv] = pinned([process.execPath, ...args], cpu);
-  const child = spawn(command, argv, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) });
-  let stderr = "";
-  child.stderr?.on("data", (c) => {
-    // Only the tail is kept (for the message of a peer that dies): a server logging a line per request
-    // would otherwise grow this process by megabytes a second.
-    stderr = (stderr + c).slice(-65536);
-  });
+  // Its stderr (where smcp logs, a line per request at info) goes to a file, as a production server's logs would
+  // go to a file or a collector: through a pipe, this process read megabytes a second of it on the generator's CPU,
+  // and wrk's own delays count as the server's latency. In memory (/dev/shm) where there is one, so that the
+  // kernel's writeback of a disk file does not run beside the measured server either: the server's own cost of
+  // its logs (the write calls included) is what is measured. Removed when the peer stops.
+  const logDir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "smcp-bench-peer-"));
+  const logFd = openSync(join(logDir, "stderr.log"), "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(command, argv, { stdio: ["ignore", "pipe", logFd], ...(env ? { env: { ...process.env, ...env } } : {}) });
+  } finally {
+    closeSync(logFd);
+  }
+  /** The log's last 64 KiB (for the message of a peer that dies). */
+  const stderrTail = () => {
+    try {
+      const fd = openSync(join(logDir, "stderr.log"), "r");
+      try {
+        const size = fstatSync(fd).size;
+        const buffer = Buffer.alloc(Math.min(size, 65536));
+        readSync(fd, buffer, 0, buffer.length, size - buffer.length);
+        return buffer.toString("utf8");
+      } finally {
+        closeSync(fd);
+      }
+    } catch (error) {
+      return `(its stderr could not be read: ${(error as Error).message})`;
+    }
+  };
+  child.once("exit", () => rmSync(logDir, { recursive: true, force: true }));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
   const ready = new Promise<string>((resolve, reject) => {
     lines.on("line", (line: string) => {
       const match = /^listening on (\S+)/.exec(line);
       if (match) resolve(match[1] as string);
     });
-    child.once("exit", () => reject(new Error(`peer exited: ${stderr}`)));
+    child.prependOnceListener("exit", () => reject(new Error(`peer exited: ${stderrTail()}`)));
   });
   const url = (await ready).replace(/\/$/, "");
   // From here on its output is drained unread: a server logging a line per request (info level) would have this
-  // process split megabytes a second into lines, on the generator's CPU.
+  // process split megabytes a second into lines, on the generator's CPU. BENCH_PEER_STDOUT=PREFIX keeps it instead,
+  // in PREFIX.PID, piped without parsing (what V8's --trace-gc prints, from a peer key's +--trace-gc).
   lines.close();
-  child.stdout?.resume();
+  const keep = process.env.BENCH_PEER_STDOUT;
+  if (keep) child.stdout?.pipe(createWriteStream(`${keep}.${child.pid}`));
+  else child.stdout?.resume();
   return {
     url,
     process: child,

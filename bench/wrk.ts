@@ -23,6 +23,11 @@ export interface WrkResult {
   p50ms: number;
   p99ms: number;
   maxms: number;
+  /**
+   * Mean latency. At saturation, C closed-loop connections keep C requests in flight, so mean x rps is about C
+   * (Little's law): a slower server's mean, and with it its tail, is longer by its rate ratio alone.
+   */
+  meanms: number;
   /** Answers with a status of 400 or more: wrk's own count (smcp answers nothing in 3xx). */
   non2xx: number;
   /** Socket errors: connect, read, write, and requests past wrk's --timeout. */
@@ -52,6 +57,11 @@ export interface WrkOptions {
   headers?: Record<string, string>;
   /** A request slower than this counts as a timeout, not a latency. Default 10 s. */
   timeoutS?: number;
+  /**
+   * Each connection waits 0 to 2x this many milliseconds (whole, random) between an answer and its next request:
+   * about `connections * 1000 / paceMs` requests a second offered whatever the server's speed. Unset: none.
+   */
+  paceMs?: number;
 }
 
 /**
@@ -66,6 +76,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   for (const [name, value] of Object.entries(headers)) args.push("-H", `${name}: ${value}`);
   args.push(options.url, "--", options.bodiesFile, String(options.skip ?? 0));
   if (options.stream) args.push("stream");
+  if (options.paceMs !== undefined) args.push(`pace=${options.paceMs.toFixed(3)}`);
   const [command, argv] = pinned([WRK, ...args], options.cpu);
   const { stdout } = await run(command, argv, { maxBuffer: 1 << 20 });
   const line = /^WRK_JSON (.*)$/m.exec(stdout)?.[1];
@@ -83,6 +94,7 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     p50ms: n("p50_us") / 1000,
     p99ms: n("p99_us") / 1000,
     maxms: n("max_us") / 1000,
+    meanms: n("mean_us") / 1000,
     non2xx: n("status"),
     socket: { connect: n("connect"), read: n("read"), write: n("write"), timeout: n("timeout") },
     used: n("used"),

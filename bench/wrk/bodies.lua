@@ -3,13 +3,21 @@
 -- bodies run out the thread stops and done() says so (the caller treats
 -- that as an error). Prints exact figures as one JSON line for bench/wrk.ts.
 --
---   wrk -t1 -c64 -d10s -s bench/wrk/bodies.lua -H 'Content-Type: application/json' URL -- FILE [SKIP [stream]]
+--   wrk -t1 -c64 -d10s -s bench/wrk/bodies.lua -H 'Content-Type: application/json' URL -- FILE [SKIP [stream] [pace=MS]]
 --
 -- SKIP: lines already sent by an earlier run over the same file. By default
 -- every request is formatted in init, before wrk starts its clock, so the
 -- run costs wrk one table lookup per request; `stream` reads and formats
 -- one line per request instead (a few microseconds of wrk's own core), so a
 -- run starts at once however large the file (back-to-back soak segments).
+-- `pace=MS`: each connection waits a random whole number of milliseconds,
+-- 0 to 2*MS (mean MS), after an answer before it sends its next request, so
+-- C connections offer C*1000/(MS + latency) requests a second: still a
+-- closed loop, but one where latency is small beside MS, so servers of
+-- different speeds get nearly the same load (the table shows the rate each
+-- got), not each its own saturation. Random, not fixed: connections sent in
+-- step would arrive as bursts. wrk starts a request's clock when it writes
+-- it, after the wait.
 
 local threads = {}
 
@@ -21,7 +29,20 @@ function init(args)
   local skip = tonumber(args[2] or "0")
   used = 0
   exhausted = 0
-  if args[3] == "stream" then
+  local stream = false
+  for i = 3, #args do
+    if args[i] == "stream" then stream = true end
+    if string.sub(args[i], 1, 5) == "pace=" then
+      pace = tonumber(string.match(args[i], "^pace=([%d.]+)$") or "")
+      if not pace then error("unreadable " .. args[i]) end
+    end
+  end
+  -- Defined only when pacing: wrk checks for delay() after init, and with it
+  -- every request waits for a timer event, even a 0 ms one.
+  if pace then
+    function delay() return math.floor(math.random() * (2 * pace + 1)) end
+  end
+  if stream then
     file = assert(io.open(args[1], "r"))
     for _ = 1, skip do file:read("*l") end
     return

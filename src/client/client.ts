@@ -9,7 +9,7 @@ import { isJsonObject, MAX_WAIT_MS, RESPONSE_FIELDS, type ResponseMessage, Respo
 import { parseLossless } from "../protocol/parse.js";
 import { signRequest, verifyCanonical } from "../protocol/sign.js";
 import type { Tool } from "../tools/define.js";
-import { sleep } from "../util/abort.js";
+import { followAbort, sleep } from "../util/abort.js";
 import {
   activeCarrier,
   context,
@@ -308,7 +308,7 @@ export class SmcpClient {
   async callAndWait(tool: string | Tool, args: unknown = {}, options: WaitOptions = {}): Promise<unknown> {
     const begun = Date.now();
     const name = typeof tool === "string" ? tool : tool.name;
-    const signal = waitSignal(options);
+    const { signal, release } = waitSignal(options);
     let started: ResponseMessage;
     try {
       started = await this.request(name, args as JsonObject, {
@@ -323,6 +323,8 @@ export class SmcpClient {
       throw new SmcpError(byCaller ? "cancelled" : "timeout", `stopped waiting for ${name} to be accepted`, {
         cause: signal.reason,
       });
+    } finally {
+      release();
     }
     if (started.status === "ok") return resultOf(started); // a sync tool answered at once
     const jobId = started.result?.job_id;
@@ -341,7 +343,7 @@ export class SmcpClient {
    * `timeout` when `timeoutMs` ran out, `cancelled` when the caller's own signal aborted.
    */
   async waitForJob(jobId: string, options: WaitOptions = {}): Promise<ResponseMessage> {
-    const signal = waitSignal(options);
+    const { signal, release } = waitSignal(options);
     let pause = options.pollIntervalMs ?? 200;
     const maxPause = options.maxPollIntervalMs ?? 2000;
     const call = {
@@ -381,6 +383,8 @@ export class SmcpClient {
       if (options.cancelOnAbort !== false) await this.cancel(jobId).catch(() => undefined);
       const byCaller = options.signal?.aborted === true;
       throw new SmcpError(byCaller ? "cancelled" : "timeout", `stopped waiting for job ${jobId}`, { cause: signal.reason });
+    } finally {
+      release();
     }
   }
 
@@ -456,9 +460,33 @@ export function resultOf(response: ResponseMessage): JsonObject {
   });
 }
 
-function waitSignal(options: WaitOptions): AbortSignal {
-  const signals: AbortSignal[] = [];
-  if (options.signal) signals.push(options.signal);
-  if (options.timeoutMs !== undefined) signals.push(AbortSignal.timeout(options.timeoutMs));
-  return signals.length === 0 ? new AbortController().signal : AbortSignal.any(signals);
+/**
+ * The signal a wait runs under: the caller's signal and `timeoutMs`, whichever comes first. `release` once the wait
+ * is over: the caller's signal, which may live as long as the app, then holds nothing of it (AbortSignal.any would
+ * leave an entry on it per wait on Node 20).
+ */
+function waitSignal(options: WaitOptions): { signal: AbortSignal; release: () => void } {
+  const { timeoutMs } = options;
+  // What AbortSignal.timeout accepted; setTimeout would take anything else as 1 ms.
+  if (timeoutMs !== undefined && !(Number.isInteger(timeoutMs) && timeoutMs >= 0 && timeoutMs <= 2 ** 31 - 1)) {
+    throw new SmcpUsageError(`timeoutMs must be an integer from 0 to ${2 ** 31 - 1}`);
+  }
+  const followed = options.signal ? followAbort(options.signal) : { controller: new AbortController(), unlink: () => {} };
+  const { controller } = followed;
+  const timer =
+    options.timeoutMs === undefined
+      ? undefined
+      : setTimeout(
+          () => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
+          options.timeoutMs,
+        );
+  // As AbortSignal.timeout's timer: a wait alone does not keep the process alive.
+  timer?.unref();
+  return {
+    signal: controller.signal,
+    release: () => {
+      clearTimeout(timer);
+      followed.unlink();
+    },
+  };
 }

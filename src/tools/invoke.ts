@@ -1,7 +1,7 @@
 import type { JsonObject } from "../protocol/canonical.js";
 import { SmcpError, ToolError, wireText } from "../protocol/errors.js";
 import { isJsonObject } from "../protocol/messages.js";
-import { raceAbort } from "../util/abort.js";
+import { followAbort, raceAbort } from "../util/abort.js";
 import { StatusReply, type Tool } from "./define.js";
 import type { ToolRuns } from "./runs.js";
 
@@ -91,11 +91,16 @@ export async function invokeTool<C>(tool: Tool, args: unknown, options: InvokeOp
       ),
     };
   }
-  // Without a timeout the caller's signal is used as it is: no timer, no extra signal on the hot path.
-  const timer = timeoutMs === undefined ? undefined : new AbortController();
-  const signal = timer ? AbortSignal.any([options.signal, timer.signal]) : options.signal;
-  if (signal.aborted) return { kind: "aborted", reason: signal.reason };
-  const timeout = timer && setTimeout(() => timer.abort(new ToolTimeout(timeoutMs as number)), timeoutMs);
+  // Without a timeout the caller's signal is used as it is: no timer, no extra signal on the hot path. With one, a
+  // controller of the run's own follows the caller's signal (often the server's shutdown signal, which lives as
+  // long as the process) until the run is over: not AbortSignal.any, which leaks an entry on that signal per call.
+  const own = timeoutMs === undefined ? undefined : followAbort(options.signal);
+  const signal = own ? own.controller.signal : options.signal;
+  if (signal.aborted) {
+    own?.unlink();
+    return { kind: "aborted", reason: signal.reason };
+  }
+  const timeout = own && setTimeout(() => own.controller.abort(new ToolTimeout(timeoutMs as number)), timeoutMs);
   // Whether the handler itself has ended, and who to tell when it does after its caller was answered.
   let ended = false;
   let onEnd: (() => void) | undefined;
@@ -136,6 +141,7 @@ export async function invokeTool<C>(tool: Tool, args: unknown, options: InvokeOp
     return { kind: "failed", error: toolFailure(error, options.hideErrors) };
   } finally {
     clearTimeout(timeout);
+    own?.unlink();
   }
   if (signal.aborted) return aborted();
   if (output instanceof StatusReply) return { kind: "reply", reply: output };

@@ -49,9 +49,11 @@ export class ToolRuns {
 
   /** A run's handler settled. */
   ended(tool: string): void {
-    const n = (this.#running.get(tool) ?? 1) - 1;
-    if (n > 0) this.#running.set(tool, n);
-    else this.#running.delete(tool);
+    // A tool's count stays at 0 rather than being deleted: a sync call starts and ends each request, and a
+    // long-lived Map whose key comes and goes reallocates its table in V8's old generation every few calls, old
+    // garbage that only a major GC frees (BENCHMARKS, round 3 session 14). Keys are registered tools' names, so
+    // the Map stays as small as the registry.
+    this.#running.set(tool, Math.max(0, (this.#running.get(tool) ?? 1) - 1));
   }
 
   /**
@@ -79,7 +81,12 @@ export class ToolRuns {
 
   /** The tools with runs in this process now (at most `max` names): who a stray error may have come from. */
   runningTools(max = 10): string[] {
-    return [...this.#running.keys()].slice(0, max);
+    const names: string[] = [];
+    for (const [name, n] of this.#running) {
+      if (names.length === max) break;
+      if (n > 0) names.push(name);
+    }
+    return names;
   }
 
   #emit(event: OverdueEvent): void {
