@@ -1,6 +1,7 @@
 import { createServer as createNodeServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
+import { LinkedList, type ListLinks } from "../util/list.js";
 import type { TraceCarrier } from "../util/trace.js";
 import type { HandleResult, SmcpServer } from "./core.js";
 import {
@@ -282,15 +283,11 @@ function writeAnswer(
 }
 
 /** A body being read: when it started, what it declared and what has come. */
-interface BodyEntry {
+interface BodyEntry extends ListLinks<BodyEntry> {
   start: number;
   declared: number | undefined;
   received: number;
   expire: () => void;
-  /** Neighbours in {@link BodyDeadlines}' list while `linked`. */
-  prev: BodyEntry | undefined;
-  next: BodyEntry | undefined;
-  linked: boolean;
 }
 
 /**
@@ -301,13 +298,9 @@ interface BodyEntry {
  * Exported for its unit test only (not from an entry point).
  */
 export class BodyDeadlines {
-  // The bodies still arriving, oldest first, as a list through the entries themselves: a Set that gains and loses
-  // an entry per request reallocates its table in V8's old generation every few dozen requests once the Set is
-  // old, garbage only a major GC frees, and major GCs are the tail (BENCHMARKS, round 3 session 14). Linking
-  // allocates nothing beyond the entry.
-  #head: BodyEntry | undefined;
-  #tail: BodyEntry | undefined;
-  #size = 0;
+  // The bodies still arriving, oldest first: a list through the entries, not a Set gaining and losing one per
+  // request (see LinkedList).
+  readonly #pending = new LinkedList<BodyEntry>();
   readonly #settings: HttpSettings;
   readonly #every: number;
   #timer: NodeJS.Timeout | undefined;
@@ -324,14 +317,11 @@ export class BodyDeadlines {
       declared,
       received: 0,
       expire,
-      prev: this.#tail,
+      prev: undefined,
       next: undefined,
-      linked: true,
+      linked: false,
     };
-    if (this.#tail) this.#tail.next = entry;
-    else this.#head = entry;
-    this.#tail = entry;
-    this.#size++;
+    this.#pending.push(entry);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.#sweep(), this.#every);
       this.#timer.unref();
@@ -341,31 +331,23 @@ export class BodyDeadlines {
 
   /** The body is done (read whole, refused or gone): its deadline no longer applies. */
   forget(entry: BodyEntry): void {
-    if (!entry.linked) return;
-    entry.linked = false;
-    if (entry.prev) entry.prev.next = entry.next;
-    else this.#head = entry.next;
-    if (entry.next) entry.next.prev = entry.prev;
-    else this.#tail = entry.prev;
-    entry.prev = undefined;
-    entry.next = undefined;
-    this.#size--;
+    this.#pending.remove(entry);
   }
 
   #sweep(): void {
     const now = Date.now();
-    for (let entry = this.#head; entry; ) {
+    for (let entry = this.#pending.head; entry; ) {
       let next = entry.next;
       if (now - entry.start >= bodyDeadlineMs(this.#settings, entry.declared ?? entry.received)) {
         this.forget(entry);
         entry.expire();
         // An expiry that ended another body (a shared socket's close) may have unlinked the next one: start over
         // (each restart follows an expiry, which removed an entry, so this ends).
-        if (next && !next.linked) next = this.#head;
+        if (next && !next.linked) next = this.#pending.head;
       }
       entry = next;
     }
-    if (this.#size === 0) {
+    if (this.#pending.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }

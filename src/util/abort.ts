@@ -1,3 +1,5 @@
+import { LinkedList, type ListLinks } from "./list.js";
+
 /** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -45,34 +47,23 @@ export interface FollowedAbort {
   unlink: () => void;
 }
 
-/** A follower in its parent's list (linked through the followers themselves: nothing allocated per link). */
-interface Follower {
+/** A follower in its parent's list. */
+interface Follower extends ListLinks<Follower> {
   controller: AbortController;
-  prev: Follower | undefined;
-  next: Follower | undefined;
-  linked: boolean;
 }
 
-/** Every follower of one parent signal, behind the parent's one listener. */
-interface FanOut {
-  head: Follower | undefined;
-  tail: Follower | undefined;
-}
+/** Every follower of a parent signal, behind the parent's one listener. */
+const fanOuts = new WeakMap<AbortSignal, LinkedList<Follower>>();
 
-const fanOuts = new WeakMap<AbortSignal, FanOut>();
-
-function fanOutOf(parent: AbortSignal): FanOut {
-  let fan = fanOuts.get(parent);
-  if (fan) return fan;
-  const created: FanOut = { head: undefined, tail: undefined };
-  fan = created;
+function followersOf(parent: AbortSignal): LinkedList<Follower> {
+  const known = fanOuts.get(parent);
+  if (known) return known;
+  const created = new LinkedList<Follower>();
   fanOuts.set(parent, created);
   parent.addEventListener(
     "abort",
     () => {
-      for (let f = created.head; f; f = f.next) f.controller.abort(parent.reason);
-      created.head = undefined;
-      created.tail = undefined;
+      for (const follower of created.drain()) follower.controller.abort(parent.reason);
     },
     { once: true },
   );
@@ -95,21 +86,9 @@ export function followAbort(parent: AbortSignal): FollowedAbort {
     controller.abort(parent.reason);
     return { controller, unlink: () => {} };
   }
-  const fan = fanOutOf(parent);
-  const follower: Follower = { controller, prev: fan.tail, next: undefined, linked: true };
-  if (fan.tail) fan.tail.next = follower;
-  else fan.head = follower;
-  fan.tail = follower;
-  const unlink = () => {
-    // After the parent aborted, the list was let go whole: nothing to unlink.
-    if (!follower.linked || parent.aborted) return;
-    follower.linked = false;
-    if (follower.prev) follower.prev.next = follower.next;
-    else fan.head = follower.next;
-    if (follower.next) follower.next.prev = follower.prev;
-    else fan.tail = follower.prev;
-    follower.prev = undefined;
-    follower.next = undefined;
-  };
+  const followers = followersOf(parent);
+  const follower: Follower = { controller, prev: undefined, next: undefined, linked: false };
+  followers.push(follower);
+  const unlink = () => followers.remove(follower);
   return { controller, unlink };
 }
