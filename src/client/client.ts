@@ -474,11 +474,11 @@ function waitSignal(options: WaitOptions): { signal: AbortSignal; release: () =>
   const followed = options.signal ? followAbort(options.signal) : { controller: new AbortController(), unlink: () => {} };
   const { controller } = followed;
   const timer =
-    options.timeoutMs === undefined
+    timeoutMs === undefined
       ? undefined
       : setTimeout(
           () => controller.abort(new DOMException("The operation was aborted due to timeout", "TimeoutError")),
-          options.timeoutMs,
+          timeoutMs,
         );
   // As AbortSignal.timeout's timer: a wait alone does not keep the process alive.
   timer?.unref();
