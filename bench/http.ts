@@ -12,8 +12,8 @@
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
 //        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--idle stop|run] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
-//        [--rewarm-s 1: unmeasured load before each run] [peer keys smcp-...+--node-flag: the peer under that flag] [--rate R: wrk offers about R req/s, not as many as it can]
-import { mkdtempSync, rmSync } from "node:fs";
+//        [--rewarm-s 1: unmeasured load before each run] [peer keys smcp-...+--node-flag: the peer under that flag; smcp-...+stderr=null: its logs to /dev/null] [--rate R: wrk offers about R req/s, not as many as it can]
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -22,6 +22,7 @@ import { median, runLoad } from "./load.js";
 import { cpuSecondsOf, onAllCpus, pinOther, pinSelf, type RunningPeer, signalTree, startPeer, treeUsageOf } from "./peer.js";
 import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
 import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
+import { type StallProbe, type StallWindow, startStallProbe } from "./stalls.js";
 import { openBenchStore, type StoreKind } from "./stores.js";
 import { hasWrk, runWrk, socketErrors } from "./wrk.js";
 
@@ -36,7 +37,8 @@ const { values } = parseArgs({
     "warmup-s": { type: "string", default: "3" },
     "max-rate": { type: "string", default: "100000" },
     headroom: { type: "string", default: "2" },
-    // wrk: interleaved (every peer started first, then run 1 of each peer, run 2 of each, ...), so that drift of
+    // wrk: interleaved (every peer started first, then run 1 of each peer, run 2 of each, ..., each round one peer
+    // further along the list), so that drift of
     // a shared machine over the minutes of a run lands on every peer alike; or sequential (one peer after another).
     order: { type: "string", default: "interleaved" },
     // undici: requests per run and in the warm-up.
@@ -74,6 +76,9 @@ const { values } = parseArgs({
     // At saturation a closed-loop generator keeps C requests in flight, so a server at half the rate shows twice
     // the latency from that alone (Little's law). Unset: saturation.
     rate: { type: "string" },
+    // wrk: "on" measures the host's stalls of the servers' CPU during each run (bench/stalls.ts: a real-time
+    // thread on CPU 0 that wakes every millisecond, about 2% of that CPU), to read each run's tail with; "off".
+    stalls: { type: "string", default: "on" },
   },
 });
 const GENERATOR = values.generator;
@@ -124,7 +129,8 @@ async function smcpPeer(
   options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv; bin?: string } = {},
 ): Promise<Peer> {
   const node = [...nodeFlags, ...(values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [])];
-  const label = nodeFlags.length > 0 ? ` [node ${nodeFlags.join(" ")}]` : "";
+  const label =
+    (nodeFlags.length > 0 ? ` [node ${nodeFlags.join(" ")}]` : "") + (peerStderr === "null" ? " [stderr /dev/null]" : "");
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
@@ -141,6 +147,7 @@ async function smcpPeer(
         extra,
         env: options.env,
         node,
+        stderr: peerStderr,
       }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
@@ -151,12 +158,18 @@ async function smcpPeer(
 
 /** Node's own flags for the smcp peer being made (a key's `+FLAG` suffixes). */
 let nodeFlags: string[] = [];
+/** Where the smcp peer being made writes its stderr (a key's `+stderr=null` suffix: /dev/null). */
+let peerStderr: "file" | "null" = "file";
 
 async function peerFor(given: string): Promise<Peer> {
   // smcp-memory+--max-semi-space-size=64: the peer with Node (V8) flags of its own, beside the same peer without.
-  const [spec, ...flags] = given.split("+") as [string, ...string[]];
-  if (flags.length > 0 && !spec.startsWith("smcp-")) throw new Error(`${given}: +FLAG suffixes are for smcp peers`);
-  nodeFlags = flags;
+  // smcp-default+stderr=null: its logs written to /dev/null, not a file (the file's share of what logging costs).
+  const [spec, ...suffixes] = given.split("+") as [string, ...string[]];
+  if (suffixes.length > 0 && !spec.startsWith("smcp-")) throw new Error(`${given}: +FLAG suffixes are for smcp peers`);
+  const stderr = suffixes.filter((x) => x.startsWith("stderr="));
+  if (stderr.some((x) => x !== "stderr=null")) throw new Error(`${given}: the one stderr suffix is +stderr=null`);
+  peerStderr = stderr.length > 0 ? "null" : "file";
+  nodeFlags = suffixes.filter((x) => !x.startsWith("stderr="));
   const before = spec.endsWith("@before");
   if (before && !values["smcp-before"]) throw new Error(`${spec}: give --smcp-before PATH`);
   bin = before ? (values["smcp-before"] as string) : values.smcp;
@@ -352,6 +365,8 @@ interface Run {
   perRequest: PerRequest | undefined;
   /** CPU µs (user + system) the store's own server (Redis) used per answered request, when it runs here. */
   storeUs: number | undefined;
+  /** The host's stalls of CPU 0 during the run (wrk with --stalls on). */
+  stalls: StallWindow | undefined;
 }
 
 /** A server's use per answered request (from /proc, the whole process tree). */
@@ -367,10 +382,12 @@ interface PerRequest {
 }
 
 /** One row of the table: the median of the runs (max: the worst run). */
-interface Row extends Run {
+interface Row extends Omit<Run, "stalls"> {
   peer: string;
   /** Each run's req/s, in order (interleaved: run i of every peer is round i). */
   rounds: number[];
+  /** Each run's p99, requests per server CPU-second and the host's stalls of CPU 0 during it, in order. */
+  tails: { p99ms: number; perCpuS: number | undefined; stalls: StallWindow | undefined }[];
 }
 
 /** Sends one fresh body and checks the answer, so a wrong setup fails loudly instead of measuring error answers. */
@@ -445,6 +462,7 @@ class WrkPeer {
     }
     const use0 = this.pid ? treeUsageOf(this.pid) : undefined;
     const store0 = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) : 0;
+    const from = stallProbe?.now();
     const r = await runWrk({
       url: this.url,
       bodiesFile: this.#pool.file,
@@ -455,6 +473,7 @@ class WrkPeer {
       ...pace,
       ...headers,
     });
+    const stalls = stallProbe && from !== undefined ? stallProbe.window(from, stallProbe.now()) : undefined;
     const use1 = this.pid ? treeUsageOf(this.pid) : undefined;
     const cpuS = use0 && use1 ? use1.userS + use1.systemS - use0.userS - use0.systemS : 0;
     const per = (a: number, b: number) => (a - b) / r.requests;
@@ -469,6 +488,7 @@ class WrkPeer {
       meanms: r.meanms,
       errors: r.non2xx,
       socket: socketErrors(r),
+      stalls,
       perCpuS: cpuS > 0 ? r.requests / cpuS : undefined,
       perRequest:
         use0 && use1 && r.requests > 0
@@ -508,6 +528,7 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
       meanms: undefined,
       errors: r.errors,
       socket: "-",
+      stalls: undefined,
       perCpuS: undefined,
       perRequest: undefined,
       storeUs: undefined,
@@ -521,7 +542,14 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
 }
 
 pinSelf(1);
-const dir = mkdtempSync(join(tmpdir(), "smcp-bench-http-"));
+/** The host's stalls of the servers' CPU (wrk runs with --stalls on; undefined without gcc). */
+const stallProbe: StallProbe | undefined = GENERATOR === "wrk" && values.stalls === "on" ? await startStallProbe(0) : undefined;
+if (GENERATOR === "wrk" && values.stalls === "on" && !stallProbe) console.error("no stall probe: gcc is missing");
+if (stallProbe && !stallProbe.fifo)
+  console.error("the stall probe is not real-time (no permission): its figures include its own waits");
+// The body files in memory (/dev/shm) where there is one: written to a disk, their pages are written back by the
+// kernel's flusher threads some 30 s later, during another peer's measured run.
+const dir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "smcp-bench-http-"));
 const rows: Row[] = [];
 
 function rowOf(peer: Peer, runs: Run[]): Row {
@@ -545,6 +573,7 @@ function rowOf(peer: Peer, runs: Run[]): Row {
       : undefined,
     storeUs: runs.every((x) => x.storeUs !== undefined) ? median(runs.map((x) => x.storeUs as number)) : undefined,
     rounds: runs.map((x) => x.rps),
+    tails: runs.map((x) => ({ p99ms: x.p99ms, perCpuS: x.perCpuS, stalls: x.stalls })),
   };
   console.error(
     `${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms; runs ${row.rounds.map((x) => x.toFixed(0)).join(" / ")}; p99 per run ${runs.map((x) => x.p99ms.toFixed(1)).join(" / ")} ms`,
@@ -654,7 +683,12 @@ try {
         }
         const runs: Run[][] = runners.map(() => []);
         for (let r = 0; r < RUNS; r++) {
-          for (const [i, runner] of runners.entries()) {
+          // Round r starts at peer r (mod the count): each peer takes each place in the order in turn. Identical
+          // servers measured right after raw had p99s 2-4x those of the same server two places later in one run
+          // (BENCHMARKS, round 3 session 15): a fixed order would give that to one peer in every round.
+          for (let k = 0; k < runners.length; k++) {
+            const i = (r + k) % runners.length;
+            const runner = runners[i] as WrkPeer;
             await measureOnly(runner.pid, pids);
             (runs[i] as Run[]).push(await runner.run());
           }
@@ -699,6 +733,7 @@ try {
   const pinned = unpinStores.size > 0;
   unpinAll();
   storePinned = pinned;
+  stallProbe?.stop();
 }
 
 const raw = rows.find((r) => r.peer === "raw node:http");
@@ -706,7 +741,7 @@ const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
 const floor = rows.find((r) => r.peer.startsWith("the floor ("));
 const per =
   GENERATOR === "wrk"
-    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}${RATE ? `; about ${RATE} req/s offered (each connection waits 0-${(2 * (PACE_MS as number)).toFixed(1)} ms between an answer and its next request)` : "; as many requests as each server answers"}`
+    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers, each round starting one peer later${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}${RATE ? `; about ${RATE} req/s offered (each connection waits 0-${(2 * (PACE_MS as number)).toFixed(1)} ms between an answer and its next request)` : "; as many requests as each server answers"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(
   `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
@@ -758,6 +793,45 @@ if (rows.some((r) => r.meanms !== undefined)) {
     const own = shape(r) as number;
     console.log(
       `| ${r.peer} | ${r.meanms.toFixed(2)} | ${((r.meanms / 1000) * r.rps).toFixed(1)} | ${ratio(r.meanms, raw?.meanms)} | ${own.toFixed(2)} | ${ratio(own, rawShape)} | ${ratio(r.p99ms, raw?.p99ms)} |`,
+    );
+  }
+}
+// Each run's p99 beside the host's stalls of CPU 0 during it: a stall stops the server with every request in
+// flight, so a run with more stalled ms has a longer tail whatever the server does.
+if (rows.some((r) => r.tails.some((t) => t.stalls))) {
+  console.log("\n| peer | each run: p99 ms (CPU 0 stalled ms per s; stalls >= 1 ms; longest ms) | stalled ms per s, median |");
+  console.log("|---|---|---:|");
+  for (const r of rows) {
+    const each = r.tails.map((t) =>
+      t.stalls
+        ? `${t.p99ms.toFixed(1)} (${t.stalls.msPerS.toFixed(1)}; ${t.stalls.over1ms}; ${t.stalls.worstMs.toFixed(1)})`
+        : t.p99ms.toFixed(1),
+    );
+    const stalled = r.tails.flatMap((t) => (t.stalls ? [t.stalls.msPerS] : []));
+    console.log(`| ${r.peer} | ${each.join(" / ")} | ${stalled.length > 0 ? median(stalled).toFixed(1) : "-"} |`);
+  }
+}
+// The tail in the undisturbed runs. A server's CPU cost per request is its code's, the same from run to run
+// (its GC included: a few percent of its CPU); when a run's requests per CPU-second fall well below the peer's
+// best run, the CPU itself was slower or stopped (the host ran another guest on it, which a guest without
+// steal-time accounting charges to whatever was running) and every request in flight waited. Runs within
+// QUIET of the peer's best are kept; the table above keeps every run.
+const QUIET = 0.85;
+const quietP99 = (r: Row) => {
+  const best = Math.max(...r.tails.map((t) => t.perCpuS ?? 0));
+  const kept = r.tails.filter((t) => t.perCpuS !== undefined && t.perCpuS >= QUIET * best);
+  return { kept: kept.length, p99ms: kept.length > 0 ? median(kept.map((t) => t.p99ms)) : undefined };
+};
+if (rows.some((r) => r.tails.some((t) => t.perCpuS !== undefined))) {
+  const rawQuiet = raw ? quietP99(raw).p99ms : undefined;
+  console.log(
+    `\n| peer | runs at >= ${QUIET}x its best req per CPU-s | their p99 ms (median) | p99 vs raw's, those runs | every run's req per CPU-s |`,
+  );
+  console.log("|---|---:|---:|---:|---|");
+  for (const r of rows) {
+    const q = quietP99(r);
+    console.log(
+      `| ${r.peer} | ${q.kept} of ${r.tails.length} | ${q.p99ms?.toFixed(2) ?? "-"} | ${q.p99ms !== undefined ? ratio(q.p99ms, rawQuiet) : "-"} | ${r.tails.map((t) => t.perCpuS?.toFixed(0) ?? "-").join(" / ")} |`,
     );
   }
 }

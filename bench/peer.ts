@@ -180,8 +180,16 @@ export function rssOf(pid: number): { rss: number; peak: number } {
   return { rss: kb("VmRSS"), peak: kb("VmHWM") };
 }
 
-/** Starts `node ARGS...` pinned to `cpu` and resolves with its URL once it prints `listening on URL`. */
-export async function startPeer(args: string[], cpu: number | string, env?: NodeJS.ProcessEnv): Promise<RunningPeer> {
+/**
+ * Starts `node ARGS...` pinned to `cpu` and resolves with its URL once it prints `listening on URL`.
+ * `stderr: "null"` sends its stderr to /dev/null instead of a file (what its log writes cost without the file).
+ */
+export async function startPeer(
+  args: string[],
+  cpu: number | string,
+  env?: NodeJS.ProcessEnv,
+  options: { stderr?: "file" | "null" } = {},
+): Promise<RunningPeer> {
   const [command, argv] = pinned([process.execPath, ...args], cpu);
   // Its stderr (where smcp logs, a line per request at info) goes to a file, as a production server's logs would
   // go to a file or a collector: through a pipe, this process read megabytes a second of it on the generator's CPU,
@@ -189,7 +197,7 @@ export async function startPeer(args: string[], cpu: number | string, env?: Node
   // kernel's writeback of a disk file does not run beside the measured server either: the server's own cost of
   // its logs (the write calls included) is what is measured. Removed when the peer stops.
   const logDir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "smcp-bench-peer-"));
-  const logFd = openSync(join(logDir, "stderr.log"), "a");
+  const logFd = openSync(options.stderr === "null" ? "/dev/null" : join(logDir, "stderr.log"), "a");
   let child: ChildProcess;
   try {
     child = spawn(command, argv, { stdio: ["ignore", "pipe", logFd], ...(env ? { env: { ...process.env, ...env } } : {}) });

@@ -21,6 +21,8 @@ export interface SmcpServeOptions {
   env?: NodeJS.ProcessEnv | undefined;
   /** Node's own flags before the script (e.g. `--cpu-prof`). */
   node?: string[];
+  /** Where its stderr (its logs) goes: a file in memory (default), or /dev/null. */
+  stderr?: "file" | "null";
 }
 
 /** `smcp serve` arguments with the bench keys (server and client id `bench`), on a free port, ignoring any keyring file. */
@@ -47,7 +49,7 @@ export function smcpServeArgs(options: SmcpServeOptions): string[] {
 
 /** Starts `smcp serve` pinned to a CPU (default 0) and resolves once it listens. */
 export function startSmcp(options: SmcpServeOptions): Promise<RunningPeer> {
-  return startPeer(smcpServeArgs(options), options.cpu ?? 0, options.env);
+  return startPeer(smcpServeArgs(options), options.cpu ?? 0, options.env, { stderr: options.stderr ?? "file" });
 }
 
 /** True when this build's `smcp serve --help` lists `flag` (e.g. `--metrics`), so older builds still run without it. */

@@ -51,6 +51,40 @@ describe("memory replay cache: digest table", () => {
     );
   });
 
+  it("while buckets grow, by rehashing or by sealing full tables, answers exactly as a map of digests would", async () => {
+    // Thousands of distinct digests into 1 s buckets of 1,024-slot tables, sealed from 2,048 slots on: each run
+    // rehashes, seals, takes over expired pairs in sealed tables and drops buckets.
+    const command = fc.oneof(
+      {
+        weight: 60,
+        arbitrary: fc.record({
+          kind: fc.constant("reserve" as const),
+          key: fc.nat(10_000),
+          lifetime: fc.integer({ min: 1, max: 1_500 }),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.nat(20) }) },
+    );
+    fc.assert(
+      fc.property(fc.array(command, { minLength: 4_000, maxLength: 8_000, size: "max" }), (commands) => {
+        const table = new NonceTable({ bucketMs: 1_000, maxBytes: 16 << 20, sealFromSlots: 2_048 });
+        let now = 1_000_000;
+        const held = new Map<number, number>();
+        for (const c of commands) {
+          if (c.kind === "advance") {
+            now += c.ms;
+            continue;
+          }
+          const expiresAt = now + c.lifetime;
+          const won = table.reserve(c.key + 1, (c.key * 2654435761) >>> 0, expiresAt, now);
+          assert.equal(won, !((held.get(c.key) ?? 0) > now), `key ${c.key} at ${now}`);
+          if (won) held.set(c.key, expiresAt);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
   it("with buckets longer than 65,535 ms, a pair is held past its expiry by less than the offset unit, never less", () => {
     const unit = Math.ceil(600_000 / 65_535); // 10 ms
     fc.assert(
@@ -65,18 +99,18 @@ describe("memory replay cache: digest table", () => {
     );
   });
 
-  it("a bucket grows by rehashing: every held pair is kept, expired ones are left out, and they are free again", () => {
+  it("a small bucket grows by rehashing: every held pair is kept, expired ones are left out, and they are free again", () => {
     const table = new NonceTable({ bucketMs: 60_000, maxBytes: 64 << 20 });
-    const n = 40_000;
+    const n = 10_000;
     const w = words(n);
     const now = 60_000_000;
-    // One bucket: expiries spread over its first 40 s; the first half expire at now + 20 s.
+    // One bucket: expiries spread over its first 10 s; the first half expire at now + 5 s.
     for (let i = 0; i < n; i++) {
       assert.equal(table.reserve(w[2 * i] as number, w[2 * i + 1] as number, now + 1 + i, now), true);
     }
     assert.equal(table.held, n);
     const later = now + 1 + n / 2;
-    // More pairs into the same bucket force a rehash, which drops the expired half.
+    // More pairs into the same bucket force a rehash (its table is below 65,536 slots), which drops the expired half.
     const extra = words(n);
     for (let i = 0; i < n; i++) {
       assert.equal(table.reserve(extra[2 * i] as number, extra[2 * i + 1] as number, now + 50_000, later), true);
@@ -87,6 +121,31 @@ describe("memory replay cache: digest table", () => {
       assert.equal(table.reserve(w[2 * i] as number, w[2 * i + 1] as number, now + 55_000, later), !live, `entry ${i}`);
       assert.equal(table.reserve(extra[2 * i] as number, extra[2 * i + 1] as number, now + 55_000, later), false);
     }
+  });
+
+  it("a large bucket's full table is sealed, not rehashed: a new table takes its new pairs, and every pair is still found", () => {
+    // Rehashing a table of a million pairs stopped every request for 70-190 ms (BENCHMARKS, round 3 session 15).
+    const table = new NonceTable({ bucketMs: 60_000, maxBytes: 64 << 20 });
+    const n = 60_000;
+    const w = words(n);
+    const now = 60_000_000;
+    // One bucket: expiries spread over its first 30 s.
+    const expiry = (i: number) => now + 1 + Math.floor(i / 2);
+    for (let i = 0; i < n; i++) {
+      assert.equal(table.reserve(w[2 * i] as number, w[2 * i + 1] as number, expiry(i), now), true);
+    }
+    // Rehashed up to 65,536 slots; past 49,152 pairs (0.75 of them) that table is kept as it is, beside a new one
+    // of 131,072: a rehash would have left one table of 131,072.
+    assert.equal(table.bytes, (65_536 + 131_072) * SLOT_BYTES);
+    assert.equal(table.held, n);
+    // Every pair is held in whichever table has it, and each is free again once it has expired.
+    const later = now + 1 + n / 4;
+    for (let i = 0; i < n; i++) {
+      const live = expiry(i) > later;
+      assert.equal(table.reserve(w[2 * i] as number, w[2 * i + 1] as number, now + 55_000, later), !live, `entry ${i}`);
+    }
+    for (let i = 0; i < n; i++)
+      assert.equal(table.reserve(w[2 * i] as number, w[2 * i + 1] as number, now + 56_000, later), false);
   });
 
   it("at a steady rate with the default window, buckets stay presized and hold a pair in at most 32 bytes", () => {

@@ -2,8 +2,14 @@ import { SmcpError, SmcpUsageError } from "../../protocol/errors.js";
 
 /** Bytes per slot: a 64-bit digest (two 32-bit words) and a 16-bit expiry offset. */
 export const SLOT_BYTES = 10;
-/** A bucket grows (doubles, rehashing) past this load: linear probing stays short below it. */
+/** A bucket grows past this load: linear probing stays short below it. */
 const MAX_LOAD = 0.75;
+/**
+ * By default a full table of fewer slots than this is rehashed into twice the slots, at once (at most about 2 ms
+ * of the event loop); a larger one is sealed and a new table of twice its slots takes the bucket's new entries,
+ * since rehashing a million entries stops every request for 70-190 ms (a bucket of a rate that rose: the tail).
+ */
+const SEAL_FROM_SLOTS = 65_536;
 /** A new bucket is sized for the previous bucket's count at this load, so a steady rate never grows one. */
 const PRESIZE_LOAD = 0.6;
 const MIN_SLOTS = 1024;
@@ -16,9 +22,14 @@ export interface NonceTableOptions {
   bucketMs: number;
   /** Bytes the tables may use in all. */
   maxBytes: number;
+  /** A full table of at least this many slots is sealed beside a new one, not rehashed. Default 65,536. */
+  sealFromSlots?: number;
 }
 
-/** One time bucket: an open-addressing table (linear probing) in typed arrays. */
+/**
+ * One time bucket's table: open addressing (linear probing) in typed arrays. A bucket that outgrew a large
+ * table has several, the newest last; only the newest takes new entries.
+ */
 interface Bucket {
   /** `floor(expiresAt / bucketMs)` of every entry. */
   readonly number: number;
@@ -36,9 +47,11 @@ interface Bucket {
  * The memory replay cache's storage: 64-bit digests in time buckets of
  * typed arrays, so a held pair costs no JS object and the garbage collector
  * never walks the cache. A bucket holds the pairs whose expiry falls in its
- * `bucketMs`; a lookup probes each live bucket once (a handful: the window
- * over `bucketMs`), an insert goes to its expiry's bucket, and a bucket is
- * dropped whole once its end has passed. Each entry keeps its own expiry
+ * `bucketMs`; a lookup probes each live table once (a handful: the window
+ * over `bucketMs`, and a bucket whose large table filled has more than one,
+ * so that no insert rehashes a large table while requests wait), an insert
+ * goes to its expiry's bucket, and a bucket is dropped whole once its end has
+ * passed. Each entry keeps its own expiry
  * (to the ms when `bucketMs` ≤ 65,535), so a pair is free again exactly at
  * its expiry, not at its bucket's end.
  *
@@ -51,6 +64,7 @@ export class NonceTable {
   readonly #bucketMs: number;
   readonly #unitMs: number;
   readonly #maxBytes: number;
+  readonly #sealFromSlots: number;
   /** Live buckets, oldest first (a few: the longest lifetime over `bucketMs`). */
   readonly #buckets: Bucket[] = [];
   #held = 0;
@@ -66,6 +80,7 @@ export class NonceTable {
     this.#bucketMs = options.bucketMs;
     this.#unitMs = Math.ceil(options.bucketMs / OFFSET_RANGE);
     this.#maxBytes = options.maxBytes;
+    this.#sealFromSlots = options.sealFromSlots ?? SEAL_FROM_SLOTS;
   }
 
   /**
@@ -118,7 +133,8 @@ export class NonceTable {
       target = this.#create(number);
       slot = this.#emptySlot(target, fraction);
     } else if (target.count + 1 > target.slots * MAX_LOAD) {
-      this.#grow(target, now);
+      if (target.slots < this.#sealFromSlots) this.#grow(target, now);
+      else target = this.#extend(target);
       slot = this.#emptySlot(target, fraction);
     }
     target.keys[slot * 2] = wlo;
@@ -166,9 +182,20 @@ export class NonceTable {
   }
 
   #create(number: number): Bucket {
-    // Sized for the previous bucket's count: at a steady rate the new one fills to the same count without growing.
-    const previous = this.#buckets.find((b) => b.number === number - 1);
-    const wanted = previous ? Math.max(MIN_SLOTS, Math.ceil(previous.count / PRESIZE_LOAD)) : MIN_SLOTS;
+    // Sized for the previous bucket's count (all its tables): at a steady rate the new one fills to the same
+    // count without growing.
+    let previous = 0;
+    for (const b of this.#buckets) if (b.number === number - 1) previous += b.count;
+    return this.#table(number, Math.max(MIN_SLOTS, Math.ceil(previous / PRESIZE_LOAD)));
+  }
+
+  /** Seals a bucket's full table: a new one of twice its slots (or what `maxBytes` leaves) takes its new entries. */
+  #extend(bucket: Bucket): Bucket {
+    return this.#table(bucket.number, bucket.slots * 2);
+  }
+
+  /** A new empty table for bucket `number`, after the bucket's other tables (lookups probe them all). */
+  #table(number: number, wanted: number): Bucket {
     const slots = Math.min(wanted, this.#spareSlots());
     if (slots < MIN_SLOTS) this.#full();
     const bucket: Bucket = {
