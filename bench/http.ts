@@ -13,7 +13,7 @@
 //        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--idle stop|run] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
 //        [--rewarm-s 1: unmeasured load before each run] [peer keys smcp-...+--node-flag: the peer under that flag; smcp-...+stderr=null: its logs to /dev/null] [--rate R: wrk offers about R req/s, not as many as it can]
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -37,10 +37,12 @@ const { values } = parseArgs({
     "warmup-s": { type: "string", default: "3" },
     "max-rate": { type: "string", default: "100000" },
     headroom: { type: "string", default: "2" },
-    // wrk: interleaved (every peer started first, then run 1 of each peer, run 2 of each, ..., each round one peer
-    // further along the list), so that drift of
+    // wrk: interleaved (every peer started first, then run 1 of each peer, run 2 of each, ..., each round in an
+    // order of its own), so that drift of
     // a shared machine over the minutes of a run lands on every peer alike; or sequential (one peer after another).
     order: { type: "string", default: "interleaved" },
+    // Interleaved: the seed of each round's own order (a shuffle), so that a run's orders can be replayed.
+    "order-seed": { type: "string", default: "1" },
     // undici: requests per run and in the warm-up.
     requests: { type: "string", default: "20000" },
     warmup: { type: "string", default: "3000" },
@@ -82,6 +84,8 @@ const { values } = parseArgs({
   },
 });
 const GENERATOR = values.generator;
+if (values.stalls !== "on" && values.stalls !== "off") throw new Error("--stalls is on or off");
+if (!Number.isSafeInteger(Number(values["order-seed"]))) throw new Error("--order-seed is an integer");
 if (GENERATOR !== "wrk" && GENERATOR !== "undici") throw new Error("--generator is wrk or undici");
 if (GENERATOR === "wrk" && !hasWrk()) throw new Error("wrk is not installed (/usr/bin/wrk); use --generator undici");
 const RUNS = Number(values.runs);
@@ -129,8 +133,8 @@ async function smcpPeer(
   options: { keys?: "hmac" | "ed25519"; extra?: string[]; cpu?: string; env?: NodeJS.ProcessEnv; bin?: string } = {},
 ): Promise<Peer> {
   const node = [...nodeFlags, ...(values["cpu-prof"] ? ["--cpu-prof", "--cpu-prof-dir", values["cpu-prof"]] : [])];
-  const label =
-    (nodeFlags.length > 0 ? ` [node ${nodeFlags.join(" ")}]` : "") + (peerStderr === "null" ? " [stderr /dev/null]" : "");
+  const stderr = peerStderr;
+  const label = (nodeFlags.length > 0 ? ` [node ${nodeFlags.join(" ")}]` : "") + (stderr === "null" ? " [stderr /dev/null]" : "");
   const store = await openBenchStore(kind);
   const keys = options.keys ?? "hmac";
   const cpu = options.cpu ?? 0;
@@ -147,7 +151,7 @@ async function smcpPeer(
         extra,
         env: options.env,
         node,
-        stderr: peerStderr,
+        stderr,
       }),
     bodies: keys === "ed25519" ? "signed-ed25519" : "signed",
     check: smcpOk,
@@ -543,13 +547,29 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
 
 pinSelf(1);
 /** The host's stalls of the servers' CPU (wrk runs with --stalls on; undefined without gcc). */
-const stallProbe: StallProbe | undefined = GENERATOR === "wrk" && values.stalls === "on" ? await startStallProbe(0) : undefined;
-if (GENERATOR === "wrk" && values.stalls === "on" && !stallProbe) console.error("no stall probe: gcc is missing");
+let stallProbe: StallProbe | undefined;
+if (GENERATOR === "wrk" && values.stalls === "on") {
+  try {
+    stallProbe = await startStallProbe(0);
+  } catch (error) {
+    // The figures are a reading aid: the bench goes on without them.
+    console.error(`no stall probe: ${(error as Error).message}`);
+  }
+}
 if (stallProbe && !stallProbe.fifo)
   console.error("the stall probe is not real-time (no permission): its figures include its own waits");
 // The body files in memory (/dev/shm) where there is one: written to a disk, their pages are written back by the
 // kernel's flusher threads some 30 s later, during another peer's measured run.
-const dir = mkdtempSync(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "smcp-bench-http-"));
+const dir = mkdtempSync(join(inMemory() ? "/dev/shm" : tmpdir(), "smcp-bench-http-"));
+/** Whether /dev/shm exists with room for the bodies (8 GiB free: a container's is often 64 MiB). */
+function inMemory(): boolean {
+  try {
+    const fs = statfsSync("/dev/shm");
+    return fs.bavail * fs.bsize >= 8 * 1024 ** 3;
+  } catch {
+    return false;
+  }
+}
 const rows: Row[] = [];
 
 function rowOf(peer: Peer, runs: Run[]): Row {
@@ -628,6 +648,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
     unpinAll();
     resumeAll();
+    rmSync(dir, { recursive: true, force: true });
     process.exit(130);
   });
 }
@@ -663,6 +684,28 @@ function reportAnswered(runner: WrkPeer): void {
   }
 }
 
+/** A small seeded PRNG (mulberry32): each round's order is replayable from --order-seed. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** 0..n-1 in a random order (Fisher-Yates). */
+function shuffled(n: number, random: () => number): number[] {
+  const out = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j] as number, out[i] as number];
+  }
+  return out;
+}
+
 /** Whether a store's server was pinned for the run (for the table's heading). */
 let storePinned = false;
 const INTERLEAVED = GENERATOR === "wrk" && values.order === "interleaved";
@@ -682,12 +725,14 @@ try {
           await runner.warmUp();
         }
         const runs: Run[][] = runners.map(() => []);
+        const random = seeded(Number(values["order-seed"]));
         for (let r = 0; r < RUNS; r++) {
-          // Round r starts at peer r (mod the count): each peer takes each place in the order in turn. Identical
-          // servers measured right after raw had p99s 2-4x those of the same server two places later in one run
-          // (BENCHMARKS, round 3 session 15): a fixed order would give that to one peer in every round.
-          for (let k = 0; k < runners.length; k++) {
-            const i = (r + k) % runners.length;
+          // Each round in its own order (a shuffle from --order-seed): in one run, identical servers measured in
+          // a fixed order after raw had p99s up to 3.6x apart (BENCHMARKS, round 3 session 15), and shifting the
+          // start alone keeps every peer behind the same neighbour in most rounds.
+          const order = shuffled(runners.length, random);
+          console.error(`round ${r + 1}: ${order.map((i) => (runners[i] as WrkPeer).peer.name).join(" -> ")}`);
+          for (const i of order) {
             const runner = runners[i] as WrkPeer;
             await measureOnly(runner.pid, pids);
             (runs[i] as Run[]).push(await runner.run());
@@ -741,7 +786,7 @@ const sdk = rows.find((r) => r.peer.startsWith("MCP SDK"));
 const floor = rows.find((r) => r.peer.startsWith("the floor ("));
 const per =
   GENERATOR === "wrk"
-    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers, each round starting one peer later${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}${RATE ? `; about ${RATE} req/s offered (each connection waits 0-${(2 * (PACE_MS as number)).toFixed(1)} ms between an answer and its next request)` : "; as many requests as each server answers"}`
+    ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers, each round in its own order (--order-seed ${values["order-seed"]})${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}${RATE ? `; about ${RATE} req/s offered (each connection waits 0-${(2 * (PACE_MS as number)).toFixed(1)} ms between an answer and its next request)` : "; as many requests as each server answers"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
 console.log(
   `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
@@ -811,27 +856,27 @@ if (rows.some((r) => r.tails.some((t) => t.stalls))) {
     console.log(`| ${r.peer} | ${each.join(" / ")} | ${stalled.length > 0 ? median(stalled).toFixed(1) : "-"} |`);
   }
 }
-// The tail in the undisturbed runs. A server's CPU cost per request is its code's, the same from run to run
-// (its GC included: a few percent of its CPU); when a run's requests per CPU-second fall well below the peer's
-// best run, the CPU itself was slower or stopped (the host ran another guest on it, which a guest without
-// steal-time accounting charges to whatever was running) and every request in flight waited. Runs within
-// QUIET of the peer's best are kept; the table above keeps every run.
+// The tail in the runs without a slowed CPU. A server's CPU cost per request is mostly its code's (its GC was
+// a few percent of its CPU, alike in slow and normal runs, round 3 session 15); a run whose requests per
+// CPU-second fall well below the peer's median had a slower or stopped CPU (the host ran something else on it,
+// which a guest without steal-time accounting charges to whatever was running). An assumption, not a
+// measurement of each run: the table above keeps every run, and this one names the runs it keeps.
 const QUIET = 0.85;
 const quietP99 = (r: Row) => {
-  const best = Math.max(...r.tails.map((t) => t.perCpuS ?? 0));
-  const kept = r.tails.filter((t) => t.perCpuS !== undefined && t.perCpuS >= QUIET * best);
-  return { kept: kept.length, p99ms: kept.length > 0 ? median(kept.map((t) => t.p99ms)) : undefined };
+  const typical = median(r.tails.flatMap((t) => (t.perCpuS === undefined ? [] : [t.perCpuS])));
+  const runs = r.tails.flatMap((t, i) => (t.perCpuS !== undefined && t.perCpuS >= QUIET * typical ? [i] : []));
+  return { runs, p99ms: runs.length > 0 ? median(runs.map((i) => (r.tails[i] as Row["tails"][number]).p99ms)) : undefined };
 };
 if (rows.some((r) => r.tails.some((t) => t.perCpuS !== undefined))) {
   const rawQuiet = raw ? quietP99(raw).p99ms : undefined;
   console.log(
-    `\n| peer | runs at >= ${QUIET}x its best req per CPU-s | their p99 ms (median) | p99 vs raw's, those runs | every run's req per CPU-s |`,
+    `\n| peer | runs at >= ${QUIET}x its median req per CPU-s | their p99 ms (median) | p99 vs raw's (its kept runs) | every run's req per CPU-s |`,
   );
   console.log("|---|---:|---:|---:|---|");
   for (const r of rows) {
     const q = quietP99(r);
     console.log(
-      `| ${r.peer} | ${q.kept} of ${r.tails.length} | ${q.p99ms?.toFixed(2) ?? "-"} | ${q.p99ms !== undefined ? ratio(q.p99ms, rawQuiet) : "-"} | ${r.tails.map((t) => t.perCpuS?.toFixed(0) ?? "-").join(" / ")} |`,
+      `| ${r.peer} | ${q.runs.length} of ${r.tails.length} (${q.runs.map((i) => i + 1).join(", ")}) | ${q.p99ms?.toFixed(2) ?? "-"} | ${q.p99ms !== undefined ? ratio(q.p99ms, rawQuiet) : "-"} | ${r.tails.map((t) => t.perCpuS?.toFixed(0) ?? "-").join(" / ")} |`,
     );
   }
 }

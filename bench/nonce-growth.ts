@@ -23,6 +23,8 @@ const seal = values["seal-from-slots"] === undefined ? {} : { sealFromSlots: Num
 if (!(Number.isSafeInteger(INSERTS) && INSERTS > 0 && Number.isSafeInteger(ROUNDS) && ROUNDS > 0)) {
   throw new Error("--inserts and --rounds are positive integers");
 }
+if (seal.sealFromSlots !== undefined && !Number.isSafeInteger(seal.sealFromSlots))
+  throw new Error("--seal-from-slots is an integer");
 
 // The digests, made before the clock starts (the table's own work is what is timed).
 const words = new Uint32Array(INSERTS * 2);

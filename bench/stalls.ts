@@ -5,7 +5,7 @@
 // them at saturation, so it reaches a larger share of a slower server's requests, and a p99 lands on it
 // once the stalled requests are 1% of a run's: the figure each run reports so that tails are read with it.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -30,32 +30,39 @@ export interface StallProbe {
   readonly fifo: boolean;
   /** Now on the probe's clock (CLOCK_MONOTONIC, ms), to mark a window's ends. */
   now(): number;
-  /** What it saw from `fromMs` to `toMs`. */
-  window(fromMs: number, toMs: number): StallWindow;
+  /** What it saw from `fromMs` to `toMs`; undefined once it has exited (nothing seen is not no stalls). */
+  window(fromMs: number, toMs: number): StallWindow | undefined;
   stop(): void;
 }
 
-/** The compiled probe (gcc, once, into the temp dir), or undefined when there is no compiler. */
-function build(): string | undefined {
-  const dir = join(tmpdir(), "smcp-bench-stalls");
+/**
+ * The probe compiled by gcc into a directory of this run's own (never a shared path: it runs as a real-time
+ * thread, as root here). Throws with gcc's message when it cannot be built.
+ */
+function build(): { bin: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "smcp-bench-stalls-"));
   const bin = join(dir, "stalls");
-  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(SOURCE).mtimeMs) return bin;
-  mkdirSync(dir, { recursive: true });
   try {
     execFileSync("gcc", ["-O2", "-Wall", "-o", bin, SOURCE], { stdio: ["ignore", "ignore", "pipe"] });
-    return bin;
-  } catch {
-    return undefined;
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new Error(`the stall probe did not build: ${stderr || (error as Error).message}`);
   }
+  return { bin, dir };
 }
 
-/** Starts the probe pinned to `cpu`; undefined when it cannot be built. */
-export async function startStallProbe(cpu: number): Promise<StallProbe | undefined> {
-  const bin = build();
-  if (!bin) return undefined;
+/** Starts the probe pinned to `cpu` (throws when it cannot be built or started; the caller goes on without it). */
+export async function startStallProbe(cpu: number): Promise<StallProbe> {
+  const { bin, dir } = build();
   const [command, argv] = pinned([bin, "500"], cpu);
   // stdin stays open while this process lives: the probe ends when it closes.
   const child: ChildProcess = spawn(command, argv, { stdio: ["pipe", "pipe", "ignore"] });
+  // Its binary is removed as soon as it runs or fails; a probe that exits makes later windows unknown.
+  let alive = true;
+  child.once("exit", () => {
+    alive = false;
+  });
   const ends: number[] = [];
   const lengths: number[] = [];
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
@@ -63,7 +70,7 @@ export async function startStallProbe(cpu: number): Promise<StallProbe | undefin
     child.once("error", reject);
     child.once("exit", () => reject(new Error("the stall probe exited")));
     lines.once("line", (line) => resolve(line === "fifo 1"));
-  });
+  }).finally(() => rmSync(dir, { recursive: true, force: true }));
   lines.on("line", (line) => {
     const [end, late] = line.split(" ").map(Number);
     if (Number.isFinite(end) && Number.isFinite(late)) {
@@ -76,6 +83,7 @@ export async function startStallProbe(cpu: number): Promise<StallProbe | undefin
     // process.hrtime is CLOCK_MONOTONIC on Linux, the probe's clock.
     now: () => Number(process.hrtime.bigint()) / 1e6,
     window(fromMs, toMs) {
+      if (!alive) return undefined;
       let lost = 0;
       let over1ms = 0;
       let worstMs = 0;

@@ -15,6 +15,55 @@ function words(count: number): Uint32Array {
   return out;
 }
 
+/**
+ * Thousands of reservations of 10,001 keys with lifetimes up to 300 ms, the clock moving about 0.08 ms a
+ * command: into 200 ms buckets, enough to fill, seal and drop tables in every run.
+ */
+const growthCommands = fc.array(
+  fc.oneof(
+    {
+      weight: 60,
+      arbitrary: fc.record({
+        kind: fc.constant("reserve" as const),
+        key: fc.nat(10_000),
+        lifetime: fc.integer({ min: 1, max: 300 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.nat(10) }) },
+  ),
+  { minLength: 4_000, maxLength: 8_000, size: "max" },
+);
+
+/**
+ * Runs `commands` against `table` and a map of each key's expiry: a held key is refused, a free one accepted.
+ * With `maxBytes`, `unavailable` may refuse any reservation (the cap), and the table never holds more bytes.
+ */
+function againstModel(
+  table: NonceTable,
+  commands: readonly ({ kind: "reserve"; key: number; lifetime: number } | { kind: "advance"; ms: number })[],
+  options: { maxBytes: number | undefined },
+): void {
+  let now = 1_000_000;
+  const held = new Map<number, number>();
+  for (const c of commands) {
+    if (c.kind === "advance") {
+      now += c.ms;
+      continue;
+    }
+    const expiresAt = now + c.lifetime;
+    let won: boolean;
+    try {
+      won = table.reserve(c.key + 1, (c.key * 2654435761) >>> 0, expiresAt, now);
+    } catch (error) {
+      if (options.maxBytes === undefined || !unavailable(error)) throw error;
+      continue;
+    }
+    assert.equal(won, !((held.get(c.key) ?? 0) > now), `key ${c.key} at ${now}`);
+    if (won) held.set(c.key, expiresAt);
+    if (options.maxBytes !== undefined) assert.ok(table.bytes <= options.maxBytes, `bytes ${table.bytes}`);
+  }
+}
+
 describe("memory replay cache: digest table", () => {
   it("with colliding digests, answers exactly as a map of digests would; a collision only ever refuses a fresh pair", async () => {
     // Keys 0..23 share 6 digests, so collisions are frequent (none all-zero: the table files that one as (1, 0)).
@@ -52,36 +101,29 @@ describe("memory replay cache: digest table", () => {
   });
 
   it("while buckets grow, by rehashing or by sealing full tables, answers exactly as a map of digests would", async () => {
-    // Thousands of distinct digests into 1 s buckets of 1,024-slot tables, sealed from 2,048 slots on: each run
-    // rehashes, seals, takes over expired pairs in sealed tables and drops buckets.
-    const command = fc.oneof(
-      {
-        weight: 60,
-        arbitrary: fc.record({
-          kind: fc.constant("reserve" as const),
-          key: fc.nat(10_000),
-          lifetime: fc.integer({ min: 1, max: 1_500 }),
-        }),
-      },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant("advance" as const), ms: fc.nat(20) }) },
-    );
+    // Thousands of distinct digests into 200 ms buckets whose 1,024-slot tables are sealed when full (768 entries),
+    // with lifetimes up to 300 ms and the clock moving about 0.08 ms a command: each run seals tables, takes
+    // over expired pairs and drops buckets (checked by mutation: lookups that skip full tables fail it).
     fc.assert(
-      fc.property(fc.array(command, { minLength: 4_000, maxLength: 8_000, size: "max" }), (commands) => {
-        const table = new NonceTable({ bucketMs: 1_000, maxBytes: 16 << 20, sealFromSlots: 2_048 });
-        let now = 1_000_000;
-        const held = new Map<number, number>();
-        for (const c of commands) {
-          if (c.kind === "advance") {
-            now += c.ms;
-            continue;
-          }
-          const expiresAt = now + c.lifetime;
-          const won = table.reserve(c.key + 1, (c.key * 2654435761) >>> 0, expiresAt, now);
-          assert.equal(won, !((held.get(c.key) ?? 0) > now), `key ${c.key} at ${now}`);
-          if (won) held.set(c.key, expiresAt);
-        }
+      fc.property(growthCommands, (commands) => {
+        const table = new NonceTable({ bucketMs: 200, maxBytes: 16 << 20, sealFromSlots: 1_024 });
+        againstModel(table, commands, { maxBytes: undefined });
       }),
-      { numRuns: 40 },
+      { numRuns: 40, endOnFailure: true },
+    );
+  });
+
+  it("near maxBytes, while tables are sealed or rehashed, never accepts a held pair, only refuses with unavailable, and stays under the cap", async () => {
+    fc.assert(
+      fc.property(
+        growthCommands,
+        fc.integer({ min: 3 * 1024 * SLOT_BYTES, max: 12 * 1024 * SLOT_BYTES }),
+        (commands, maxBytes) => {
+          const table = new NonceTable({ bucketMs: 200, maxBytes, sealFromSlots: 1_024 });
+          againstModel(table, commands, { maxBytes });
+        },
+      ),
+      { numRuns: 40, endOnFailure: true },
     );
   });
 

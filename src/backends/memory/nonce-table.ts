@@ -5,9 +5,10 @@ export const SLOT_BYTES = 10;
 /** A bucket grows past this load: linear probing stays short below it. */
 const MAX_LOAD = 0.75;
 /**
- * By default a full table of fewer slots than this is rehashed into twice the slots, at once (at most about 2 ms
- * of the event loop); a larger one is sealed and a new table of twice its slots takes the bucket's new entries,
- * since rehashing a million entries stops every request for 70-190 ms (a bucket of a rate that rose: the tail).
+ * By default a full table of fewer slots than this is rehashed into twice the slots, at once (a few ms of the
+ * event loop at most); a larger one is sealed and a new table of twice its slots takes the bucket's new entries,
+ * since rehashing a table of 1.5 million entries stopped every request in flight for 137-166 ms
+ * (`bench/nonce-growth.ts`).
  */
 const SEAL_FROM_SLOTS = 65_536;
 /** A new bucket is sized for the previous bucket's count at this load, so a steady rate never grows one. */
@@ -65,7 +66,7 @@ export class NonceTable {
   readonly #unitMs: number;
   readonly #maxBytes: number;
   readonly #sealFromSlots: number;
-  /** Live buckets, oldest first (a few: the longest lifetime over `bucketMs`). */
+  /** Live buckets' tables, oldest bucket first, a bucket's newest table last among its own. */
   readonly #buckets: Bucket[] = [];
   #held = 0;
   #bytes = 0;
@@ -81,6 +82,9 @@ export class NonceTable {
     this.#unitMs = Math.ceil(options.bucketMs / OFFSET_RANGE);
     this.#maxBytes = options.maxBytes;
     this.#sealFromSlots = options.sealFromSlots ?? SEAL_FROM_SLOTS;
+    if (!(Number.isSafeInteger(this.#sealFromSlots) && this.#sealFromSlots >= MIN_SLOTS)) {
+      throw new SmcpUsageError(`sealFromSlots must be an integer of at least ${MIN_SLOTS}`);
+    }
   }
 
   /**
@@ -133,7 +137,9 @@ export class NonceTable {
       target = this.#create(number);
       slot = this.#emptySlot(target, fraction);
     } else if (target.count + 1 > target.slots * MAX_LOAD) {
-      if (target.slots < this.#sealFromSlots) this.#grow(target, now);
+      // Rehashed when small, or when `maxBytes` leaves no room for a table of twice the slots beside it (a rehash
+      // needs only the difference, and leaves expired entries out); else sealed.
+      if (target.slots < this.#sealFromSlots || this.#spareSlots() < target.slots * 2) this.#grow(target, now);
       else target = this.#extend(target);
       slot = this.#emptySlot(target, fraction);
     }
@@ -189,7 +195,7 @@ export class NonceTable {
     return this.#table(number, Math.max(MIN_SLOTS, Math.ceil(previous / PRESIZE_LOAD)));
   }
 
-  /** Seals a bucket's full table: a new one of twice its slots (or what `maxBytes` leaves) takes its new entries. */
+  /** Seals a bucket's full table: a new one of twice its slots takes its new entries. */
   #extend(bucket: Bucket): Bucket {
     return this.#table(bucket.number, bucket.slots * 2);
   }
@@ -213,7 +219,7 @@ export class NonceTable {
     return bucket;
   }
 
-  /** Rehashes a bucket into twice the slots (or what `maxBytes` leaves), leaving out expired entries. */
+  /** Rehashes a bucket's newest table into twice the slots (or what `maxBytes` leaves), leaving out expired entries. */
   #grow(bucket: Bucket, now: number): void {
     const live = this.#liveCount(bucket, now);
     const slots = Math.min(bucket.slots * 2, bucket.slots + this.#spareSlots());
