@@ -12,18 +12,33 @@
 //   node --import tsx bench/http.ts [--generator wrk|undici] [--duration 10] [--runs 3] [--concurrency 64]
 //        [--peers raw,mcp-sdk,smcp-memory,...] [--order interleaved|sequential] [--ts rising|fixed] [--idle stop|run] [--target URL] [--smcp PATH]
 //        [--smcp-before PATH: peers NAME@before run that build] [--cpu-prof DIR: smcp peers profiled, written to DIR]
-//        [--rewarm-s 1: unmeasured load before each run] [peer keys smcp-...+--node-flag: the peer under that flag; smcp-...+stderr=null: its logs to /dev/null] [--rate R: wrk offers about R req/s, not as many as it can]
-import { mkdtempSync, rmSync, statfsSync } from "node:fs";
+//        [--rewarm-s 1: unmeasured load before each run] [peer keys smcp-...+--node-flag: the peer under that flag; smcp-...+stderr=null: its logs to /dev/null] [--rate R: wrk offers about R req/s, not as many as it can] [--inside on: each run's server-side loop delays and time per request] [--wire on: each run's latency on the wire (tcpdump)]
+import { mkdirSync, mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { BATCH_NUMBERS, benchEnvelope } from "./fixtures.js";
+import { type GuestWindow, guestWindow, readGuest, watchWaits } from "./guest.js";
 import { median, runLoad } from "./load.js";
-import { cpuSecondsOf, onAllCpus, pinOther, pinSelf, type RunningPeer, signalTree, startPeer, treeUsageOf } from "./peer.js";
+import {
+  cpuSecondsOf,
+  INSIDE_BOUNDS_MS,
+  type Inside,
+  insideOf,
+  onAllCpus,
+  pinOther,
+  pinSelf,
+  type RunningPeer,
+  signalTree,
+  startPeer,
+  treePids,
+  treeUsageOf,
+} from "./peer.js";
 import { type BodyKind, BodyPool, mcpBody } from "./sign.js";
 import { DEFAULT_SMCP, quietFlags, startSmcp } from "./smcp.js";
 import { type StallProbe, type StallWindow, startStallProbe } from "./stalls.js";
 import { openBenchStore, type StoreKind } from "./stores.js";
+import { startWireCapture, type WireWindow } from "./wire.js";
 import { hasWrk, runWrk, socketErrors } from "./wrk.js";
 
 const { values } = parseArgs({
@@ -81,10 +96,18 @@ const { values } = parseArgs({
     // wrk: "on" measures the host's stalls of the servers' CPU during each run (bench/stalls.ts: a real-time
     // thread on CPU 0 that wakes every millisecond, about 2% of that CPU), to read each run's tail with; "off".
     stalls: { type: "string", default: "on" },
+    // "on": every peer preloads bench/peers/inside.mjs (a 1 ms timer, a clock read per request) and each run
+    // reports the server's longest event-loop delay and its own time per request beside wrk's latency.
+    inside: { type: "string", default: "off" },
+    // "on": tcpdump records each measured run's packets (bench/wire.ts) and each run reports the latency on the
+    // wire, from a request's departure to its answer's, beside wrk's figure for the same requests.
+    wire: { type: "string", default: "off" },
   },
 });
 const GENERATOR = values.generator;
 if (values.stalls !== "on" && values.stalls !== "off") throw new Error("--stalls is on or off");
+if (values.inside !== "on" && values.inside !== "off") throw new Error("--inside is on or off");
+if (values.wire !== "on" && values.wire !== "off") throw new Error("--wire is on or off");
 if (!Number.isSafeInteger(Number(values["order-seed"]))) throw new Error("--order-seed is an integer");
 if (GENERATOR !== "wrk" && GENERATOR !== "undici") throw new Error("--generator is wrk or undici");
 if (GENERATOR === "wrk" && !hasWrk()) throw new Error("wrk is not installed (/usr/bin/wrk); use --generator undici");
@@ -356,11 +379,17 @@ const algOf = (kind: BodyKind) => (kind === "signed-ed25519" ? "ed25519" : "hmac
 /** One run's figures. */
 interface Run {
   rps: number;
+  /**
+   * The requests' own latencies. With wrk, its correction for coordinated omission undone (bench/wrk/bodies.lua):
+   * wrk's figures include samples it adds for every request slower than twice a connection's mean interval.
+   */
   p50ms: number;
   p99ms: number;
   maxms: number;
   /** Mean latency (wrk only). */
   meanms: number | undefined;
+  /** wrk's own p99, with its correction for coordinated omission (the figure of rounds 1-3 up to session 15). */
+  correctedP99ms: number | undefined;
   errors: number;
   socket: string;
   /** Requests answered per CPU second the server (and its workers) used during the run: the per-core yardstick. */
@@ -371,6 +400,12 @@ interface Run {
   storeUs: number | undefined;
   /** The host's stalls of CPU 0 during the run (wrk with --stalls on). */
   stalls: StallWindow | undefined;
+  /** What else the guest ran on CPU 0, and the server's major page faults, during the run (wrk only). */
+  guest: GuestWindow | undefined;
+  /** What the server saw inside during the run: its loop's delays, its own time per request (--inside on). */
+  inside: Inside | undefined;
+  /** The run's latency on the wire (--wire on). */
+  wire: WireWindow | undefined;
 }
 
 /** A server's use per answered request (from /proc, the whole process tree). */
@@ -386,12 +421,19 @@ interface PerRequest {
 }
 
 /** One row of the table: the median of the runs (max: the worst run). */
-interface Row extends Omit<Run, "stalls"> {
+interface Row extends Omit<Run, "stalls" | "guest" | "inside" | "wire"> {
   peer: string;
   /** Each run's req/s, in order (interleaved: run i of every peer is round i). */
   rounds: number[];
   /** Each run's p99, requests per server CPU-second and the host's stalls of CPU 0 during it, in order. */
-  tails: { p99ms: number; perCpuS: number | undefined; stalls: StallWindow | undefined }[];
+  tails: {
+    p99ms: number;
+    perCpuS: number | undefined;
+    stalls: StallWindow | undefined;
+    guest: GuestWindow | undefined;
+    inside: Inside | undefined;
+    wire: WireWindow | undefined;
+  }[];
 }
 
 /** Sends one fresh body and checks the answer, so a wrong setup fails loudly instead of measuring error answers. */
@@ -422,7 +464,7 @@ class WrkPeer {
 
   async warmUp(): Promise<void> {
     const offered = RATE ?? MAX_RATE;
-    const warm = await this.#wrk(WARMUP_S, Math.ceil(offered * WARMUP_S * (RATE ? HEADROOM : 1)), offered);
+    const warm = await this.#wrk(WARMUP_S, Math.ceil(offered * WARMUP_S * (RATE ? HEADROOM : 1)), offered, 0, false);
     if (warm.errors > 0) throw new Error(`${this.peer.name}: ${warm.errors} error answers during warm-up`);
     this.#best = warm.rps;
   }
@@ -439,7 +481,8 @@ class WrkPeer {
     rmSync(this.#pool.file, { force: true });
   }
 
-  async #wrk(seconds: number, count: number, perSecond: number, rewarmS = 0): Promise<Run> {
+  /** One wrk run; `measured`: a run the tables report (the guest, inside and wire readings are taken only then). */
+  async #wrk(seconds: number, count: number, perSecond: number, rewarmS = 0, measured = true): Promise<Run> {
     // Bodies left from an earlier run may be minutes old when runs are interleaved: never send them.
     this.#pool.discard();
     const rewarmCount = rewarmS > 0 ? Math.ceil(perSecond * rewarmS * HEADROOM) + 2 * CONCURRENCY : 0;
@@ -464,35 +507,74 @@ class WrkPeer {
       this.answered += warm.requests;
       if (warm.non2xx > 0) throw new Error(`${this.peer.name}: ${warm.non2xx} error answers before a run`);
     }
+    // Started before the readings below, and stopped after the ones after the run, so that neither the capture's
+    // start nor its parse falls inside the window they measure.
+    const port = (() => {
+      const u = new URL(this.url);
+      return Number(u.port || (u.protocol === "https:" ? 443 : 80));
+    })();
+    const capture = measured && values.wire === "on" ? await startWireCapture(port, 1) : undefined;
     const use0 = this.pid ? treeUsageOf(this.pid) : undefined;
     const store0 = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) : 0;
+    const serverPids = this.pid ? treePids(this.pid) : new Set<number>();
+    const guest0 = measured ? readGuest(0, serverPids) : undefined;
+    const started = Date.now();
     const from = stallProbe?.now();
-    const r = await runWrk({
-      url: this.url,
-      bodiesFile: this.#pool.file,
-      skip: this.#pool.sent,
-      seconds,
-      connections: CONCURRENCY,
-      cpu: 1,
-      ...pace,
-      ...headers,
-    });
+    const wrkWaits = measured ? watchWaits(process.pid, "wrk") : undefined;
+    let r: Awaited<ReturnType<typeof runWrk>>;
+    try {
+      r = await runWrk({
+        url: this.url,
+        bodiesFile: this.#pool.file,
+        skip: this.#pool.sent,
+        seconds,
+        connections: CONCURRENCY,
+        cpu: 1,
+        ...pace,
+        ...headers,
+      });
+    } catch (error) {
+      // Neither the sampling timer nor tcpdump may outlive a failed run (either would keep this process alive).
+      wrkWaits?.stop();
+      await capture?.stop().catch(() => undefined);
+      throw error;
+    }
+    const wrkWaited = wrkWaits?.stop();
+    let wire: WireWindow | undefined;
     const stalls = stallProbe && from !== undefined ? stallProbe.window(from, stallProbe.now()) : undefined;
+    const ended = Date.now();
+    const guest1 = guest0 ? readGuest(0, serverPids) : undefined;
     const use1 = this.pid ? treeUsageOf(this.pid) : undefined;
+    try {
+      wire = await capture?.stop();
+    } catch (error) {
+      console.error(`${this.peer.name}: no wire figures for this run: ${(error as Error).message}`);
+    }
+    const inside = this.pid && measured ? insideOf(treePids(this.pid), started, ended) : undefined;
+    // Per second of wrk's own run (its start-up, formatting the bodies, falls in the window too).
+    const guest =
+      guest0 && guest1 ? guestWindow(guest0, guest1, { server: serverPids, seconds: r.seconds, wrk: wrkWaited }) : undefined;
     const cpuS = use0 && use1 ? use1.userS + use1.systemS - use0.userS - use0.systemS : 0;
     const per = (a: number, b: number) => (a - b) / r.requests;
     const storeS = this.peer.storePid ? cpuSecondsOf(this.peer.storePid) - store0 : undefined;
     this.#pool.consumed(r.used);
     this.answered += r.requests;
+    // The requests' own figures: the script prints none (null) when its checks of wrk's histogram fail. A measured
+    // run stops the bench then; the warm-up, only a rate to size the next runs by, goes on with wrk's own.
+    if (!r.measured && measured) throw new Error(`${this.peer.name}: wrk's latencies could not be read without its correction`);
     return {
       rps: r.rps,
-      p50ms: r.p50ms,
-      p99ms: r.p99ms,
+      p50ms: r.measured?.p50ms ?? r.p50ms,
+      p99ms: r.measured?.p99ms ?? r.p99ms,
       maxms: r.maxms,
-      meanms: r.meanms,
+      meanms: r.measured?.meanms ?? r.meanms,
+      correctedP99ms: r.p99ms,
       errors: r.non2xx,
       socket: socketErrors(r),
       stalls,
+      guest,
+      inside,
+      wire,
       perCpuS: cpuS > 0 ? r.requests / cpuS : undefined,
       perRequest:
         use0 && use1 && r.requests > 0
@@ -530,9 +612,13 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
       p99ms: r.p99ms,
       maxms: r.maxms,
       meanms: undefined,
+      correctedP99ms: undefined,
       errors: r.errors,
       socket: "-",
       stalls: undefined,
+      guest: undefined,
+      inside: undefined,
+      wire: undefined,
       perCpuS: undefined,
       perRequest: undefined,
       storeUs: undefined,
@@ -546,6 +632,23 @@ async function undiciRuns(peer: Peer, url: string): Promise<Run[]> {
 }
 
 pinSelf(1);
+/** The index of the bucket holding a run's 99th percentile of the server's own time per request. */
+function insideP99(inside: Inside): number {
+  const total = inside.counts.reduce((a, b) => a + b, 0);
+  let below = 0;
+  for (let i = 0; i < inside.counts.length; i++) {
+    below += inside.counts[i] as number;
+    if (below >= 0.99 * total) return i;
+  }
+  return inside.counts.length - 1;
+}
+
+/** A bucket's upper bound as printed ("> 100" for the open one; a fractional median index rounds up). */
+function boundLabel(index: number): string {
+  const bound = INSIDE_BOUNDS_MS[Math.ceil(index)];
+  return bound === undefined ? `> ${INSIDE_BOUNDS_MS[INSIDE_BOUNDS_MS.length - 1]}` : String(bound);
+}
+
 /** The host's stalls of the servers' CPU (wrk runs with --stalls on; undefined without gcc). */
 let stallProbe: StallProbe | undefined;
 if (GENERATOR === "wrk" && values.stalls === "on") {
@@ -561,6 +664,12 @@ if (stallProbe && !stallProbe.fifo)
 // The body files in memory (/dev/shm) where there is one: written to a disk, their pages are written back by the
 // kernel's flusher threads some 30 s later, during another peer's measured run.
 const dir = mkdtempSync(join(inMemory() ? "/dev/shm" : tmpdir(), "smcp-bench-http-"));
+/** Where the peers write what they saw inside with --inside on (in `dir`, so removed with it). */
+const INSIDE_DIR = values.inside === "on" ? join(dir, "inside") : undefined;
+if (INSIDE_DIR) {
+  mkdirSync(INSIDE_DIR);
+  process.env.BENCH_INSIDE_DIR = INSIDE_DIR;
+}
 /** Whether /dev/shm exists with room for the bodies (8 GiB free: a container's is often 64 MiB). */
 function inMemory(): boolean {
   try {
@@ -580,6 +689,9 @@ function rowOf(peer: Peer, runs: Run[]): Row {
     p99ms: median(runs.map((x) => x.p99ms)),
     maxms: Math.max(...runs.map((x) => x.maxms)),
     meanms: runs.every((x) => x.meanms !== undefined) ? median(runs.map((x) => x.meanms as number)) : undefined,
+    correctedP99ms: runs.every((x) => x.correctedP99ms !== undefined)
+      ? median(runs.map((x) => x.correctedP99ms as number))
+      : undefined,
     errors: runs.reduce((n, x) => n + x.errors, 0),
     socket: runs.map((x) => x.socket).join(" / "),
     perCpuS: runs.every((x) => x.perCpuS !== undefined) ? median(runs.map((x) => x.perCpuS as number)) : undefined,
@@ -593,10 +705,17 @@ function rowOf(peer: Peer, runs: Run[]): Row {
       : undefined,
     storeUs: runs.every((x) => x.storeUs !== undefined) ? median(runs.map((x) => x.storeUs as number)) : undefined,
     rounds: runs.map((x) => x.rps),
-    tails: runs.map((x) => ({ p99ms: x.p99ms, perCpuS: x.perCpuS, stalls: x.stalls })),
+    tails: runs.map((x) => ({
+      p99ms: x.p99ms,
+      perCpuS: x.perCpuS,
+      stalls: x.stalls,
+      guest: x.guest,
+      inside: x.inside,
+      wire: x.wire,
+    })),
   };
   console.error(
-    `${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms; runs ${row.rounds.map((x) => x.toFixed(0)).join(" / ")}; p99 per run ${runs.map((x) => x.p99ms.toFixed(1)).join(" / ")} ms`,
+    `${row.peer}: ${row.rps.toFixed(0)} req/s, p50 ${row.p50ms.toFixed(2)} ms, p99 ${row.p99ms.toFixed(2)} ms (own${row.correctedP99ms !== undefined ? `; wrk's corrected ${row.correctedP99ms.toFixed(2)} ms` : ""}); runs ${row.rounds.map((x) => x.toFixed(0)).join(" / ")}; p99 per run ${runs.map((x) => x.p99ms.toFixed(1)).join(" / ")} ms`,
   );
   return row;
 }
@@ -788,13 +907,17 @@ const per =
   GENERATOR === "wrk"
     ? `wrk (1 thread, ${CONCURRENCY} connections), ${RUNS} runs x ${SECONDS} s per peer (median; max: worst run), warm-up ${WARMUP_S} s${REWARM_S > 0 ? ` and ${REWARM_S} s unmeasured before each run` : ""}, ${INTERLEAVED ? `runs interleaved across peers, each round in its own order (--order-seed ${values["order-seed"]})${values.idle === "stop" ? " (the others' servers stopped meanwhile)" : ""}` : "peers one after another"}; bodies' ts_ms ${RISING_TS ? "rising at the expected send rate" : "one per signing"}${RATE ? `; about ${RATE} req/s offered (each connection waits 0-${(2 * (PACE_MS as number)).toFixed(1)} ms between an answer and its next request)` : "; as many requests as each server answers"}`
     : `undici, concurrency ${CONCURRENCY}, ${RUNS} runs x ${REQUESTS} requests per peer (median), warm-up ${WARMUP}`;
+const latencyNote =
+  GENERATOR === "wrk"
+    ? "; latencies: the requests' own (wrk's correction for coordinated omission undone; wrk's corrected p99 in the last columns)"
+    : "";
 console.log(
-  `\n${per}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
+  `\n${per}${latencyNote}; errors: ${GENERATOR === "wrk" ? "answers with status >= 400" : "answers failing the peer's check"}${INTERLEAVED ? "; req/s ratios: the median of the rounds' ratios" : ""}${storePinned ? `; the store's own server (Redis) pinned to CPU ${values["store-cpu"]}` : ""}\n`,
 );
 console.log(
-  "| peer | req/s | p50 ms | p99 ms | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw | req per server CPU-s |",
+  `| peer | req/s | p50 ms | p99 ms${GENERATOR === "wrk" ? " (own)" : ""} | max ms | errors | socket errors | vs raw | vs floor | vs MCP SDK | p99 vs raw | max vs raw | req per server CPU-s | wrk's p99 ms, corrected | its ratio to raw's |`,
 );
-console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+console.log("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 const ratio = (a: number, b: number | undefined) => (b ? `${(a / b).toFixed(2)}x` : "-");
 // Interleaved, req/s ratios are the median of the rounds' own ratios (run i of one peer against run i of the
 // other): a round's peers ran minutes apart at most, so drift of the shared machine cancels better than in a
@@ -806,7 +929,7 @@ const rpsRatio = (a: Row, b: Row | undefined) => {
 };
 for (const r of rows) {
   console.log(
-    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${rpsRatio(r, raw)} | ${rpsRatio(r, floor)} | ${rpsRatio(r, sdk)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} | ${r.perCpuS?.toFixed(0) ?? "-"} |`,
+    `| ${r.peer} | ${r.rps.toFixed(0)} | ${r.p50ms.toFixed(2)} | ${r.p99ms.toFixed(2)} | ${r.maxms.toFixed(1)} | ${r.errors} | ${r.socket} | ${rpsRatio(r, raw)} | ${rpsRatio(r, floor)} | ${rpsRatio(r, sdk)} | ${ratio(r.p99ms, raw?.p99ms)} | ${ratio(r.maxms, raw?.maxms)} | ${r.perCpuS?.toFixed(0) ?? "-"} | ${r.correctedP99ms?.toFixed(2) ?? "-"} | ${r.correctedP99ms !== undefined ? ratio(r.correctedP99ms, raw?.correctedP99ms) : "-"} |`,
   );
 }
 // Where each server's time and I/O went, per request (medians of the runs): its CPU split into user and
@@ -854,6 +977,87 @@ if (rows.some((r) => r.tails.some((t) => t.stalls))) {
     );
     const stalled = r.tails.flatMap((t) => (t.stalls ? [t.stalls.msPerS] : []));
     console.log(`| ${r.peer} | ${each.join(" / ")} | ${stalled.length > 0 ? median(stalled).toFixed(1) : "-"} |`);
+  }
+}
+// Each run's p99 beside what the guest itself ran on CPU 0 (bench/guest.ts): the stall probe outranks the
+// guest's own threads, so their time on the server's CPU, and the server's major page faults, are read here.
+if (rows.some((r) => r.tails.some((t) => t.guest))) {
+  console.log(
+    "\n| peer | each run: p99 ms (CPU 0 busy besides the server, ms per s; server major faults; the other process with the most CPU, ms per s) | busy besides, median | most CPU among other processes, median run |",
+  );
+  console.log("|---|---|---:|---|");
+  for (const r of rows) {
+    const runs = r.tails.flatMap((t) => (t.guest ? [{ p99ms: t.p99ms, guest: t.guest }] : []));
+    const each = r.tails.map((t) =>
+      t.guest
+        ? `${t.p99ms.toFixed(1)} (${t.guest.othersMsPerS.toFixed(0)}; ${t.guest.serverMajflt}; ${t.guest.top[0] ? `${t.guest.top[0].comm} ${t.guest.top[0].msPerS.toFixed(0)}` : "-"})`
+        : t.p99ms.toFixed(1),
+    );
+    const sorted = [...runs].sort((a, b) => a.guest.othersMsPerS - b.guest.othersMsPerS);
+    const mid = sorted[Math.floor((sorted.length - 1) / 2)];
+    const top = mid ? mid.guest.top.map((p) => `${p.comm} ${p.msPerS.toFixed(0)}`).join(", ") : "-";
+    console.log(`| ${r.peer} | ${each.join(" / ")} | ${mid ? mid.guest.othersMsPerS.toFixed(0) : "-"} | ${top} |`);
+  }
+}
+// Each run's p99 beside what the server saw inside: its longest event-loop delay and its own p99 per request (the
+// upper bound of the bucket holding it). A request waits at least as long as its server's loop stood still; the
+// part of wrk's p99 above the server's own lay in the kernel's queues or in the generator.
+if (rows.some((r) => r.tails.some((t) => t.inside))) {
+  console.log(
+    "\n| peer | each run: p99 ms (server: longest loop delay ms, the monitor's 1 ms resolution included; the bucket its own p99 falls in, < ms; its requests >= 10 ms, %) | its own p99's bucket, median, < ms |",
+  );
+  console.log("|---|---|---:|");
+  for (const r of rows) {
+    const own = r.tails.flatMap((t) => (t.inside?.counts.some((n) => n > 0) ? [insideP99(t.inside)] : []));
+    const each = r.tails.map((t) => {
+      if (!t.inside) return t.p99ms.toFixed(1);
+      const total = t.inside.counts.reduce((a, b) => a + b, 0);
+      const slow = t.inside.counts.slice(INSIDE_BOUNDS_MS.indexOf(10) + 1).reduce((a, b) => a + b, 0);
+      if (total === 0) return `${t.p99ms.toFixed(1)} (${t.inside.loopMaxMs.toFixed(1)}; -; -)`;
+      return `${t.p99ms.toFixed(1)} (${t.inside.loopMaxMs.toFixed(1)}; ${boundLabel(insideP99(t.inside))}; ${((100 * slow) / total).toFixed(2)})`;
+    });
+    console.log(`| ${r.peer} | ${each.join(" / ")} | ${own.length > 0 ? boundLabel(median(own)) : "-"} |`);
+  }
+}
+// Each run's p99 beside how long threads waited to run: the server's (its CPU shared with something of higher
+// claim), the generator's (its replies read late: wrk's clock runs on), and the softirq threads', which carry
+// the network's receive work for a CPU once it piles up (loopback packets wait for them).
+if (rows.some((r) => r.tails.some((t) => t.guest))) {
+  console.log(
+    "\n| peer | each run: p99 ms (waited to run, ms per s: the server's event loop; its other threads; wrk; ksoftirqd/0; ksoftirqd/1) |",
+  );
+  console.log("|---|---|");
+  for (const r of rows) {
+    const each = r.tails.map((t) => {
+      if (!t.guest) return t.p99ms.toFixed(1);
+      const w = t.guest.waitMsPerS;
+      return `${t.p99ms.toFixed(1)} (${w.server.toFixed(1)}; ${w.helpers.toFixed(1)}; ${Number.isNaN(w.wrk) ? "-" : w.wrk.toFixed(1)}; ${w.softirq0.toFixed(1)}; ${w.softirq1.toFixed(1)})`;
+    });
+    console.log(`| ${r.peer} | ${each.join(" / ")} |`);
+  }
+}
+// Each run's p99 by wrk (its correction undone) beside the same requests' on the wire (bench/wire.ts): wrk's
+// clock also runs while a request waits in wrk, and while its answer waits for wrk to read it; the wire's does not.
+if (rows.some((r) => r.tails.some((t) => t.wire))) {
+  const wireP99 = (r: Row) => {
+    const each = r.tails.flatMap((t) => (t.wire ? [t.wire.p99ms] : []));
+    return each.length > 0 ? median(each) : undefined;
+  };
+  const rawWire = raw ? wireP99(raw) : undefined;
+  console.log(
+    "\n| peer | each run: p99 ms (the wire's p99; its longest; the generator's turn-around p99 / longest, ms) | wire p99, median ms | wire p99 vs raw's | p99 vs raw's |",
+  );
+  console.log("|---|---|---:|---:|---:|");
+  for (const r of rows) {
+    const each = r.tails.map((t) =>
+      t.wire
+        ? `${t.p99ms.toFixed(1)} (${t.wire.p99ms.toFixed(2)}; ${t.wire.maxms.toFixed(1)}; ${t.wire.turnP99ms.toFixed(2)} / ${t.wire.turnMaxms.toFixed(1)}${t.wire.dropped > 0 ? `; ${t.wire.dropped} packets dropped` : ""})`
+        : t.p99ms.toFixed(1),
+    );
+    const w = wireP99(r);
+    console.log(
+      `| ${r.peer} | ${each.join(" / ")} | ${w?.toFixed(2) ?? "-"} | ${w !== undefined ? ratio(w, rawWire) : "-"} | ${ratio(r.p99ms, raw?.p99ms)} |`,
+    );
   }
 }
 // The tail in the runs without a slowed CPU. A server's CPU cost per request is mostly its code's (its GC was

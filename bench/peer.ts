@@ -15,6 +15,7 @@ import {
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 
 /** A peer server process started by a benchmark. */
 export interface RunningPeer {
@@ -164,6 +165,55 @@ function processTree(pid: number): Map<number, { user: number; system: number }>
   return tree;
 }
 
+/** The preload that writes what a peer saw inside (with BENCH_INSIDE_DIR set). */
+const INSIDE_MODULE = fileURLToPath(new URL("./peers/inside.mjs", import.meta.url));
+
+/** The server's own time per request, in bench/peers/inside.mjs's buckets: < 1, 1-2, 2-5, 5-10, 10-20, 20-50, 50-100, >= 100 ms. */
+export const INSIDE_BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100] as const;
+
+/** What a process tree's processes saw inside during a window (bench/peers/inside.mjs). */
+export interface Inside {
+  /** The longest event-loop delay, ms. */
+  loopMaxMs: number;
+  /** 100 ms windows with a loop delay of 10 ms or more. */
+  over10: number;
+  /** Requests per bucket of {@link INSIDE_BOUNDS_MS}. */
+  counts: number[];
+}
+
+/** What a process tree saw inside from `fromMs` to `toMs` (epoch ms), or undefined when nothing was written. */
+export function insideOf(pids: Iterable<number>, fromMs: number, toMs: number): Inside | undefined {
+  const dir = process.env.BENCH_INSIDE_DIR;
+  if (!dir) return undefined;
+  const inside: Inside = { loopMaxMs: 0, over10: 0, counts: new Array(INSIDE_BOUNDS_MS.length + 1).fill(0) };
+  let seen = false;
+  for (const pid of pids) {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, `${pid}.txt`), "utf8");
+    } catch {
+      continue; // Not a node process, or it has not written yet.
+    }
+    for (const line of text.split("\n")) {
+      const [from = Number.NaN, to = Number.NaN, delay = 0, ...counts] = line.split(" ").map(Number);
+      // Only the lines whose span lies wholly inside the window.
+      if (!(from >= fromMs && to <= toMs)) continue;
+      seen = true;
+      inside.loopMaxMs = Math.max(inside.loopMaxMs, delay);
+      if (delay >= 10) inside.over10++;
+      counts.forEach((n, i) => {
+        inside.counts[i] = (inside.counts[i] ?? 0) + n;
+      });
+    }
+  }
+  return seen ? inside : undefined;
+}
+
+/** The pids of a process and every process below it. */
+export function treePids(pid: number): Set<number> {
+  return new Set(processTree(pid).keys());
+}
+
 /** CPU seconds (user + system) used so far by a process and every process below it. */
 export function cpuSecondsOf(pid: number): number {
   const u = treeUsageOf(pid);
@@ -190,7 +240,9 @@ export async function startPeer(
   env?: NodeJS.ProcessEnv,
   options: { stderr?: "file" | "null" } = {},
 ): Promise<RunningPeer> {
-  const [command, argv] = pinned([process.execPath, ...args], cpu);
+  // bench/http.ts --inside on: every peer reports its loop's delays and its own time per request (bench/peers/inside.mjs).
+  const preload = process.env.BENCH_INSIDE_DIR ? ["--import", INSIDE_MODULE] : [];
+  const [command, argv] = pinned([process.execPath, ...preload, ...args], cpu);
   // Its stderr (where smcp logs, a line per request at info) goes to a file, as a production server's logs would
   // go to a file or a collector: through a pipe, this process read megabytes a second of it on the generator's CPU,
   // and wrk's own delays count as the server's latency. In memory (/dev/shm) where there is one, so that the

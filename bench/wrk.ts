@@ -34,6 +34,11 @@ export interface WrkResult {
   socket: { connect: number; read: number; write: number; timeout: number };
   /** Bodies sent (each once). */
   used: number;
+  /**
+   * The requests' own latencies: wrk's figures above (p50, p99, mean) include samples its correction for
+   * coordinated omission adds (bench/wrk/bodies.lua undoes it exactly); undefined when it could not.
+   */
+  measured: { p50ms: number; p90ms: number; p99ms: number; p999ms: number; meanms: number } | undefined;
 }
 
 /** Options for {@link runWrk}. */
@@ -77,11 +82,12 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
   args.push(options.url, "--", options.bodiesFile, String(options.skip ?? 0));
   if (options.stream) args.push("stream");
   if (options.paceMs !== undefined) args.push(`pace=${options.paceMs.toFixed(3)}`);
+  args.push(`connections=${options.connections}`);
   const [command, argv] = pinned([WRK, ...args], options.cpu);
   const { stdout } = await run(command, argv, { maxBuffer: 1 << 20 });
   const line = /^WRK_JSON (.*)$/m.exec(stdout)?.[1];
   if (!line) throw new Error(`wrk printed no result:\n${stdout}`);
-  const r = JSON.parse(line) as Record<string, number>;
+  const r = JSON.parse(line) as Record<string, number | null>;
   const n = (k: string) => r[k] ?? 0;
   if (n("exhausted")) {
     throw new Error(`wrk used all ${n("used")} bodies before ${options.seconds} s were up; sign more (--headroom)`);
@@ -98,6 +104,16 @@ export async function runWrk(options: WrkOptions): Promise<WrkResult> {
     non2xx: n("status"),
     socket: { connect: n("connect"), read: n("read"), write: n("write"), timeout: n("timeout") },
     used: n("used"),
+    measured:
+      typeof r.measured_count === "number"
+        ? {
+            p50ms: n("measured_p50_us") / 1000,
+            p90ms: n("measured_p90_us") / 1000,
+            p99ms: n("measured_p99_us") / 1000,
+            p999ms: n("measured_p999_us") / 1000,
+            meanms: n("measured_mean_us") / 1000,
+          }
+        : undefined,
   };
 }
 
