@@ -5,6 +5,7 @@
 // kernel dropped from the page cache, read back from disk while the server waits) are not stalls to it.
 // Both are read here from /proc, before and after each run.
 import { readdirSync, readFileSync } from "node:fs";
+import { procStats } from "./peer.js";
 
 // USER_HZ: 100 on every Linux this runs on (getconf CLK_TCK).
 const CLOCK_TICKS = 100;
@@ -62,16 +63,7 @@ export function watchWaits(parent: number, comm: string, everyMs = 200): { stop(
   let last: { ns: number; at: number } | undefined;
   const read = () => {
     if (pid === undefined) {
-      for (const name of readdirSync("/proc")) {
-        if (!/^\d+$/.test(name)) continue;
-        try {
-          const text = readFileSync(`/proc/${name}/stat`, "utf8");
-          const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-          if (text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")) === comm && Number(f[1]) === parent) pid = Number(name);
-        } catch {
-          // It exited while being read.
-        }
-      }
+      for (const [p, st] of procStats()) if (st.comm === comm && st.ppid === parent) pid = p;
       if (pid === undefined) return;
     }
     const w = waitedNs(pid);
@@ -103,23 +95,14 @@ export function readGuest(cpu: number, server: ReadonlySet<number> = new Set()):
   }
   const procs = new Map<number, { comm: string; ticks: number; majflt: number }>();
   const waits: Waits = { server: 0, helpers: 0, wrk: 0, softirq0: 0, softirq1: 0 };
-  for (const name of readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const text = readFileSync(`/proc/${name}/stat`, "utf8");
-      const comm = text.slice(text.indexOf("(") + 1, text.lastIndexOf(")"));
-      // Fields after the command name's closing parenthesis: f[0] is stat(5) field 3 (state).
-      const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      procs.set(Number(name), { comm, ticks: Number(f[11]) + Number(f[12]), majflt: Number(f[9]) });
-      if (server.has(Number(name))) {
-        const w = waitedNs(Number(name));
-        waits.server += w.main;
-        waits.helpers += w.rest;
-      } else if (comm === "ksoftirqd/0") waits.softirq0 += waitedNs(Number(name)).main;
-      else if (comm === "ksoftirqd/1") waits.softirq1 += waitedNs(Number(name)).main;
-    } catch {
-      // It exited while being read.
-    }
+  for (const [pid, st] of procStats()) {
+    procs.set(pid, { comm: st.comm, ticks: st.utime + st.stime, majflt: st.majflt });
+    if (server.has(pid)) {
+      const w = waitedNs(pid);
+      waits.server += w.main;
+      waits.helpers += w.rest;
+    } else if (st.comm === "ksoftirqd/0") waits.softirq0 += waitedNs(pid).main;
+    else if (st.comm === "ksoftirqd/1") waits.softirq1 += waitedNs(pid).main;
   }
   return { atMs, waits, cpuBusy, procs };
 }

@@ -135,31 +135,55 @@ export function signalTree(pid: number, signal: "SIGSTOP" | "SIGCONT"): void {
   }
 }
 
-/** A process and every process below it, by pid, with its CPU ticks (its own and its waited-for children's). */
-function processTree(pid: number): Map<number, { user: number; system: number }> {
-  const stats = new Map<number, { ppid: number; user: number; system: number }>();
+/** One process's line of /proc/PID/stat, the fields the benches read (CPU in clock ticks). */
+export interface ProcStat {
+  comm: string;
+  ppid: number;
+  /** Its own user and system ticks (utime, stime). */
+  utime: number;
+  stime: number;
+  /** Its waited-for children's (cutime, cstime). */
+  cutime: number;
+  cstime: number;
+  /** Its major page faults. */
+  majflt: number;
+}
+
+/** Every process's /proc/PID/stat, by pid (one that exits while being read is left out). */
+export function procStats(): Map<number, ProcStat> {
+  const stats = new Map<number, ProcStat>();
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const text = readFileSync(`/proc/${name}/stat`, "utf8");
-      // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis.
+      // The command name (field 2) may hold spaces: fields are counted after its closing parenthesis, f[0]
+      // being stat(5) field 3 (state).
       const f = text.slice(text.lastIndexOf(")") + 2).split(" ");
-      // utime + cutime, stime + cstime (stat(5) fields 14-17).
       stats.set(Number(name), {
+        comm: text.slice(text.indexOf("(") + 1, text.lastIndexOf(")")),
         ppid: Number(f[1]),
-        user: Number(f[11]) + Number(f[13]),
-        system: Number(f[12]) + Number(f[14]),
+        majflt: Number(f[9]),
+        utime: Number(f[11]),
+        stime: Number(f[12]),
+        cutime: Number(f[13]),
+        cstime: Number(f[14]),
       });
     } catch {
       // It exited while being read.
     }
   }
+  return stats;
+}
+
+/** A process and every process below it, by pid, with its CPU ticks (its own and its waited-for children's). */
+function processTree(pid: number): Map<number, { user: number; system: number }> {
+  const stats = procStats();
   const tree = new Map<number, { user: number; system: number }>();
   const todo = [pid];
   while (todo.length > 0) {
     const p = todo.pop() as number;
     const st = stats.get(p);
-    if (st) tree.set(p, st);
+    if (st) tree.set(p, { user: st.utime + st.cutime, system: st.stime + st.cstime });
     for (const [child, c] of stats) if (c.ppid === p) todo.push(child);
   }
   return tree;

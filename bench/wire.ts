@@ -105,6 +105,9 @@ export function wireLatencies(text: string, port: number, dropped = 0): WireWind
     const f = line.split(" ");
     if (f.length < 7 || f[5] !== "tcp" || Number(f[6]) === 0) continue;
     const at = Number(f[0]) * 1000;
+    // A line whose time is not a number is not a packet (found by the generative test: a NaN latency sorted
+    // anywhere and broke the percentiles).
+    if (!Number.isFinite(at)) continue;
     const from = f[2] as string;
     const to = (f[4] as string).replace(/:$/, "");
     if (to.endsWith(suffix)) {

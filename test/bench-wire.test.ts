@@ -99,4 +99,45 @@ describe("bench/wire.ts: latencies from a capture", () => {
       { numRuns: 200 },
     );
   });
+  it("reads any text without throwing: random lines, prefixes and byte mutations of a capture", () => {
+    const capture = [
+      line(1000, 50001, PORT, 428),
+      line(1002, PORT, 50001, 443),
+      line(1002.5, 50001, PORT, 428),
+      line(1004, PORT, 50001, 443),
+      line(1004.1, 50002, PORT, 428),
+      line(1009, PORT, 50002, 443),
+    ].join("\n");
+    const full = wireLatencies(capture, PORT);
+    assert.equal(full?.requests, 3);
+    const checkWindow = (text: string) => {
+      const w = wireLatencies(text, PORT);
+      if (w === undefined) return;
+      assert.ok(w.requests >= 1);
+      assert.ok(w.p50ms <= w.p99ms && w.p99ms <= w.maxms, "percentiles in order");
+    };
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.string({ maxLength: 400 }),
+          fc
+            .array(fc.constantFrom(...capture.split("\n"), "", " ", "IP", "tcp", `IP6 ::1.1 > ::1.${PORT}: tcp 5`), {
+              maxLength: 30,
+            })
+            .map((l) => l.join("\n")),
+          fc.nat({ max: capture.length }).map((n) => capture.slice(0, n)),
+          fc
+            .array(fc.tuple(fc.nat({ max: capture.length - 1 }), fc.string({ minLength: 0, maxLength: 3 })), { maxLength: 6 })
+            .map((edits) => edits.reduce((text, [at, put]) => text.slice(0, at) + put + text.slice(at + 1), capture)),
+        ),
+        (text) => {
+          checkWindow(text);
+          // A prefix never pairs more requests than the whole capture.
+          const prefix = wireLatencies(capture.slice(0, text.length % (capture.length + 1)), PORT);
+          assert.ok((prefix?.requests ?? 0) <= 3);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
 });

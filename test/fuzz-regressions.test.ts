@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { z } from "zod";
+import { wireLatencies } from "../bench/wire.js";
 import {
   CanonicalValueError,
   canonicalize,
@@ -207,5 +208,21 @@ describe("fuzz regressions", () => {
     } finally {
       await server.close();
     }
+  });
+  // Found by bench-wire "reads any text without throwing": a mutated time ("!.009000") read as NaN, and a NaN
+  // latency sorted anywhere broke the percentiles.
+  it("bench/wire.ts: a tcpdump line with an unreadable time is not a packet", () => {
+    const w = wireLatencies(
+      [
+        "1.000000 IP 127.0.0.1.50001 > 127.0.0.1.41234: tcp 428",
+        "1.002000 IP 127.0.0.1.41234 > 127.0.0.1.50001: tcp 443",
+        "1.004000 IP 127.0.0.1.50002 > 127.0.0.1.41234: tcp 428",
+        "!.009000 IP 127.0.0.1.41234 > 127.0.0.1.50002: tcp 443",
+      ].join("\n"),
+      41234,
+    );
+    assert.ok(w);
+    assert.equal(w.requests, 1);
+    assert.equal(w.p99ms.toFixed(3), "2.000");
   });
 });
